@@ -1,0 +1,53 @@
+# Backprop Lens — the two set-up commands: `make run` and `make test`.
+# Both create .venv when missing and reinstall only when pyproject.toml changed.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+ARGS   ?=
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format chromium bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Backprop Lens needs Python 3.11 or newer, got " + sys.version.split()[0])'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Installed for `make run`: the app and its runtime dependencies (editable, so edits show on restart).
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+# Installed for `make test`: the app plus the test extra.
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/backprop-lens $(ARGS)
+
+chromium:
+	@sh tests/ensure_chromium.sh
+
+test: $(VENV)/.installed-test chromium
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+# Benchmarks print ratios against a reference run in the same process (PyTorch CPU when installed).
+bench: $(VENV)/.installed-test
+	-$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python bench/engine.py
+	$(BIN)/python bench/stream.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
