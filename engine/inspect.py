@@ -1,0 +1,208 @@
+"""Looking inside a network without disturbing it: trace, grids, snapshots, non-finite search.
+
+These functions run extra forward/backward passes for the visualizer. Each one puts back the
+training caches and gradients it overwrites, so a statistic taken afterwards still describes the
+last real training step. Results are plain nested lists and floats.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from engine import stats
+from engine.layers import Conv2D, Dense
+
+if TYPE_CHECKING:
+    from engine.network import Network
+    from engine.trainer import Trainer
+
+_CACHES = ("input", "preactivation", "output", "grad_output", "grad_preactivation")
+MAX_SNAPSHOT_VALUES = 20_000  # a layer's weights are left out of snapshots above this size
+MAX_GRID_RESOLUTION = 200
+
+
+def save_caches(net: Network) -> list[tuple[dict[str, Any], list[np.ndarray]]]:
+    """References to every layer's caches and copies of every gradient."""
+    return [
+        (
+            {name: getattr(layer, name) for name in _CACHES},
+            [p.grad.copy() for p in layer.params.values()],
+        )
+        for layer in net.layers
+    ]
+
+
+def restore_caches(net: Network, saved: list[tuple[dict[str, Any], list[np.ndarray]]]) -> None:
+    """Put back what save_caches took."""
+    for layer, (caches, grads) in zip(net.layers, saved, strict=True):
+        for name, value in caches.items():
+            setattr(layer, name, value)
+        for param, grad in zip(layer.params.values(), grads, strict=True):
+            param.grad = grad
+
+
+def first_non_finite(net: Network) -> str | None:
+    """The first layer (forward order, then gradients from the output) holding NaN/Inf."""
+    for layer in net.layers:
+        for what in ("preactivation", "output"):
+            value = getattr(layer, what)
+            if value is not None and not np.all(np.isfinite(value)):
+                return f"layer {layer.name} ({layer.kind}) {what}"
+    for layer in reversed(net.layers):
+        for key, param in layer.params.items():
+            if not np.all(np.isfinite(param.grad)):
+                return f"layer {layer.name} ({layer.kind}) gradient of {key}"
+    return None
+
+
+def largest_gradient(net: Network) -> str | None:
+    """The layer whose gradient has the largest magnitude, e.g. "layer 0 (dense) (3.1e+25)"."""
+    best, name = -1.0, None
+    for layer in net.layers:
+        for param in layer.params.values():
+            value = float(np.max(np.abs(param.grad.astype(np.float64))))
+            if value > best:
+                best, name = value, f"layer {layer.name} ({layer.kind}) ({value:.3g})"
+    return name
+
+
+def _list(array: np.ndarray | None) -> Any:
+    """Array -> nested lists of Python floats (None stays None; NaN/Inf become None)."""
+    if array is None:
+        return None
+    values = np.asarray(array, dtype=np.float64)
+    if np.all(np.isfinite(values)):
+        return values.tolist()
+    return np.where(np.isfinite(values), values, np.nan).astype(object).tolist()
+
+
+def trace(trainer: Trainer, inputs: Any, targets: Any) -> dict[str, Any]:
+    """Every value of one forward and backward pass for a batch, in eval mode; changes nothing.
+
+    For each layer: input, preactivation z, output a, dL/da, dL/dz (the delta), dL/dW, dL/db and
+    the weights themselves, so dL/dw_ij = a_i * delta_j can be checked by hand.
+    """
+    x = trainer.prepare_inputs(inputs)
+    y = trainer.prepare_targets(targets, len(x))
+    net = trainer.network
+    with trainer.observing():
+        net.forward(x)
+        loss, grad_loss = net.loss(net.loss_input(), y)
+        net.backward(grad_loss)
+        layers = []
+        for layer in net.layers:
+            params = layer.params
+            layers.append(
+                {
+                    "name": layer.name,
+                    "type": layer.kind,
+                    "activation": layer.activation.name,
+                    "input": _list(layer.input),
+                    "preactivation": _list(layer.preactivation),
+                    "output": _list(layer.output),
+                    "grad_output": _list(layer.grad_output),
+                    "grad_preactivation": _list(layer.grad_preactivation),
+                    "derivative": _list(
+                        layer.activation.derivative(layer.preactivation, layer.output)
+                    ),
+                    "W": _list(params["W"].data) if "W" in params else None,
+                    "b": _list(params["b"].data) if "b" in params else None,
+                    "grad_W": _list(params["W"].grad) if "W" in params else None,
+                    "grad_b": _list(params["b"].grad) if "b" in params else None,
+                }
+            )
+    return {
+        "loss": float(loss),
+        "loss_name": net.loss_name,
+        "learning_rate": trainer.config.optimizer.learning_rate,
+        "targets": _list(y),
+        "features": trainer.features,
+        "layers": layers,
+    }
+
+
+def grid(trainer: Trainer, resolution: int = 100) -> dict[str, Any]:
+    """The output and every dense neuron over the 2-D plane (Playground's heatmaps).
+
+    Rows run along x2 (y axis), columns along x1; "inputs" holds each input feature's map.
+    """
+    data = trainer.dataset
+    if not data.is_2d or data.domain is None:
+        raise ValueError("boundary: only 2-D datasets have a decision boundary")
+    resolution = int(resolution)
+    if not 2 <= resolution <= MAX_GRID_RESOLUTION:
+        raise ValueError(f"resolution: expected 2..{MAX_GRID_RESOLUTION}, got {resolution}")
+    (x_lo, x_hi), (y_lo, y_hi) = data.domain
+    xs = np.linspace(x_lo, x_hi, resolution)
+    ys = np.linspace(y_lo, y_hi, resolution)
+    gx, gy = np.meshgrid(xs, ys)  # (res, res) each; row i is y = ys[i]
+    points = np.stack([gx.ravel(), gy.ravel()], axis=1)  # (res*res, 2)
+    x = trainer.prepare_inputs(points)
+    net = trainer.network
+    shape = (resolution, resolution)
+    neurons: dict[str, Any] = {}
+    with trainer.observing():
+        out = net.forward(x)  # (res*res, outputs)
+        for layer in net.layers[:-1]:
+            if isinstance(layer, Dense):
+                a = layer.output  # (res*res, units)
+                neurons[layer.name] = [_list(a[:, j].reshape(shape)) for j in range(a.shape[1])]
+    output = out[:, 0] if out.shape[1] == 1 else out.argmax(axis=1).astype(np.float64)
+    if out.shape[1] == 2 and net.loss_name == "cross_entropy":
+        output = out[:, 1] - out[:, 0]  # margin of the positive class, in [-1, 1]
+    return {
+        "resolution": resolution,
+        "x": [float(x_lo), float(x_hi)],
+        "y": [float(y_lo), float(y_hi)],
+        "output": _list(output.reshape(shape)),
+        "inputs": {f: _list(x[:, j].reshape(shape)) for j, f in enumerate(trainer.features)},
+        "neurons": neurons,
+    }
+
+
+def snapshot(trainer: Trainer, grid_resolution: int | None = 40) -> dict[str, Any]:
+    """Weights, their gradients, per-neuron activations/deltas of the last batch, grids, histograms."""
+    net = trainer.network
+    weights: dict[str, Any] = {}
+    grads: dict[str, Any] = {}
+    nodes: dict[str, Any] = {}
+    conv: dict[str, Any] = {}
+    for layer in net.layers:
+        if layer.params and sum(p.data.size for p in layer.params.values()) <= MAX_SNAPSHOT_VALUES:
+            for key, param in layer.params.items():
+                weights[f"{layer.name}.{key}"] = _list(param.data)
+                grads[f"{layer.name}.{key}"] = _list(param.grad)
+        if layer.output is not None and layer.output.ndim == 2 and layer.output.shape[1] <= 4096:
+            delta = layer.grad_preactivation
+            nodes[layer.name] = {
+                "activation": _list(layer.output.mean(axis=0)),
+                "delta": None if delta is None else _list(np.abs(delta).mean(axis=0)),
+            }
+        if isinstance(layer, Conv2D):
+            W = layer.params["W"]
+            maps = layer.output[0] if layer.output is not None else None  # (filters, h, w)
+            conv[layer.name] = {
+                "filters": _list(W.data),
+                "filter_grad_norm": _list(
+                    np.sqrt((W.grad.astype(np.float64) ** 2).reshape(len(W.grad), -1).sum(1))
+                ),
+                "feature_maps": _list(maps),
+            }
+    grid_data = None
+    if grid_resolution and trainer.dataset.is_2d and trainer.dataset.domain is not None:
+        grid_data = grid(trainer, grid_resolution)
+    return {
+        "step": trainer.step,
+        "weights": weights,
+        "grads": grads,
+        "nodes": nodes,
+        "grid": grid_data,
+        "histograms": {
+            layer.name: stats.layer_histograms(layer)
+            for layer in net.layers
+            if stats.observed(layer)
+        },
+        "conv": conv,
+    }

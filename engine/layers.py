@@ -1,0 +1,574 @@
+"""Layers: trainable parameters, the Layer protocol and every layer type, plus weight init.
+
+A layer computes z = f_layer(x) (its "preactivation") and a = activation(z) (its output). The
+public `forward`/`backward` in `Layer` do the bookkeeping (caching input, preactivation, output
+and their gradients for the trace/inspector); the maths lives in each subclass's `_forward`
+(x -> z) and `_backward` (dL/dz -> dL/dx, writing param.grad). Conventions follow PyTorch (NCHW,
+conv weight (filters, in_ch, kh, kw), BatchNorm running stats) so weights can be compared and
+exchanged; the one difference is Dense's W, stored (fan_in, units) = torch Linear's weight.T.
+Every layer keeps its input's dtype (float32 stays float32).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from engine.activations import Activation, get_activation
+
+if TYPE_CHECKING:
+    from engine.config import InitConfig
+
+INIT_KINDS = ("xavier", "he", "normal", "uniform", "zeros")  # allowed InitConfig.kind values
+
+# np.dot is ~0.5 us faster than `@` per call on 2-D arrays this small (Dense runs them on (10, 8))
+_dot = np.dot
+_add_reduce = np.add.reduce
+
+
+class Parameter:
+    """A trainable array and dL/d(array)."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data: np.ndarray) -> None:
+        self.data = data  # the values the optimizer updates in place
+        self.grad = np.zeros_like(data)  # dL/d(data) of the last backward (overwritten, not summed)
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+def init_weights(
+    shape: tuple[int, ...],
+    fan_in: int,
+    fan_out: int,
+    init: InitConfig | Any,
+    rng: np.random.Generator,
+    dtype: Any,
+) -> np.ndarray:
+    """Return a new weight array drawn as `init` says (PyTorch's formulas).
+
+    init is an InitConfig (or any object with kind/std/range, or just the kind as a string):
+    xavier = U(-a, a) with a = sqrt(6 / (fan_in + fan_out)) (xavier_uniform_); he = N(0, 2 / fan_in)
+    (kaiming_normal_); normal = N(0, std^2); uniform = U(-range, range); zeros.
+    """
+    kind = init if isinstance(init, str) else getattr(init, "kind", "xavier")
+    dtype = np.dtype(dtype)
+    if kind == "xavier":
+        bound = math.sqrt(6.0 / (fan_in + fan_out))
+        values = rng.uniform(-bound, bound, size=shape)
+    elif kind == "he":
+        values = rng.normal(0.0, math.sqrt(2.0 / fan_in), size=shape)
+    elif kind == "normal":
+        values = rng.normal(0.0, float(getattr(init, "std", 0.1)), size=shape)
+    elif kind == "uniform":
+        bound = float(getattr(init, "range", 0.1))
+        values = rng.uniform(-bound, bound, size=shape)
+    elif kind == "zeros":
+        return np.zeros(shape, dtype=dtype)
+    else:
+        raise ValueError(f"unknown init kind {kind!r}: expected one of {', '.join(INIT_KINDS)}")
+    return values.astype(dtype)
+
+
+def _as_activation(activation: str | Activation) -> Activation:
+    """Return the Activation for a name (or the instance itself)."""
+    return activation if isinstance(activation, Activation) else get_activation(activation)
+
+
+def _positive_int(value: Any, what: str) -> int:
+    """Return value as an int >= 1 or raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{what}: expected an integer >= 1, got {value!r}")
+    return int(value)
+
+
+class Layer:
+    """Base class: bookkeeping around the subclass's `_forward` and `_backward` maths."""
+
+    kind: str = ""  # "dense", "conv2d", "maxpool2d", "avgpool2d", "flatten", "batchnorm", "dropout"
+
+    def __init__(self, activation: str | Activation = "linear") -> None:
+        self.name = ""  # stable index name set by the network: "0", "1", ...
+        self.params: dict[str, Parameter] = {}  # trainable arrays by name
+        self.buffers: dict[str, np.ndarray] = {}  # non-trainable state saved with the weights
+        self.activation = _as_activation(activation)  # applied after _forward ("linear": none)
+        self.training = True  # train() / eval() mode
+        self.needs_input_grad = True  # False: backward skips dL/dx and returns None (first layer)
+        self.input_shape: tuple[int, ...] | None = None  # per-sample input shape, set by build
+        self.output_shape: tuple[int, ...] | None = None  # per-sample output shape, set by build
+        self.dtype: np.dtype | None = None  # dtype of params and buffers, set by build
+        # caches of the last forward/backward (references, read by trace/stats in the same thread)
+        self.input: np.ndarray | None = None  # x of the last forward
+        self.preactivation: np.ndarray | None = None  # z of the last forward
+        self.output: np.ndarray | None = None  # a = activation(z) of the last forward
+        self.grad_output: np.ndarray | None = None  # dL/da of the last backward (None if fused)
+        self.grad_preactivation: np.ndarray | None = None  # dL/dz of the last backward
+
+    # -- public protocol ------------------------------------------------------------------
+    def build(
+        self,
+        input_shape: tuple[int, ...],
+        rng: np.random.Generator,
+        init: InitConfig | Any,
+        dtype: Any,
+    ) -> tuple[int, ...]:
+        """Create params for a per-sample `input_shape`; return the per-sample output shape."""
+        self.input_shape = tuple(int(d) for d in input_shape)
+        self.dtype = np.dtype(dtype)
+        self.output_shape = self._build(self.input_shape, rng, init, self.dtype)
+        return self.output_shape
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """Return the output for a batch x (batch first); caches input, preactivation, output."""
+        self.input = x
+        z = self._forward(x)
+        self.preactivation = z
+        a = self.activation.forward(z)
+        self.output = a
+        return a
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        """Turn dL/d(output) into dL/d(input); overwrites every param.grad."""
+        grad_pre = self.activation.backward(self.preactivation, self.output, grad_out)
+        grad_in = self.backward_preactivation(grad_pre)
+        self.grad_output = grad_out
+        return grad_in
+
+    def backward_preactivation(self, grad_pre: np.ndarray) -> np.ndarray:
+        """Like backward, from a known dL/dz (softmax fused with cross-entropy)."""
+        self.grad_output = None
+        self.grad_preactivation = grad_pre
+        return self._backward(grad_pre)
+
+    def train(self, mode: bool = True) -> Layer:
+        """Switch to training mode (or eval mode with mode=False)."""
+        self.training = mode
+        return self
+
+    def eval(self) -> Layer:
+        """Switch to evaluation mode."""
+        self.training = False
+        return self
+
+    def param_count(self) -> int:
+        """Number of trainable scalars."""
+        return sum(p.data.size for p in self.params.values())
+
+    def flops_per_sample(self) -> int:
+        """Rough multiply-add count of one sample's forward pass."""
+        return 0
+
+    def __repr__(self) -> str:
+        act = "" if self.activation.name == "linear" else f", activation={self.activation.name!r}"
+        return f"{type(self).__name__}(name={self.name!r}{act})"
+
+    # -- subclass maths -------------------------------------------------------------------
+    def _build(
+        self, input_shape: tuple[int, ...], rng: np.random.Generator, init: Any, dtype: np.dtype
+    ) -> tuple[int, ...]:
+        return input_shape
+
+    def _forward(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _backward(self, grad_pre: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _activation_flops(self) -> int:
+        """Elementwise activation cost per sample (0 for linear)."""
+        if self.activation.name == "linear" or self.output_shape is None:
+            return 0
+        return math.prod(self.output_shape)
+
+    def _expect_rank(self, input_shape: tuple[int, ...], rank: int, what: str) -> None:
+        if len(input_shape) != rank:
+            raise ValueError(
+                f"{self.kind} layer input: expected per-sample shape {what}, got {input_shape}"
+            )
+
+
+class Dense(Layer):
+    """Fully connected: z = x @ W + b with W (fan_in, units), b (units,)."""
+
+    kind = "dense"
+
+    def __init__(self, units: int, activation: str | Activation = "tanh") -> None:
+        super().__init__(activation)
+        self.units = _positive_int(units, "dense units")
+        self.W: Parameter | None = None  # same object as params["W"]; weight (fan_in, units)
+        self.b: Parameter | None = None  # same object as params["b"]; bias (units,)
+
+    def _build(self, input_shape, rng, init, dtype):
+        self._expect_rank(input_shape, 1, "(features,) (add a flatten layer)")
+        fan_in = input_shape[0]
+        self.W = Parameter(init_weights((fan_in, self.units), fan_in, self.units, init, rng, dtype))
+        self.b = Parameter(np.zeros(self.units, dtype=dtype))
+        self.params = {"W": self.W, "b": self.b}
+        return (self.units,)
+
+    def _forward(self, x):
+        z = _dot(x, self.W.data)  # (batch, units)
+        z += self.b.data
+        return z
+
+    def _backward(self, grad_pre):
+        W = self.W
+        W.grad = _dot(self.input.T, grad_pre)  # (fan_in, units)
+        self.b.grad = _add_reduce(grad_pre, axis=0)  # (units,)
+        if not self.needs_input_grad:
+            return None
+        return _dot(grad_pre, W.data.T)  # (batch, fan_in)
+
+    def flops_per_sample(self) -> int:
+        return self.W.data.size + self._activation_flops() if self.W is not None else 0
+
+
+def _same_padding(size: int, kernel: int) -> tuple[int, int]:
+    """(low, high) padding of one spatial axis for padding="same": total k - 1, low (k - 1) // 2."""
+    low = (kernel - 1) // 2
+    return low, kernel - 1 - low
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation, as torch) on NCHW batches via im2col and one matmul.
+
+    W (filters, in_ch, kh, kw), b (filters,). padding "valid" (none) or "same" (total k - 1 per
+    axis, low (k - 1) // 2, so output H, W = ceil(H / stride), torch's padding="same" at stride 1).
+    """
+
+    kind = "conv2d"
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: str = "valid",
+        activation: str | Activation = "relu",
+    ) -> None:
+        super().__init__(activation)
+        self.filters = _positive_int(filters, "conv2d filters")
+        self.kernel_size = _positive_int(kernel_size, "conv2d kernel_size")
+        self.stride = _positive_int(stride, "conv2d stride")
+        if padding not in ("valid", "same"):
+            raise ValueError(f"conv2d padding: expected 'valid' or 'same', got {padding!r}")
+        self.padding = padding
+        self.W: Parameter | None = None  # same object as params["W"]; (filters, in_ch, kh, kw)
+        self.b: Parameter | None = None  # same object as params["b"]; (filters,)
+        self._pad = (0, 0, 0, 0)  # (top, bottom, left, right) zero padding
+        self._cols: np.ndarray | None = None  # im2col matrix of the last forward (N*Ho*Wo, C*kh*kw)
+
+    def _build(self, input_shape, rng, init, dtype):
+        self._expect_rank(input_shape, 3, "(channels, height, width)")
+        channels, height, width = input_shape
+        k, s = self.kernel_size, self.stride
+        if self.padding == "same":
+            self._pad = (*_same_padding(height, k), *_same_padding(width, k))
+        top, bottom, left, right = self._pad
+        out_h = (height + top + bottom - k) // s + 1
+        out_w = (width + left + right - k) // s + 1
+        if out_h < 1 or out_w < 1:
+            raise ValueError(
+                f"conv2d input: expected height and width >= kernel_size {k}, "
+                f"got {height}x{width}"
+            )
+        fan_in, fan_out = channels * k * k, self.filters * k * k
+        shape = (self.filters, channels, k, k)
+        self.W = Parameter(init_weights(shape, fan_in, fan_out, init, rng, dtype))
+        self.b = Parameter(np.zeros(self.filters, dtype=dtype))
+        self.params = {"W": self.W, "b": self.b}
+        return (self.filters, out_h, out_w)
+
+    def _forward(self, x):
+        n, c, h, w = x.shape
+        k, s = self.kernel_size, self.stride
+        top, bottom, left, right = self._pad
+        if top or bottom or left or right:
+            padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+            padded[:, :, top : top + h, left : left + w] = x
+        else:
+            padded = x
+        windows = sliding_window_view(padded, (k, k), axis=(2, 3))  # (N, C, H', W', k, k)
+        if s > 1:
+            windows = windows[:, :, ::s, ::s]
+        out_h, out_w = windows.shape[2], windows.shape[3]
+        # im2col: one copy into (N*Ho*Wo, C*k*k) rows, then one matmul
+        cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * out_h * out_w, c * k * k)
+        self._cols = cols
+        z = cols @ self.W.data.reshape(self.filters, -1).T  # (N*Ho*Wo, F)
+        z += self.b.data
+        return z.reshape(n, out_h, out_w, self.filters).transpose(0, 3, 1, 2)  # (N, F, Ho, Wo)
+
+    def _backward(self, grad_pre):
+        n, f, out_h, out_w = grad_pre.shape
+        g = grad_pre.transpose(0, 2, 3, 1).reshape(n * out_h * out_w, f)  # (N*Ho*Wo, F)
+        W = self.W
+        W.grad = (g.T @ self._cols).reshape(W.data.shape)  # (F, C, k, k)
+        self.b.grad = np.add.reduce(g, axis=0)  # (F,)
+        if not self.needs_input_grad:
+            return None
+        grad_cols = g @ W.data.reshape(f, -1)  # (N*Ho*Wo, C*k*k)
+        return self._col2im(grad_cols, self.input.shape, out_h, out_w)
+
+    def _col2im(
+        self, grad_cols: np.ndarray, x_shape: tuple[int, ...], out_h: int, out_w: int
+    ) -> np.ndarray:
+        """Sum window gradients back onto the (padded) input: one strided add per kernel offset."""
+        n, c, h, w = x_shape
+        k, s = self.kernel_size, self.stride
+        top, bottom, left, right = self._pad
+        grad_cols = grad_cols.reshape(n, out_h, out_w, c, k, k).transpose(0, 3, 4, 5, 1, 2)
+        grad_padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_cols.dtype)
+        span_h, span_w = s * (out_h - 1) + 1, s * (out_w - 1) + 1
+        for i in range(k):
+            for j in range(k):
+                grad_padded[:, :, i : i + span_h : s, j : j + span_w : s] += grad_cols[:, :, i, j]
+        if top or bottom or left or right:
+            return grad_padded[:, :, top : top + h, left : left + w]
+        return grad_padded
+
+    def flops_per_sample(self) -> int:
+        if self.W is None or self.output_shape is None:
+            return 0
+        _, out_h, out_w = self.output_shape
+        return self.W.data.size * out_h * out_w + self._activation_flops()
+
+
+class _Pool2D(Layer):
+    """Shared shape logic of the pools: kernel = stride = size, floor output size (as torch)."""
+
+    def __init__(self, size: int = 2) -> None:
+        super().__init__("linear")
+        self.size = _positive_int(size, f"{self.kind} size")
+
+    def _build(self, input_shape, rng, init, dtype):
+        self._expect_rank(input_shape, 3, "(channels, height, width)")
+        channels, height, width = input_shape
+        if height < self.size or width < self.size:
+            raise ValueError(
+                f"{self.kind} input: expected height and width >= size {self.size}, "
+                f"got {height}x{width}"
+            )
+        return (channels, height // self.size, width // self.size)
+
+    def _blocks(self, x: np.ndarray) -> np.ndarray:
+        """View x as (N, C, Ho, s, Wo, s) blocks, dropping rows/columns beyond Ho*s, Wo*s."""
+        n, c, h, w = x.shape
+        s = self.size
+        out_h, out_w = h // s, w // s
+        return x[:, :, : out_h * s, : out_w * s].reshape(n, c, out_h, s, out_w, s)
+
+    def flops_per_sample(self) -> int:
+        return math.prod(self.input_shape) if self.input_shape else 0
+
+
+class MaxPool2D(_Pool2D):
+    """Max over non-overlapping size x size windows; gradient to the first maximum (as torch)."""
+
+    kind = "maxpool2d"
+
+    def __init__(self, size: int = 2) -> None:
+        super().__init__(size)
+        self._argmax: np.ndarray | None = None  # (N, C, Ho, Wo) flat index of each window's max
+
+    def _forward(self, x):
+        n, c = x.shape[:2]
+        s = self.size
+        blocks = self._blocks(x)  # (N, C, Ho, s, Wo, s)
+        out_h, out_w = blocks.shape[2], blocks.shape[4]
+        windows = blocks.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, out_h, out_w, s * s)
+        argmax = windows.argmax(axis=-1)  # (N, C, Ho, Wo), first max on ties
+        self._argmax = argmax
+        return np.take_along_axis(windows, argmax[..., None], axis=-1)[..., 0]
+
+    def _backward(self, grad_pre):
+        s = self.size
+        grad_in = np.zeros(self.input.shape, dtype=grad_pre.dtype)
+        blocks = self._blocks(grad_in)  # a view into grad_in
+        hit = self._argmax[..., None] == np.arange(s * s)  # (N, C, Ho, Wo, s*s)
+        routed = hit * grad_pre[..., None]  # (N, C, Ho, Wo, s*s), dtype of grad_pre
+        blocks[...] = routed.reshape(*routed.shape[:4], s, s).transpose(0, 1, 2, 4, 3, 5)
+        return grad_in
+
+
+class AvgPool2D(_Pool2D):
+    """Mean over non-overlapping size x size windows."""
+
+    kind = "avgpool2d"
+
+    def _forward(self, x):
+        out = np.add.reduce(self._blocks(x), axis=(3, 5))  # (N, C, Ho, Wo)
+        out *= 1.0 / (self.size * self.size)
+        return out
+
+    def _backward(self, grad_pre):
+        grad_in = np.zeros(self.input.shape, dtype=grad_pre.dtype)
+        share = grad_pre * (1.0 / (self.size * self.size))  # (N, C, Ho, Wo)
+        self._blocks(grad_in)[...] = share[:, :, :, None, :, None]
+        return grad_in
+
+
+class Flatten(Layer):
+    """(N, C, H, W) -> (N, C*H*W) in C order (as torch.flatten(x, 1))."""
+
+    kind = "flatten"
+
+    def __init__(self) -> None:
+        super().__init__("linear")
+
+    def _build(self, input_shape, rng, init, dtype):
+        return (math.prod(input_shape),)
+
+    def _forward(self, x):
+        return x.reshape(x.shape[0], -1)
+
+    def _backward(self, grad_pre):
+        return grad_pre.reshape(self.input.shape)
+
+
+class BatchNorm(Layer):
+    """Batch normalisation per feature of (N, F) or per channel of (N, C, H, W) (torch 1d/2d).
+
+    Training normalises with the batch mean and biased variance and updates the running stats
+    as torch does: running = (1 - momentum) * running + momentum * batch, the variance unbiased
+    (times m / (m - 1), m values per feature; with m = 1 the biased 0 is used where torch raises).
+    Eval normalises with the running stats. gamma starts at 1, beta at 0.
+    """
+
+    kind = "batchnorm"
+
+    def __init__(self, momentum: float = 0.1, eps: float = 1e-5) -> None:
+        super().__init__("linear")
+        if not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"batchnorm momentum: expected a value in [0, 1], got {momentum!r}")
+        if not eps > 0.0:
+            raise ValueError(f"batchnorm eps: expected a value > 0, got {eps!r}")
+        self.momentum = float(momentum)
+        self.eps = float(eps)
+        self.gamma: Parameter | None = None  # same object as params["gamma"]; scale (F,)
+        self.beta: Parameter | None = None  # same object as params["beta"]; shift (F,)
+        self.batch_mean: np.ndarray | None = None  # (F,) mean of the last training batch
+        self.batch_var: np.ndarray | None = None  # (F,) biased variance of the last training batch
+        self._axes: tuple[int, ...] = (0,)  # reduction axes: (0,) or (0, 2, 3)
+        self._shape: tuple[int, ...] = (1, -1)  # broadcast shape of per-feature vectors
+        self._xhat: np.ndarray | None = None  # normalised input of the last forward
+        self._inv_std: np.ndarray | None = None  # (F,) 1 / sqrt(var + eps) of the last forward
+        self._batch_stats = True  # whether the last forward used batch statistics
+
+    def _build(self, input_shape, rng, init, dtype):
+        if len(input_shape) == 1:
+            self._axes, self._shape = (0,), (1, -1)
+        elif len(input_shape) == 3:
+            self._axes, self._shape = (0, 2, 3), (1, -1, 1, 1)
+        else:
+            raise ValueError(
+                "batchnorm layer input: expected per-sample shape (features,) or "
+                f"(channels, height, width), got {input_shape}"
+            )
+        features = input_shape[0]
+        self.gamma = Parameter(np.ones(features, dtype=dtype))
+        self.beta = Parameter(np.zeros(features, dtype=dtype))
+        self.params = {"gamma": self.gamma, "beta": self.beta}
+        self.buffers = {
+            "running_mean": np.zeros(features, dtype=dtype),
+            "running_var": np.ones(features, dtype=dtype),
+        }
+        return input_shape
+
+    def _forward(self, x):
+        shape = self._shape
+        if self.training:
+            count = x.size // x.shape[1]  # values per feature
+            mean = np.add.reduce(x, axis=self._axes) / count  # (F,)
+            centred = x - mean.reshape(shape)
+            var = np.add.reduce(centred * centred, axis=self._axes) / count  # (F,) biased
+            self._update_running(mean, var, count)
+            self.batch_mean, self.batch_var = mean, var
+        else:
+            mean, var = self.buffers["running_mean"], self.buffers["running_var"]
+            centred = x - mean.reshape(shape)
+        inv_std = 1.0 / np.sqrt(var + self.eps)  # (F,)
+        xhat = centred
+        xhat *= inv_std.reshape(shape)
+        self._xhat, self._inv_std, self._batch_stats = xhat, inv_std, self.training
+        z = xhat * self.gamma.data.reshape(shape)
+        z += self.beta.data.reshape(shape)
+        return z
+
+    def _update_running(self, mean: np.ndarray, var: np.ndarray, count: int) -> None:
+        """running = (1 - momentum) running + momentum batch, in place (unbiased variance)."""
+        momentum = self.momentum
+        unbiased = var * (count / (count - 1)) if count > 1 else var
+        running_mean, running_var = self.buffers["running_mean"], self.buffers["running_var"]
+        running_mean *= 1.0 - momentum
+        running_mean += momentum * mean
+        running_var *= 1.0 - momentum
+        running_var += momentum * unbiased
+
+    def _backward(self, grad_pre):
+        shape, axes, xhat = self._shape, self._axes, self._xhat
+        grad_beta = np.add.reduce(grad_pre, axis=axes)  # (F,)
+        grad_gamma = np.add.reduce(grad_pre * xhat, axis=axes)  # (F,)
+        self.gamma.grad, self.beta.grad = grad_gamma, grad_beta
+        if not self.needs_input_grad:
+            return None
+        scale = (self.gamma.data * self._inv_std).reshape(shape)
+        if not self._batch_stats:
+            return grad_pre * scale
+        count = grad_pre.size // grad_pre.shape[1]
+        # dL/dx = gamma inv_std (g - mean(g) - xhat mean(g xhat)), means over the batch axes
+        grad_in = xhat * (grad_gamma / count).reshape(shape)
+        np.subtract(grad_pre, grad_in, out=grad_in)
+        grad_in -= (grad_beta / count).reshape(shape)
+        grad_in *= scale
+        return grad_in
+
+    def flops_per_sample(self) -> int:
+        return 4 * math.prod(self.input_shape) if self.input_shape else 0
+
+
+class Dropout(Layer):
+    """Inverted dropout: in training zero each value with probability `rate`, scale the rest by
+    1 / (1 - rate); eval mode is the identity. The mask comes from the generator given to build."""
+
+    kind = "dropout"
+
+    def __init__(self, rate: float = 0.5) -> None:
+        super().__init__("linear")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"dropout rate: expected a value in [0, 1], got {rate!r}")
+        self.rate = float(rate)
+        self.rng: np.random.Generator | None = None  # kept from build(): masks are deterministic
+        self.mask: np.ndarray | None = None  # scaled keep-mask of the last training forward
+
+    def _build(self, input_shape, rng, init, dtype):
+        self.rng = rng
+        return input_shape
+
+    def _forward(self, x):
+        if not self.training or self.rate == 0.0:
+            self.mask = None
+            return x
+        if self.rng is None:
+            self.rng = np.random.default_rng()
+        if self.rate >= 1.0:
+            mask = np.zeros_like(x)
+        else:
+            draws = self.rng.random(x.shape, dtype=x.dtype)  # U[0, 1)
+            mask = (draws >= self.rate).astype(x.dtype)
+            mask *= 1.0 / (1.0 - self.rate)
+        self.mask = mask
+        return x * mask
+
+    def _backward(self, grad_pre):
+        if self.mask is None:
+            return grad_pre
+        return grad_pre * self.mask
+
+    def flops_per_sample(self) -> int:
+        return math.prod(self.input_shape) if self.input_shape else 0

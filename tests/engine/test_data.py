@@ -1,0 +1,645 @@
+"""Tests for engine.data: generators, splits, features, user points, uploads, CSV and NPZ."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from engine import data
+from engine.data import (
+    DATASETS,
+    FEATURES,
+    Dataset,
+    DatasetError,
+    apply_features,
+    load_csv,
+    load_npz,
+    make_dataset,
+)
+
+PLANE_CLASSIFIERS = ["circle", "xor", "gaussian", "spiral", "moons"]
+PLANE_REGRESSIONS = ["plane", "multi-gaussian"]
+GENERATED = [*PLANE_CLASSIFIERS, *PLANE_REGRESSIONS, "sine", "glyphs"]
+
+
+def cfg(name: str = "circle", **overrides: object) -> SimpleNamespace:
+    """A dataset config with the DatasetConfig defaults."""
+    values: dict[str, object] = {
+        "name": name,
+        "samples": 500,
+        "noise": 0.0,
+        "test_fraction": 0.3,
+        "points": None,
+        "target": None,
+    }
+    values.update(overrides)
+    return SimpleNamespace(**values)
+
+
+def all_x(ds: Dataset) -> np.ndarray:
+    return np.concatenate([ds.x_train, ds.x_test])
+
+
+def all_y(ds: Dataset) -> np.ndarray:
+    return np.concatenate([ds.y_train, ds.y_test])
+
+
+# --------------------------------------------------------------------------- generators
+
+
+@pytest.mark.parametrize("name", GENERATED)
+def test_generator_shapes_and_dtypes(name: str) -> None:
+    ds = make_dataset(cfg(name, samples=200, noise=0.2), seed=1)
+    assert ds.name == name
+    assert len(ds.x_train) + len(ds.x_test) == 200
+    assert len(ds.x_test) == 60  # round(200 * 0.3)
+    assert len(ds.y_train) == len(ds.x_train) and len(ds.y_test) == len(ds.x_test)
+    assert ds.x_train.dtype == np.float64 and ds.x_test.dtype == np.float64
+    assert np.isfinite(all_x(ds)).all()
+    if name == "glyphs":
+        assert ds.x_train.shape[1:] == (1, 16, 16)
+        assert ds.is_image and not ds.is_2d and ds.domain is None
+        assert ds.input_shape == (1, 16, 16)
+    elif name == "sine":
+        assert ds.x_train.shape[1:] == (1,)
+        assert not ds.is_image and not ds.is_2d
+        assert ds.input_names == ["x1"]
+    else:
+        assert ds.x_train.shape[1:] == (2,)
+        assert ds.is_2d and not ds.is_image
+        assert ds.domain == ((-6.0, 6.0), (-6.0, 6.0))
+        assert ds.input_names == ["x1", "x2"]
+    if ds.task == "regression":
+        assert ds.num_classes == 1
+        assert ds.y_train.dtype == np.float64 and ds.y_train.shape == (len(ds.x_train), 1)
+        assert ds.y_test.shape == (len(ds.x_test), 1)
+    else:
+        assert ds.y_train.dtype == np.int64 and ds.y_train.shape == (len(ds.x_train),)
+        assert len(ds.class_names) == ds.num_classes
+        assert set(np.unique(all_y(ds))) <= set(range(ds.num_classes))
+
+
+@pytest.mark.parametrize("name", PLANE_CLASSIFIERS)
+@pytest.mark.parametrize("noise", [0.0, 0.5])
+def test_binary_generators_are_balanced(name: str, noise: float) -> None:
+    ds = make_dataset(cfg(name, samples=1000, noise=noise), seed=7)
+    assert ds.task == "binary" and ds.num_classes == 2
+    share = all_y(ds).mean()
+    assert 0.4 <= share <= 0.6, f"{name}: share of class 1 is {share}"
+
+
+@pytest.mark.parametrize("name", GENERATED)
+def test_same_seed_same_arrays_other_seed_other_arrays(name: str) -> None:
+    a = make_dataset(cfg(name, samples=100, noise=0.1), seed=3)
+    b = make_dataset(cfg(name, samples=100, noise=0.1), seed=3)
+    c = make_dataset(cfg(name, samples=100, noise=0.1), seed=4)
+    for attr in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(a, attr), getattr(b, attr))
+    assert not np.array_equal(a.x_train, c.x_train)
+    # Not only the split order: the generated points themselves differ.
+    assert not np.array_equal(np.sort(all_x(a), axis=0), np.sort(all_x(c), axis=0))
+
+
+@pytest.mark.parametrize("name", ["circle", "xor", "spiral", "moons", "gaussian"])
+def test_noise_free_points_stay_in_playground_range(name: str) -> None:
+    limit = 6.0 if name == "gaussian" else 5.31
+    x = all_x(make_dataset(cfg(name, samples=400), seed=2))
+    assert np.abs(x).max() <= limit
+
+
+def test_circle_labels_follow_radius_without_noise() -> None:
+    ds = make_dataset(cfg("circle", samples=600), seed=5)
+    r = np.hypot(*all_x(ds).T)
+    y = all_y(ds)
+    assert (r[y == 1] <= 2.5).all()
+    assert ((r[y == 0] >= 3.5) & (r[y == 0] <= 5.0)).all()
+    assert (y == 1).sum() == 300
+
+
+def test_circle_noise_flips_labels_near_the_boundary() -> None:
+    ds = make_dataset(cfg("circle", samples=600, noise=1.0), seed=5)
+    r = np.hypot(*all_x(ds).T)
+    assert ((r <= 2.5) != (all_y(ds) == 1)).any()
+
+
+def test_xor_labels_are_quadrant_signs_without_noise() -> None:
+    ds = make_dataset(cfg("xor", samples=600), seed=5)
+    x, y = all_x(ds), all_y(ds)
+    np.testing.assert_array_equal(y, (x[:, 0] * x[:, 1] >= 0).astype(np.int64))
+    assert (np.abs(x) >= 0.3).all()  # Playground's padding keeps points off the axes
+
+
+def test_gaussian_clouds_sit_on_either_side_of_the_diagonal() -> None:
+    ds = make_dataset(cfg("gaussian", samples=1000), seed=5)
+    x, y = all_x(ds), all_y(ds)
+    accuracy = ((x.sum(axis=1) > 0).astype(np.int64) == y).mean()
+    assert accuracy > 0.99
+    np.testing.assert_allclose(x[y == 1].mean(axis=0), [2.0, 2.0], atol=0.15)
+
+
+def test_gaussian_noise_widens_the_clouds() -> None:
+    calm = all_x(make_dataset(cfg("gaussian", samples=1000), seed=5))
+    wide = all_x(make_dataset(cfg("gaussian", samples=1000, noise=1.0), seed=5))
+    assert wide.std() > calm.std() * 1.2
+
+
+def test_spiral_arms_are_point_symmetric_without_noise() -> None:
+    ds = make_dataset(cfg("spiral", samples=400), seed=5)
+    x, y = all_x(ds), all_y(ds)
+    assert np.hypot(*x.T).max() <= 5.0
+    # Arm 0 is arm 1 turned by pi: its angle at radius r is arm 1's angle plus pi.
+    r = np.hypot(*x.T)
+    t = np.arctan2(x[:, 0], x[:, 1])  # Playground: x = r sin t, y = r cos t
+    expected = 1.75 * (r / 5.0) * 2 * np.pi + np.where(y == 1, 0.0, np.pi)
+    np.testing.assert_allclose(np.cos(t - expected), 1.0, atol=1e-9)
+
+
+def test_moons_are_separated_half_circles_without_noise() -> None:
+    ds = make_dataset(cfg("moons", samples=400), seed=5)
+    x, y = all_x(ds), all_y(ds)
+    # Undo the centring and scaling, then each moon is a unit half circle.
+    u = x / 3.0 + np.array([0.5, 0.25])
+    np.testing.assert_allclose(np.hypot(u[y == 0, 0], u[y == 0, 1]), 1.0)
+    np.testing.assert_allclose(np.hypot(u[y == 1, 0] - 1.0, u[y == 1, 1] - 0.5), 1.0)
+    assert (u[y == 0, 1] >= 0).all() and (u[y == 1, 1] <= 0.5).all()
+
+
+def test_plane_target_is_linear_without_noise() -> None:
+    ds = make_dataset(cfg("plane", samples=300), seed=5)
+    x, y = all_x(ds), all_y(ds)
+    np.testing.assert_allclose(y[:, 0], x.sum(axis=1) / 12.0)
+    assert np.abs(y).max() <= 1.0
+
+
+def test_regression_targets_stay_in_unit_range_with_noise() -> None:
+    for name in PLANE_REGRESSIONS:
+        y = all_y(make_dataset(cfg(name, samples=500, noise=1.0), seed=5))
+        assert np.abs(y).max() <= 1.0
+
+
+def test_multi_gaussian_bumps_have_their_sign() -> None:
+    ds = make_dataset(cfg("multi-gaussian", samples=2000), seed=5)
+    x, y = all_x(ds), all_y(ds)[:, 0]
+    near = lambda cx, cy: np.hypot(x[:, 0] - cx, x[:, 1] - cy) < 0.5  # noqa: E731
+    assert (y[near(-4, 2.5)] > 0.7).all() and (y[near(0, 2.5)] < -0.7).all()
+    assert (y[near(0, -2.5)] > 0.7).all() and (y[near(4, -2.5)] < -0.7).all()
+    far = np.min(
+        [np.hypot(x[:, 0] - cx, x[:, 1] - cy) for cx, cy, _ in data._BUMPS], axis=0
+    )  # (n,)
+    np.testing.assert_array_equal(y[far >= 2.0], 0.0)
+
+
+def test_sine_targets() -> None:
+    ds = make_dataset(cfg("sine", samples=300), seed=5)
+    x, y = all_x(ds), all_y(ds)
+    assert x.min() >= -6.0 and x.max() <= 6.0
+    np.testing.assert_allclose(y, np.sin(x))
+    noisy = make_dataset(cfg("sine", samples=2000, noise=1.0), seed=5)
+    residual = all_y(noisy) - np.sin(all_x(noisy))
+    assert 0.4 < residual.std() < 0.6  # noise 1 -> Playground's 50 % -> std 0.5
+
+
+def test_glyphs_classes_and_pixel_range() -> None:
+    ds = make_dataset(cfg("glyphs", samples=250, noise=0.5), seed=5)
+    assert ds.task == "multiclass"
+    assert ds.num_classes == len(ds.class_names) >= 4
+    assert ds.class_names == ["bar", "cross", "circle", "triangle", "square"]
+    x, y = all_x(ds), all_y(ds)
+    np.testing.assert_array_equal(np.bincount(y), [50] * 5)
+    assert x.min() >= 0.0 and x.max() <= 1.0
+    # Stratified split: every class is in both parts.
+    assert set(ds.y_train) == set(ds.y_test) == set(range(5))
+
+
+def test_glyphs_without_noise_are_clean_and_distinct() -> None:
+    ds = make_dataset(cfg("glyphs", samples=500), seed=5)
+    x, y = all_x(ds)[:, 0], all_y(ds)  # (n, 16, 16)
+    assert (x[:, 0, 0] == 0).all()  # corners stay background
+    assert (x.max(axis=(1, 2)) >= 0.3).all()  # every glyph has ink
+    means = np.stack([x[y == c].mean(axis=0) for c in range(5)])  # (5, 16, 16)
+    gaps = [np.abs(means[i] - means[j]).max() for i in range(5) for j in range(i + 1, 5)]
+    assert min(gaps) > 0.1
+    noisy = all_x(make_dataset(cfg("glyphs", samples=500, noise=1.0), seed=5))
+    assert noisy[:, 0, 0, 0].mean() > 0.05  # noise reaches the background
+
+
+def test_split_is_stratified_and_sized() -> None:
+    ds = make_dataset(cfg("circle", samples=101, test_fraction=0.2), seed=0)
+    assert len(ds.x_test) == 20 and len(ds.x_train) == 81
+    counts = np.bincount(ds.y_test, minlength=2)
+    assert abs(int(counts[0]) - int(counts[1])) <= 1
+
+
+def test_split_without_test_part() -> None:
+    ds = make_dataset(cfg("plane", samples=50, test_fraction=0.0), seed=0)
+    assert ds.x_test.shape == (0, 2) and ds.y_test.shape == (0, 1)
+    assert ds.x_train.shape == (50, 2)
+
+
+def test_split_keeps_at_least_one_training_sample() -> None:
+    train, test = data.split_indices(4, 0.9, np.random.default_rng(0))
+    assert len(train) == 1 and len(test) == 3
+    assert sorted([*train, *test]) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "words"),
+    [
+        ({"name": "spirals"}, "dataset.name", ["spiral", "'spirals'"]),
+        ({"name": ""}, "dataset.name", ["expected", "''"]),
+        ({"name": None}, "dataset.name", ["expected", "None"]),
+        ({"samples": 3}, "dataset.samples", ["4", "100000", "got 3"]),
+        ({"samples": 100_001}, "dataset.samples", ["100000", "got 100001"]),
+        ({"samples": 50.5}, "dataset.samples", ["integer", "50.5"]),
+        ({"samples": True}, "dataset.samples", ["integer", "True"]),
+        ({"noise": -0.1}, "dataset.noise", ["0 to 1", "-0.1"]),
+        ({"noise": 1.5}, "dataset.noise", ["0 to 1", "1.5"]),
+        ({"noise": float("nan")}, "dataset.noise", ["0 to 1", "nan"]),
+        ({"test_fraction": 0.95}, "dataset.test_fraction", ["0.9", "0.95"]),
+        ({"test_fraction": -0.1}, "dataset.test_fraction", ["0.9", "-0.1"]),
+    ],
+)
+def test_bad_config_raises_dataset_error(
+    overrides: dict[str, object], field: str, words: list[str]
+) -> None:
+    with pytest.raises(DatasetError) as info:
+        make_dataset(cfg(**overrides), seed=0)  # type: ignore[arg-type]
+    assert isinstance(info.value, ValueError)
+    assert info.value.field == field
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_negative_seed_is_refused() -> None:
+    with pytest.raises(DatasetError, match="non-negative") as info:
+        make_dataset(cfg(), seed=-1)
+    assert info.value.field == "seed"
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def test_registry_describes_every_built_in_dataset() -> None:
+    names = [info.name for info in DATASETS]
+    assert len(names) == len(set(names))
+    assert set(GENERATED) | {"points"} == set(names)
+    for info in DATASETS:
+        entry = info.to_dict()
+        assert entry["input_kind"] in ("2d", "1d", "image")
+        assert entry["task"] in ("binary", "multiclass", "regression")
+        assert entry["description"].endswith(".")
+        params = {p["name"]: p for p in entry["params"]}
+        assert "test_fraction" in params
+        for p in params.values():
+            assert p["min"] <= p["default"] <= p["max"]
+        if info.source == "generated":
+            assert set(params) == {"samples", "noise", "test_fraction"}
+            ds = make_dataset(
+                cfg(info.name, **{k: p["default"] for k, p in params.items()}), seed=0
+            )
+            assert ds.task == info.task
+
+
+# --------------------------------------------------------------------------- features
+
+
+def test_apply_features_computes_every_playground_feature() -> None:
+    assert FEATURES == ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
+    pts = np.array([[1.0, 2.0], [-3.0, 0.5]])
+    out = apply_features(pts, list(FEATURES))
+    a, b = pts[:, 0], pts[:, 1]
+    expected = np.stack([a, b, a * a, b * b, a * b, np.sin(a), np.sin(b)], axis=1)
+    np.testing.assert_allclose(out, expected)
+    assert out.shape == (2, 7) and out.dtype == np.float64
+
+
+def test_apply_features_keeps_order_and_float32() -> None:
+    pts = np.array([[1.0, 2.0]], dtype=np.float32)
+    out = apply_features(pts, ["x1*x2", "x1"])
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, [[2.0, 1.0]])
+
+
+def test_apply_features_on_one_dimensional_inputs() -> None:
+    x = np.array([[0.5], [2.0]])
+    out = apply_features(x, ["x1", "x1^2", "sin(x1)"])
+    np.testing.assert_allclose(out, np.concatenate([x, x**2, np.sin(x)], axis=1))
+    with pytest.raises(DatasetError, match="1-D data, got 'x2'") as info:
+        apply_features(x, ["x1", "x2"])
+    assert info.value.field == "features"
+
+
+@pytest.mark.parametrize(
+    ("features", "words"),
+    [
+        (["x3"], ["x1", "'x3'"]),
+        (["X1"], ["'X1'"]),
+        ([], ["at least one"]),
+        (["x1", "x1"], ["once", "x1"]),
+    ],
+)
+def test_apply_features_refuses_bad_lists(features: list[str], words: list[str]) -> None:
+    with pytest.raises(DatasetError) as info:
+        apply_features(np.zeros((3, 2)), features)
+    assert info.value.field == "features"
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_apply_features_refuses_bad_shapes() -> None:
+    with pytest.raises(DatasetError, match=r"\(n, 2\) or \(n, 1\), got \(3, 3\)"):
+        apply_features(np.zeros((3, 3)), ["x1"])
+
+
+# --------------------------------------------------------------------------- drawn points
+
+DRAWN = [[-1.0, -1.0, 0], [-2.0, -1.5, 0], [-1.5, -3.0, 0], [1.0, 1.0, 1], [2.0, 2.5, 1]]
+DRAWN += [[3.0, 1.0, 1]]
+
+
+def test_points_dataset() -> None:
+    ds = make_dataset(cfg("points", points=DRAWN, test_fraction=0.34), seed=0)
+    assert ds.task == "binary" and ds.num_classes == 2 and ds.is_2d
+    assert len(ds.x_train) == 4 and len(ds.x_test) == 2
+    assert set(ds.y_test) == {0, 1}  # stratified
+    rows = sorted(map(tuple, np.concatenate([all_x(ds), all_y(ds)[:, None]], axis=1).tolist()))
+    assert rows == sorted(map(tuple, np.asarray(DRAWN, dtype=float).tolist()))
+    assert ds.y_train.dtype == np.int64
+    assert ds.domain == ((-6.0, 6.0), (-6.0, 6.0))
+
+
+@pytest.mark.parametrize(
+    ("points", "words"),
+    [
+        (None, ["got none"]),
+        (DRAWN[:3], ["at least 4", "got 3"]),
+        ([*DRAWN[:4], [0.0, 0.0, 2]], ["0 or 1", "got 2"]),
+        ([*DRAWN[:4], [0.0, 0.0, 0.5]], ["0 or 1", "got 0.5"]),
+        ([[1.0, 2.0]] * 5, ["[x1, x2, label]", "(5, 2)"]),
+        ([*DRAWN[:4], [float("nan"), 0.0, 1]], ["finite"]),
+        ([*DRAWN[:4], ["a", 0.0, 1]], ["numbers"]),
+    ],
+)
+def test_points_dataset_refuses_bad_points(points: object, words: list[str]) -> None:
+    with pytest.raises(DatasetError) as info:
+        make_dataset(cfg("points", points=points), seed=0)
+    assert info.value.field == "dataset.points"
+    for word in words:
+        assert word in str(info.value)
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+def uploads_of(*arrays: object):  # type: ignore[no-untyped-def]
+    def lookup(upload_id: str) -> tuple[np.ndarray, ...]:
+        if upload_id != "abc":
+            raise KeyError(upload_id)
+        return arrays  # type: ignore[return-value]
+
+    return lookup
+
+
+def test_upload_with_integer_labels_is_classification() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 3))
+    y = np.where(x[:, 0] > 0, 1, -1)
+    ds = make_dataset(cfg("upload:abc"), seed=0, uploads=uploads_of(x, y))
+    assert ds.task == "binary" and ds.num_classes == 2
+    assert ds.class_names == ["-1", "1"]
+    assert ds.input_names == ["x1", "x2", "x3"] and ds.domain is None and not ds.is_2d
+    xs, ys = all_x(ds), all_y(ds)
+    # Rows stay paired with their labels through the split.
+    np.testing.assert_array_equal(ys, (xs[:, 0] > 0).astype(np.int64))
+
+
+def test_upload_multiclass_and_float_labels() -> None:
+    x = np.arange(60, dtype=np.float64).reshape(30, 2)
+    y = np.repeat([0.0, 1.0, 2.0], 10)
+    ds = make_dataset(cfg("upload:abc"), seed=0, uploads=uploads_of(x, y, ["a", "b"]))
+    assert ds.task == "multiclass" and ds.num_classes == 3
+    assert ds.class_names == ["0", "1", "2"] and ds.input_names == ["a", "b"]
+    assert ds.is_2d and ds.domain is not None
+    (lo1, hi1), (lo2, hi2) = ds.domain
+    assert lo1 < 0 < 58 < hi1 and lo2 < 1 < 59 < hi2
+
+
+def test_upload_with_real_targets_is_regression() -> None:
+    x = np.linspace(0, 1, 20)  # 1-D X becomes one column
+    y = x**2
+    ds = make_dataset(cfg("upload:abc"), seed=0, uploads=uploads_of(x, y))
+    assert ds.task == "regression" and ds.num_classes == 1
+    assert ds.x_train.shape[1:] == (1,) and ds.y_train.shape[1:] == (1,)
+    np.testing.assert_allclose(all_y(ds)[:, 0], all_x(ds)[:, 0] ** 2)
+
+
+def test_upload_with_many_integer_values_is_regression() -> None:
+    x = np.arange(50, dtype=np.float64)[:, None]
+    ds = make_dataset(cfg("upload:abc"), seed=0, uploads=uploads_of(x, np.arange(50)))
+    assert ds.task == "regression"
+
+
+def test_upload_of_images() -> None:
+    x = np.random.default_rng(0).uniform(size=(12, 8, 8))
+    y = np.arange(12) % 3
+    ds = make_dataset(cfg("upload:abc"), seed=0, uploads=uploads_of(x, y))
+    assert ds.is_image and ds.x_train.shape[1:] == (1, 8, 8) and ds.input_names == ["image"]
+
+
+@pytest.mark.parametrize(
+    ("name", "arrays", "field", "words"),
+    [
+        ("upload:zzz", (np.zeros((5, 2)), np.arange(5)), "dataset.name", ["'zzz'"]),
+        ("upload:", (np.zeros((5, 2)), np.arange(5)), "dataset.name", ["upload:<id>"]),
+        ("upload:abc", (np.zeros((5, 2)), np.arange(4)), "upload", ["(5,)", "(4,)"]),
+        ("upload:abc", (np.zeros((3, 2)), np.arange(3)), "upload", ["at least 4", "got 3"]),
+        ("upload:abc", (np.zeros((5, 2)), np.ones(5)), "upload", ["2 classes"]),
+        ("upload:abc", (np.zeros((5, 2), dtype=object), np.arange(5)), "upload", ["object"]),
+        ("upload:abc", (np.full((5, 2), np.nan), np.arange(5)), "upload", ["finite"]),
+        ("upload:abc", (np.zeros((5, 2, 2, 2, 2)), np.arange(5)), "upload", ["(n, d)"]),
+    ],
+)
+def test_upload_errors(name: str, arrays: tuple, field: str, words: list[str]) -> None:
+    with pytest.raises(DatasetError) as info:
+        make_dataset(cfg(name), seed=0, uploads=uploads_of(*arrays))
+    assert info.value.field == field
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_upload_without_an_uploads_source() -> None:
+    with pytest.raises(DatasetError, match="not available") as info:
+        make_dataset(cfg("upload:abc"), seed=0)
+    assert info.value.field == "dataset.name"
+
+
+def test_upload_from_csv_round_trip() -> None:
+    rows = "\n".join(f"{i},{i % 2},{i % 2}" for i in range(10))
+    x, y, names = load_csv(f"a,b,label\n{rows}\n".encode(), None)
+    ds = make_dataset(cfg("upload:abc"), seed=1, uploads=uploads_of(x, y, names))
+    assert ds.task == "binary" and ds.input_names == ["a", "b"]
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+def test_load_csv_default_target_is_last_column() -> None:
+    x, y, names = load_csv(b"a,b,c\n1,2,3\n4,5.5,-6e1\n", None)
+    assert names == ["a", "b"]
+    assert x.dtype == np.float64 and x.shape == (2, 2)
+    np.testing.assert_array_equal(x, [[1, 2], [4, 5.5]])
+    np.testing.assert_array_equal(y, [3, -60])
+
+
+def test_load_csv_named_target_quotes_blank_lines_and_bom() -> None:
+    text = '\ufeff"a", b,"c d"\r\n 1 , 2 ,3\r\n\r\n"4",5,6\r\n\r\n'
+    x, y, names = load_csv(text.encode("utf-8"), "b")
+    assert names == ["a", "c d"]
+    np.testing.assert_array_equal(x, [[1, 3], [4, 6]])
+    np.testing.assert_array_equal(y, [2, 5])
+
+
+def test_load_csv_latin1_header_and_unnamed_column() -> None:
+    x, y, names = load_csv("température,,y\n1,2,3\n".encode("latin-1"), None)
+    assert names == ["température", "column_2"]
+    np.testing.assert_array_equal(y, [3])
+
+
+@pytest.mark.parametrize(
+    ("content", "target", "field", "words"),
+    [
+        (b"", None, "upload", ["empty file"]),
+        (b"  \n\n", None, "upload", ["empty file"]),
+        (b"a,b\n", None, "upload", ["data rows", "got none"]),
+        (b"a,b\n\n\n", None, "upload", ["data rows", "got none"]),
+        (b"a\n1\n", None, "upload", ["at least 2 columns", "got 1"]),
+        (b"a,a\n1,2\n", None, "upload", ["unique", "'a'"]),
+        (b"a,b\n1,2\n3,x\n", None, "upload", ["row 2", "column 'b'", "'x'"]),
+        (b"a,b\n1,2\n3,4\n5,6\n,1\n", None, "upload", ["row 4", "column 'a'", "empty cell"]),
+        (b"a,b\n1,2\n\n3,4,5\n", None, "upload", ["row 2", "expected 2 cells", "got 3"]),
+        (b"a,b,c\n1,2\n", None, "upload", ["row 1", "expected 3 cells", "got 2"]),
+        (b"a,b\n1,nan\n", None, "upload", ["row 1", "column 'b'", "finite", "'nan'"]),
+        (b"a,b\n1,inf\n", None, "upload", ["row 1", "finite"]),
+        (b"a,b\n1,2\n", "z", "dataset.target", ["'a'", "'b'", "got 'z'"]),
+        (b'a,b\n1,"2\n', None, "upload", ["row 1"]),
+        (b"a,b\n1,\x002\n", None, "upload", ["row 1"]),
+    ],
+)
+def test_load_csv_errors(content: bytes, target: str | None, field: str, words: list[str]) -> None:
+    with pytest.raises(DatasetError) as info:
+        load_csv(content, target)
+    assert info.value.field == field
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_load_csv_refuses_too_many_columns() -> None:
+    header = ",".join(f"c{i}" for i in range(1001))
+    with pytest.raises(DatasetError, match="at most 1000 columns, got 1001"):
+        load_csv(f"{header}\n".encode(), None)
+    load_csv((",".join(f"c{i}" for i in range(1000)) + "\n" + ",".join(["1"] * 1000)).encode())
+
+
+def test_load_csv_refuses_too_many_rows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "CSV_MAX_ROWS", 3)
+    assert data.CSV_MAX_ROWS == 3
+    load_csv(b"a,b\n1,2\n3,4\n5,6\n")
+    with pytest.raises(DatasetError, match="at most 3 data rows"):
+        load_csv(b"a,b\n1,2\n3,4\n5,6\n7,8\n")
+
+
+# --------------------------------------------------------------------------- NPZ
+
+
+def npz_bytes(**arrays: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def test_load_npz_happy_path() -> None:
+    x = np.arange(12, dtype=np.float32).reshape(6, 2)
+    y = np.array([0, 1, 0, 1, 0, 1])
+    got_x, got_y = load_npz(npz_bytes(X=x, y=y))
+    np.testing.assert_array_equal(got_x, x)
+    np.testing.assert_array_equal(got_y, y)
+    uncompressed = io.BytesIO()
+    np.savez(uncompressed, X=x, y=y[:, None].astype(np.float64))
+    assert load_npz(uncompressed.getvalue())[1].shape == (6, 1)
+
+
+def test_load_npz_refuses_object_arrays() -> None:
+    x = np.array([[1, "a"], [2, "b"]], dtype=object)
+    with pytest.raises(DatasetError, match="numeric array X, got dtype object"):
+        load_npz(npz_bytes(X=x, y=np.array([0, 1])))
+
+
+def test_load_npz_refuses_strings() -> None:
+    with pytest.raises(DatasetError, match="numeric array y"):
+        load_npz(npz_bytes(X=np.zeros((2, 2)), y=np.array(["a", "b"])))
+
+
+def test_load_npz_refuses_extra_and_missing_members() -> None:
+    with pytest.raises(DatasetError, match=r"only the arrays X and y.*'z.npy'"):
+        load_npz(npz_bytes(X=np.zeros((2, 2)), y=np.zeros(2), z=np.zeros(2)))
+    with pytest.raises(DatasetError, match="X and y once each"):
+        load_npz(npz_bytes(X=np.zeros((2, 2))))
+
+
+def test_load_npz_refuses_oversized_members() -> None:
+    # 65 MiB of zeros deflates to about 64 KiB; the zip directory still declares the full size.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("X.npy", "w", force_zip64=True) as fp:
+            np.lib.format.write_array_header_1_0(
+                fp, {"descr": "<f8", "fortran_order": False, "shape": (65 * 2**17,)}
+            )
+            chunk = bytes(2**20)
+            for _ in range(65):
+                fp.write(chunk)
+        with archive.open("y.npy", "w") as fp:
+            np.lib.format.write_array(fp, np.zeros(65 * 2**17))
+    content = buffer.getvalue()
+    assert len(content) < 2**20
+    with pytest.raises(DatasetError, match=r"at most 64 MiB .* got 1\d\d\.\d MiB"):
+        load_npz(content)
+
+
+def test_load_npz_refuses_a_header_claiming_more_than_the_member_holds() -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        with archive.open("X.npy", "w") as fp:
+            np.lib.format.write_array_header_1_0(
+                fp, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 2)}
+            )
+            fp.write(bytes(32))
+        with archive.open("y.npy", "w") as fp:
+            np.lib.format.write_array(fp, np.zeros(2))
+    with pytest.raises(DatasetError, match="expected X.npy to hold 16000000000000 bytes"):
+        load_npz(buffer.getvalue())
+
+
+def test_load_npz_refuses_mismatched_and_malformed_arrays() -> None:
+    with pytest.raises(DatasetError, match=r"as many rows in y as in X \(3\), got 2"):
+        load_npz(npz_bytes(X=np.zeros((3, 2)), y=np.zeros(2)))
+    with pytest.raises(DatasetError, match=r"y of shape \(n,\) or \(n, 1\), got \(3, 2\)"):
+        load_npz(npz_bytes(X=np.zeros((3, 2)), y=np.zeros((3, 2))))
+    with pytest.raises(DatasetError, match="sample axis"):
+        load_npz(npz_bytes(X=np.float64(1.0), y=np.zeros(1)))
+
+
+def test_load_npz_refuses_non_zip_and_broken_members() -> None:
+    with pytest.raises(DatasetError, match="expected an .npz"):
+        load_npz(b"a,b\n1,2\n")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("X.npy", b"not an array")
+        archive.writestr("y.npy", struct.pack("<d", 1.0))
+    with pytest.raises(DatasetError, match="valid .npy array X") as info:
+        load_npz(buffer.getvalue())
+    assert info.value.field == "upload"
