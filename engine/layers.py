@@ -261,7 +261,7 @@ class Conv2D(Layer):
         self.W: Parameter | None = None  # same object as params["W"]; (filters, in_ch, kh, kw)
         self.b: Parameter | None = None  # same object as params["b"]; (filters,)
         self._pad = (0, 0, 0, 0)  # (top, bottom, left, right) zero padding
-        self._cols: np.ndarray | None = None  # im2col matrix of the last forward (N*Ho*Wo, C*kh*kw)
+        self._cols: np.ndarray | None = None  # im2col of the last forward (N, C*k*k, Ho*Wo)
 
     def _build(self, input_shape, rng, init, dtype):
         self._expect_rank(input_shape, 3, "(channels, height, width)")
@@ -297,22 +297,25 @@ class Conv2D(Layer):
         if s > 1:
             windows = windows[:, :, ::s, ::s]
         out_h, out_w = windows.shape[2], windows.shape[3]
-        # im2col: one copy into (N*Ho*Wo, C*k*k) rows, then one matmul
-        cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(n * out_h * out_w, c * k * k)
+        # im2col: one copy whose rows are (c, i, j) and columns output pixels, then one batched
+        # matmul that lands directly in NCHW. Copying with the output row innermost is ~4x faster
+        # than the (N*Ho*Wo, C*k*k) layout.
+        cols = windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * k * k, out_h * out_w)
         self._cols = cols
-        z = cols @ self.W.data.reshape(self.filters, -1).T  # (N*Ho*Wo, F)
-        z += self.b.data
-        return z.reshape(n, out_h, out_w, self.filters).transpose(0, 3, 1, 2)  # (N, F, Ho, Wo)
+        z = np.matmul(self.W.data.reshape(self.filters, -1), cols)  # (N, F, Ho*Wo)
+        z += self.b.data[:, None]
+        return z.reshape(n, self.filters, out_h, out_w)  # (N, F, Ho, Wo)
 
     def _backward(self, grad_pre):
         n, f, out_h, out_w = grad_pre.shape
-        g = grad_pre.transpose(0, 2, 3, 1).reshape(n * out_h * out_w, f)  # (N*Ho*Wo, F)
+        g = grad_pre.reshape(n, f, out_h * out_w)  # (N, F, Ho*Wo)
         W = self.W
-        W.grad = (g.T @ self._cols).reshape(W.data.shape)  # (F, C, k, k)
-        self.b.grad = np.add.reduce(g, axis=0)  # (F,)
+        per_sample = np.matmul(g, self._cols.transpose(0, 2, 1))  # (N, F, C*k*k)
+        W.grad = _add_reduce(per_sample, axis=0).reshape(W.data.shape)  # (F, C, k, k)
+        self.b.grad = _add_reduce(g, axis=(0, 2))  # (F,)
         if not self.needs_input_grad:
             return None
-        grad_cols = g @ W.data.reshape(f, -1)  # (N*Ho*Wo, C*k*k)
+        grad_cols = np.matmul(W.data.reshape(f, -1).T, g)  # (N, C*k*k, Ho*Wo)
         return self._col2im(grad_cols, self.input.shape, out_h, out_w)
 
     def _col2im(
@@ -322,7 +325,7 @@ class Conv2D(Layer):
         n, c, h, w = x_shape
         k, s = self.kernel_size, self.stride
         top, bottom, left, right = self._pad
-        grad_cols = grad_cols.reshape(n, out_h, out_w, c, k, k).transpose(0, 3, 4, 5, 1, 2)
+        grad_cols = grad_cols.reshape(n, c, k, k, out_h, out_w)
         grad_padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_cols.dtype)
         span_h, span_w = s * (out_h - 1) + 1, s * (out_w - 1) + 1
         for i in range(k):
@@ -372,28 +375,42 @@ class MaxPool2D(_Pool2D):
 
     kind = "maxpool2d"
 
-    def __init__(self, size: int = 2) -> None:
-        super().__init__(size)
-        self._argmax: np.ndarray | None = None  # (N, C, Ho, Wo) flat index of each window's max
-
     def _forward(self, x):
-        n, c = x.shape[:2]
+        blocks = self._blocks(x)  # (N, C, Ho, s, Wo, s) view
         s = self.size
-        blocks = self._blocks(x)  # (N, C, Ho, s, Wo, s)
-        out_h, out_w = blocks.shape[2], blocks.shape[4]
-        windows = blocks.transpose(0, 1, 2, 4, 3, 5).reshape(n, c, out_h, out_w, s * s)
-        argmax = windows.argmax(axis=-1)  # (N, C, Ho, Wo), first max on ties
-        self._argmax = argmax
-        return np.take_along_axis(windows, argmax[..., None], axis=-1)[..., 0]
+        out = blocks[:, :, :, 0, :, 0].copy()  # (N, C, Ho, Wo)
+        for i in range(s):
+            for j in range(s):
+                if i or j:
+                    np.maximum(out, blocks[:, :, :, i, :, j], out=out)
+        return out
 
     def _backward(self, grad_pre):
+        # route each window's gradient to its first maximum in row-major order, like torch; one
+        # pass per window offset on (N, C, Ho, Wo) arrays beats argmax + scatter by ~3x
         s = self.size
-        grad_in = np.zeros(self.input.shape, dtype=grad_pre.dtype)
-        blocks = self._blocks(grad_in)  # a view into grad_in
-        hit = self._argmax[..., None] == np.arange(s * s)  # (N, C, Ho, Wo, s*s)
-        routed = hit * grad_pre[..., None]  # (N, C, Ho, Wo, s*s), dtype of grad_pre
-        blocks[...] = routed.reshape(*routed.shape[:4], s, s).transpose(0, 1, 2, 4, 3, 5)
+        x = self.input
+        blocks = self._blocks(x)
+        out = self.preactivation
+        grad_in = np.empty(x.shape, dtype=grad_pre.dtype)
+        self._zero_cropped(grad_in)
+        grad_blocks = self._blocks(grad_in)  # a view into grad_in
+        unclaimed = np.ones(out.shape, dtype=bool)  # windows whose maximum is not yet routed
+        for i in range(s):
+            for j in range(s):
+                hit = blocks[:, :, :, i, :, j] == out
+                hit &= unclaimed
+                if i < s - 1 or j < s - 1:
+                    unclaimed &= ~hit
+                np.multiply(grad_pre, hit, out=grad_blocks[:, :, :, i, :, j])
         return grad_in
+
+    def _zero_cropped(self, grad_in: np.ndarray) -> None:
+        """Zero the rows/columns beyond Ho*s, Wo*s that no window covers."""
+        h, w = grad_in.shape[2:]
+        s = self.size
+        grad_in[:, :, (h // s) * s :, :] = 0
+        grad_in[:, :, :, (w // s) * s :] = 0
 
 
 class AvgPool2D(_Pool2D):
