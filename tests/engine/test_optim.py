@@ -1,0 +1,580 @@
+"""Optimizers, learning-rate schedules and gradient clipping (engine/optim.py).
+
+Hand-computed updates on tiny arrays first; then, when torch is importable, 20-step trajectories
+against torch.optim and torch.nn.utils in float64.
+"""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from engine.optim import (
+    SGD,
+    Adam,
+    ClipReport,
+    Optimizer,
+    OptimizerStateError,
+    RMSprop,
+    build_optimizer,
+    clip_gradients,
+    learning_rate_at,
+)
+
+
+class Param:
+    """Stand-in for engine.layers.Parameter: a trainable array and dL/d(array)."""
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data: object, dtype: type = np.float64) -> None:
+        self.data = np.array(data, dtype=dtype)
+        self.grad = np.zeros_like(self.data)
+
+
+def opt_config(name: str = "sgd", **overrides: object) -> SimpleNamespace:
+    """An OptimizerConfig stand-in with the contract's defaults."""
+    fields = {
+        "name": name,
+        "learning_rate": 0.03,
+        "momentum": 0.0,
+        "nesterov": False,
+        "beta1": 0.9,
+        "beta2": 0.999,
+        "eps": 1e-8,
+        "alpha": 0.99,
+        "schedule": None,
+    }
+    fields.update(overrides)
+    return SimpleNamespace(**fields)
+
+
+def run(opt: Optimizer, param: Param, grads: list[list[float]], lr: float) -> list[np.ndarray]:
+    """Apply one step per gradient; the parameter after each step."""
+    seen = []
+    for g in grads:
+        param.grad = np.array(g, dtype=param.data.dtype)
+        opt.step(lr)
+        seen.append(param.data.copy())
+    return seen
+
+
+# ---------------------------------------------------------------------------------------------
+# Hand-computed updates
+# ---------------------------------------------------------------------------------------------
+
+
+def test_sgd_plain_first_three_updates() -> None:
+    p = Param([1.0, -2.0])
+    opt = build_optimizer([p], opt_config("sgd"))
+    assert isinstance(opt, SGD)
+    seen = run(opt, p, [[0.5, -1.0], [1.0, 2.0], [-0.5, 0.0]], lr=0.1)
+    # p -= 0.1 * g
+    np.testing.assert_allclose(seen[0], [0.95, -1.9], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(seen[1], [0.85, -2.1], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(seen[2], [0.9, -2.1], rtol=0, atol=1e-15)
+    assert opt.step_count == 3
+    assert opt.state_dict().keys() == {"step"}  # no momentum buffer without momentum
+
+
+def test_sgd_momentum_first_three_updates() -> None:
+    p = Param([0.0, 0.0])
+    opt = build_optimizer([p], opt_config("sgd", momentum=0.9))
+    seen = run(opt, p, [[1.0, -2.0]] * 3, lr=0.1)
+    # buf: g = [1, -2]; 0.9 * buf + g = [1.9, -3.8]; [2.71, -5.42]; p -= 0.1 * buf
+    np.testing.assert_allclose(seen[0], [-0.1, 0.2], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(seen[1], [-0.29, 0.58], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(seen[2], [-0.561, 1.122], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(opt.state_dict()["0.momentum_buffer"], [2.71, -5.42], atol=1e-15)
+
+
+def test_sgd_nesterov_first_three_updates() -> None:
+    p = Param([0.0, 0.0])
+    opt = build_optimizer([p], opt_config("sgd", momentum=0.9, nesterov=True))
+    seen = run(opt, p, [[1.0, -2.0]] * 3, lr=0.1)
+    # buf as above (1, 1.9, 2.71 times g); direction g + 0.9 * buf = 1.9, 2.71, 3.439 times g
+    np.testing.assert_allclose(seen[0], [-0.19, 0.38], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(seen[1], [-0.461, 0.922], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(seen[2], [-0.8049, 1.6098], rtol=0, atol=1e-15)
+
+
+def test_sgd_momentum_switched_on_between_steps() -> None:
+    p = Param([0.0])
+    opt = build_optimizer([p], opt_config("sgd"))
+    p.grad = np.array([1.0])
+    opt.step(1.0)
+    assert p.data[0] == -1.0
+    opt.momentum = 0.5  # torch: the buffer starts as g at the first momentum step
+    seen = run(opt, p, [[1.0], [1.0]], lr=1.0)
+    assert [s[0] for s in seen] == [-2.0, -3.5]  # buf 1, then 0.5 * 1 + 1 = 1.5
+
+
+def test_sgd_nesterov_without_momentum_is_plain_sgd() -> None:
+    p = Param([1.0])
+    opt = build_optimizer([p], opt_config("sgd", nesterov=True))
+    assert run(opt, p, [[2.0]], lr=0.25)[0][0] == 0.5
+
+
+def test_rmsprop_first_three_updates() -> None:
+    p = Param([0.0, 0.0])
+    opt = build_optimizer([p], opt_config("rmsprop", alpha=0.5, eps=0.0))
+    assert isinstance(opt, RMSprop)
+    seen = run(opt, p, [[2.0, -1.0], [2.0, -1.0], [0.0, 3.0]], lr=0.1)
+    # v = [2, 0.5]: step 0.1 * [2/sqrt(2), -1/sqrt(0.5)] = +-0.1414213562
+    np.testing.assert_allclose(seen[0], [-0.1414213562373095, 0.1414213562373095], atol=1e-15)
+    # v = [3, 0.75]: step 0.1 * [2/sqrt(3), -1/sqrt(0.75)] = +-0.1154700538
+    np.testing.assert_allclose(seen[1], [-0.2568914100752346, 0.2568914100752346], atol=1e-15)
+    # v = [1.5, 4.875]: step 0.1 * [0, 3/sqrt(4.875)] = [0, 0.1358732441]
+    np.testing.assert_allclose(seen[2], [-0.2568914100752346, 0.1210181659778832], atol=1e-15)
+    np.testing.assert_allclose(opt.state_dict()["0.square_avg"], [1.5, 4.875], atol=1e-15)
+
+
+def test_rmsprop_eps_is_added_to_the_root() -> None:
+    p = Param([0.0, 0.0])
+    opt = build_optimizer([p], opt_config("rmsprop", alpha=0.5, eps=1.0))
+    seen = run(opt, p, [[2.0, -1.0]], lr=0.1)
+    # v = [2, 0.5]; p = -0.1 * g / (sqrt(v) + 1) = [-0.2 / 2.4142135624, 0.1 / 1.7071067812]
+    np.testing.assert_allclose(seen[0], [-0.08284271247461902, 0.0585786437626905], atol=1e-15)
+
+
+def test_adam_first_three_updates() -> None:
+    p = Param([0.0, 0.0])
+    opt = build_optimizer([p], opt_config("adam", beta1=0.5, beta2=0.75, eps=0.0))
+    assert isinstance(opt, Adam)
+    seen = run(opt, p, [[1.0, -2.0], [3.0, 0.0], [-1.0, 1.0]], lr=0.1)
+    # t=1: m = [0.5, -1], v = [0.25, 1]; m/(1-0.5) = [1, -2], v/(1-0.75) = [1, 4]: step +-0.1
+    np.testing.assert_allclose(seen[0], [-0.1, 0.1], rtol=0, atol=1e-15)
+    # t=2: m = [1.75, -0.5], v = [2.4375, 0.75]; mhat = m/0.75, vhat = v/0.4375
+    np.testing.assert_allclose(seen[1], [-0.19885383033590442, 0.15091750772173157], atol=1e-15)
+    # t=3: m = [0.375, 0.25], v = [2.078125, 0.8125]; mhat = m/0.875, vhat = v/0.578125
+    np.testing.assert_allclose(seen[2], [-0.2214585047599159, 0.1268167250849609], atol=1e-15)
+    state = opt.state_dict()
+    np.testing.assert_allclose(state["0.exp_avg"], [0.375, 0.25], atol=1e-15)
+    np.testing.assert_allclose(state["0.exp_avg_sq"], [2.078125, 0.8125], atol=1e-15)
+    assert int(state["step"]) == 3
+
+
+def test_adam_eps_is_added_after_bias_correction() -> None:
+    p = Param([0.0, 0.0])
+    opt = build_optimizer([p], opt_config("adam", beta1=0.5, beta2=0.75, eps=1.0))
+    seen = run(opt, p, [[1.0, -2.0]], lr=0.1)
+    # denom = sqrt([0.25, 1]) / sqrt(0.25) + 1 = [2, 3]; p = -(0.1 / 0.5) * [0.5, -1] / [2, 3]
+    np.testing.assert_allclose(seen[0], [-0.05, 0.2 / 3], rtol=0, atol=1e-15)
+
+
+def test_step_defaults_to_the_base_learning_rate() -> None:
+    p = Param([1.0])
+    opt = build_optimizer([p], opt_config("sgd", learning_rate=0.5))
+    p.grad = np.array([1.0])
+    opt.step()
+    assert p.data[0] == 0.5
+
+
+@pytest.mark.parametrize("name", ["sgd", "rmsprop", "adam"])
+def test_float32_stays_float32_in_place(name: str) -> None:
+    p = Param(np.ones((3, 2)), dtype=np.float32)
+    data = p.data
+    opt = build_optimizer([p], opt_config(name, momentum=0.9))
+    for _ in range(3):
+        p.grad = np.full((3, 2), 0.5, dtype=np.float32)
+        opt.step(np.float64(0.1))  # a numpy float64 rate must not upcast the update
+    assert p.data is data and p.data.dtype == np.float32
+    assert all(v.dtype == np.float32 for k, v in opt.state_dict().items() if k != "step")
+    assert np.all(p.data < 1.0)
+
+
+def test_mixed_dtypes_match_separate_optimizers() -> None:
+    rng = np.random.default_rng(3)
+    shapes = [((2, 3), np.float32), ((3,), np.float64), ((4,), np.float32)]
+    mixed = [Param(rng.standard_normal(s), dtype=d) for s, d in shapes]
+    alone = [Param(p.data, dtype=p.data.dtype) for p in mixed]
+    opt = build_optimizer(mixed, opt_config("adam"))
+    singles = [build_optimizer([p], opt_config("adam")) for p in alone]
+    for _ in range(4):
+        for a, b in zip(mixed, alone, strict=True):
+            a.grad = rng.standard_normal(a.data.shape).astype(a.data.dtype)
+            b.grad = a.grad.copy()
+        opt.step(0.01)
+        for single in singles:
+            single.step(0.01)
+    for a, b in zip(mixed, alone, strict=True):
+        assert a.data.dtype == b.data.dtype
+        np.testing.assert_array_equal(a.data, b.data)
+    assert set(opt.state_dict()) == {"step"} | {
+        f"{i}.{b}" for i in range(3) for b in Adam.buffer_names
+    }
+
+
+def test_empty_parameter_list() -> None:
+    for name in ("sgd", "rmsprop", "adam"):
+        opt = build_optimizer([], opt_config(name, momentum=0.9))
+        opt.step(0.1)
+        state = opt.state_dict()
+        assert set(state) == {"step"}
+        opt.load_state_dict(state)
+
+
+def test_bad_configuration_and_gradients() -> None:
+    with pytest.raises(ValueError, match="expected one of"):
+        build_optimizer([], opt_config("lbfgs"))
+    with pytest.raises(ValueError, match="beta1"):
+        build_optimizer([], opt_config("adam", beta1=1.0))
+    with pytest.raises(ValueError, match="learning_rate"):
+        build_optimizer([], opt_config("sgd", learning_rate=-1.0))
+    p = Param(np.zeros((2, 2)))
+    opt = build_optimizer([p], opt_config("adam"))
+    p.grad = np.zeros(3)
+    with pytest.raises(ValueError, match=r"parameter 0: expected a gradient of shape \(2, 2\)"):
+        opt.step(0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# State dict
+# ---------------------------------------------------------------------------------------------
+
+VARIANTS = [
+    ("sgd", {"momentum": 0.0}),
+    ("sgd", {"momentum": 0.9}),
+    ("sgd", {"momentum": 0.9, "nesterov": True}),
+    ("rmsprop", {"alpha": 0.9}),
+    ("adam", {"beta1": 0.8, "beta2": 0.95}),
+]
+
+
+def make_params(rng: np.random.Generator, dtype: type = np.float64) -> list[Param]:
+    """Six arrays shaped like a 2-4-2-1 dense network's weights and biases."""
+    shapes = [(2, 4), (4,), (4, 2), (2,), (2, 1), (1,)]
+    return [Param(rng.standard_normal(s), dtype=dtype) for s in shapes]
+
+
+@pytest.mark.parametrize(("name", "extra"), VARIANTS)
+def test_state_dict_round_trip_continues_identically(name: str, extra: dict, tmp_path) -> None:
+    rng = np.random.default_rng(7)
+    params = make_params(rng, np.float32)
+    grads = [
+        [rng.standard_normal(p.data.shape).astype(np.float32) for p in params] for _ in range(8)
+    ]
+    opt = build_optimizer(params, opt_config(name, **extra))
+
+    def steps(o: Optimizer, ps: list[Param], gs: list[list[np.ndarray]]) -> None:
+        for step_grads in gs:
+            for p, g in zip(ps, step_grads, strict=True):
+                p.grad = g.copy()
+            o.step(0.01)
+
+    steps(opt, params, grads[:4])
+    np.savez(tmp_path / "state.npz", **opt.state_dict())
+    saved = [p.data.copy() for p in params]
+    steps(opt, params, grads[4:])
+
+    clones = [Param(d, dtype=np.float32) for d in saved]
+    restored = build_optimizer(clones, opt_config(name, **extra))
+    with np.load(tmp_path / "state.npz") as state:
+        restored.load_state_dict(dict(state))
+    assert restored.step_count == 4
+    steps(restored, clones, grads[4:])
+    for a, b in zip(params, clones, strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
+    for key, value in opt.state_dict().items():
+        np.testing.assert_array_equal(value, restored.state_dict()[key])
+
+
+def test_state_dict_is_a_copy() -> None:
+    p = Param([1.0, 2.0])
+    opt = build_optimizer([p], opt_config("adam"))
+    p.grad = np.array([1.0, 1.0])
+    opt.step(0.1)
+    state = opt.state_dict()
+    state["0.exp_avg"][:] = 99.0
+    assert np.all(opt.state_dict()["0.exp_avg"] != 99.0)
+
+
+def test_load_state_dict_rejects_mismatches_without_changing_anything() -> None:
+    p = Param(np.zeros((2, 3)))
+    opt = build_optimizer([p], opt_config("adam"))
+    p.grad = np.ones((2, 3))
+    opt.step(0.1)
+    good = opt.state_dict()
+    cases = {
+        "missing 'step'": {k: v for k, v in good.items() if k != "step"},
+        "missing buffer": {k: v for k, v in good.items() if k != "0.exp_avg_sq"},
+        "extra key": {**good, "1.exp_avg": np.zeros(3)},
+        "bad shape": {**good, "0.exp_avg": np.zeros((3, 2))},
+        "bad step": {**good, "step": np.array(1.5)},
+    }
+    for label, state in cases.items():
+        with pytest.raises(OptimizerStateError):
+            opt.load_state_dict(state)
+        for key, value in opt.state_dict().items():
+            np.testing.assert_array_equal(value, good[key], err_msg=label)
+
+
+def test_sgd_load_without_momentum_buffer_resets_it() -> None:
+    p = Param([0.0])
+    opt = build_optimizer([p], opt_config("sgd", momentum=0.9))
+    fresh = opt.state_dict()
+    assert set(fresh) == {"step"}
+    p.grad = np.array([1.0])
+    opt.step(1.0)
+    assert "0.momentum_buffer" in opt.state_dict()
+    opt.load_state_dict(fresh)
+    assert set(opt.state_dict()) == {"step"}
+    opt.step(1.0)  # buf starts again as g
+    np.testing.assert_array_equal(opt.state_dict()["0.momentum_buffer"], [1.0])
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedules
+# ---------------------------------------------------------------------------------------------
+
+
+def schedule(kind: str, **overrides: object) -> SimpleNamespace:
+    """A ScheduleConfig stand-in with the contract's defaults."""
+    fields = {"kind": kind, "step_size": 1000, "gamma": 0.5, "total_steps": 10000, "min_lr": 0.0}
+    fields.update(overrides)
+    return SimpleNamespace(**fields)
+
+
+def test_constant_schedule() -> None:
+    assert learning_rate_at(schedule("constant"), 0.2, 0) == 0.2
+    assert learning_rate_at(schedule("constant"), 0.2, 10**6) == 0.2
+    assert learning_rate_at(None, 0.2, 5) == 0.2
+
+
+def test_step_schedule() -> None:
+    s = schedule("step", step_size=3, gamma=0.5)
+    got = [learning_rate_at(s, 0.2, step) for step in (0, 2, 3, 5, 6, 9)]
+    assert got == [0.2, 0.2, 0.1, 0.1, 0.05, 0.025]
+
+
+def test_exponential_schedule() -> None:
+    s = schedule("exponential", gamma=0.9)
+    assert learning_rate_at(s, 0.2, 0) == 0.2
+    assert learning_rate_at(s, 0.2, 2) == pytest.approx(0.162, rel=1e-15)
+    assert learning_rate_at(s, 0.2, 10**6) == 0.0
+    assert learning_rate_at(schedule("exponential", gamma=2.0), 0.1, 10**6) == math.inf
+
+
+def test_cosine_schedule() -> None:
+    s = schedule("cosine", total_steps=4, min_lr=0.1)
+    assert learning_rate_at(s, 1.0, 0) == 1.0
+    assert learning_rate_at(s, 1.0, 1) == pytest.approx(0.8681980515339464, rel=1e-15)
+    assert learning_rate_at(s, 1.0, 2) == pytest.approx(0.55, rel=1e-15)  # 0.1 + 0.9 / 2
+    assert learning_rate_at(s, 1.0, 4) == pytest.approx(0.1, rel=1e-15)
+    assert learning_rate_at(s, 1.0, 50) == pytest.approx(0.1, rel=1e-15)  # stays at min_lr
+
+
+def test_bad_schedules() -> None:
+    with pytest.raises(ValueError, match="expected one of"):
+        learning_rate_at(schedule("linear"), 0.1, 1)
+    with pytest.raises(ValueError, match="step_size"):
+        learning_rate_at(schedule("step", step_size=0), 0.1, 1)
+    with pytest.raises(ValueError, match="step >= 0"):
+        learning_rate_at(schedule("cosine"), 0.1, -1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Clipping
+# ---------------------------------------------------------------------------------------------
+
+
+def clip(kind: str, threshold: float) -> SimpleNamespace:
+    """A ClipConfig stand-in."""
+    return SimpleNamespace(kind=kind, threshold=threshold)
+
+
+def test_no_clip_reports_norms() -> None:
+    grads = [np.array([3.0, 0.0]), np.array([[0.0], [4.0]]), np.array([12.0])]
+    report = clip_gradients(grads, None)
+    assert report == ClipReport(False, 13.0, 13.0, 0.0, [3.0, 4.0, 12.0])
+    np.testing.assert_array_equal(grads[0], [3.0, 0.0])
+
+
+def test_clip_by_value() -> None:
+    grads = [np.array([0.5, -3.0, 2.0]), np.array([[1.0, -0.2]])]
+    report = clip_gradients(grads, clip("value", 1.0))
+    np.testing.assert_array_equal(grads[0], [0.5, -1.0, 1.0])
+    np.testing.assert_array_equal(grads[1], [[1.0, -0.2]])
+    assert report.clipped is True
+    assert report.norm_before == pytest.approx(math.sqrt(14.29), rel=1e-15)
+    assert report.norm_after == pytest.approx(math.sqrt(3.29), rel=1e-15)
+    assert report.fraction == pytest.approx(2 / 5)
+    assert report.norms == pytest.approx([math.sqrt(13.25), math.sqrt(1.04)], rel=1e-15)
+
+
+def test_clip_by_value_below_threshold_changes_nothing() -> None:
+    grads = [np.array([0.5, -3.0, 2.0], dtype=np.float32)]
+    report = clip_gradients(grads, clip("value", 3.0))
+    assert (report.clipped, report.fraction) == (False, 0.0)
+    assert report.norm_after == report.norm_before
+    np.testing.assert_array_equal(grads[0], np.array([0.5, -3.0, 2.0], dtype=np.float32))
+
+
+def test_clip_by_norm() -> None:
+    grads = [np.array([3.0, 4.0]), np.array([0.0])]
+    report = clip_gradients(grads, clip("norm", 1.0))
+    scale = 1.0 / (5.0 + 1e-6)
+    np.testing.assert_allclose(grads[0], [3.0 * scale, 4.0 * scale], rtol=1e-15)
+    assert report.clipped is True
+    assert report.norm_before == 5.0
+    assert report.norm_after == pytest.approx(5.0 * scale, rel=1e-15)
+    assert report.fraction == pytest.approx(1.0 - scale, rel=1e-15)
+    assert report.norms == [5.0, 0.0]
+
+
+def test_clip_by_norm_below_threshold_changes_nothing() -> None:
+    grads = [np.array([3.0, 4.0], dtype=np.float32)]
+    report = clip_gradients(grads, clip("norm", 5.0))  # scale 5 / (5 + 1e-6) < 1: torch clips
+    assert report.clipped is True and report.fraction < 1e-6
+    grads = [np.array([3.0, 4.0], dtype=np.float32)]
+    report = clip_gradients(grads, clip("norm", 10.0))
+    assert report == ClipReport(False, 5.0, 5.0, 0.0, [5.0])
+    assert grads[0].dtype == np.float32
+    np.testing.assert_array_equal(grads[0], [3.0, 4.0])
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("kind", [None, "value", "norm"])
+def test_non_finite_gradients_are_reported_not_clipped(bad: float, kind: str | None) -> None:
+    grads = [np.array([100.0, -100.0], dtype=np.float32), np.array([bad, 1.0], dtype=np.float32)]
+    report = clip_gradients(grads, None if kind is None else clip(kind, 1.0))
+    assert not math.isfinite(report.norm_before)
+    assert (math.isnan(report.norm_before), report.clipped) == (math.isnan(bad), False)
+    assert report.norms[0] == pytest.approx(100.0 * math.sqrt(2.0))
+    np.testing.assert_array_equal(grads[0], [100.0, -100.0])
+
+
+def test_bad_clip_config() -> None:
+    with pytest.raises(ValueError, match="expected one of"):
+        clip_gradients([np.ones(2)], clip("percentile", 1.0))
+    with pytest.raises(ValueError, match="threshold"):
+        clip_gradients([np.ones(2)], clip("norm", 0.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Against torch (skipped when torch is not installed)
+# ---------------------------------------------------------------------------------------------
+
+TORCH_VARIANTS = [
+    ("sgd", {}),
+    ("sgd", {"momentum": 0.9}),
+    ("sgd", {"momentum": 0.9, "nesterov": True}),
+    ("rmsprop", {}),
+    ("rmsprop", {"alpha": 0.9, "eps": 1e-3}),
+    ("adam", {}),
+    ("adam", {"beta1": 0.8, "beta2": 0.95, "eps": 1e-3}),
+]
+
+
+def torch_optimizer(torch, tensors: list, name: str, cfg: SimpleNamespace):  # noqa: ANN001
+    """The torch.optim optimizer matching an OptimizerConfig stand-in."""
+    lr = cfg.learning_rate
+    if name == "sgd":
+        return torch.optim.SGD(tensors, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    if name == "rmsprop":
+        return torch.optim.RMSprop(tensors, lr=lr, alpha=cfg.alpha, eps=cfg.eps)
+    return torch.optim.Adam(tensors, lr=lr, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps)
+
+
+@pytest.mark.parametrize(("name", "extra"), TORCH_VARIANTS)
+def test_twenty_steps_match_torch(name: str, extra: dict) -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(11)
+    params = make_params(rng)
+    tensors = [torch.tensor(p.data, requires_grad=True) for p in params]
+    cfg = opt_config(name, learning_rate=0.05, **extra)
+    ours = build_optimizer(params, cfg)
+    theirs = torch_optimizer(torch, tensors, name, cfg)
+    for step in range(20):
+        lr = 0.05 * (1.0 + 0.5 * math.sin(step))  # a changing rate, as a schedule gives
+        for group in theirs.param_groups:
+            group["lr"] = lr
+        for p, t in zip(params, tensors, strict=True):
+            g = rng.standard_normal(p.data.shape)
+            p.grad = g
+            t.grad = torch.tensor(g)
+        ours.step(lr)
+        theirs.step()
+        for p, t in zip(params, tensors, strict=True):
+            np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-10)
+    state = ours.state_dict()
+    for index, t in enumerate(tensors):
+        for buffer, value in theirs.state[t].items():
+            if buffer != "step" and value is not None:
+                key = f"{index}.{buffer}"
+                np.testing.assert_allclose(state[key], value.numpy(), rtol=1e-10, atol=1e-12)
+
+
+def test_hyperparameters_changed_between_steps_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    for name, changes in [
+        ("sgd", {"momentum": 0.5}),
+        ("rmsprop", {"alpha": 0.5, "eps": 1e-2}),
+        ("adam", {"beta1": 0.5, "beta2": 0.9, "eps": 1e-2}),
+    ]:
+        params = make_params(rng)
+        tensors = [torch.tensor(p.data, requires_grad=True) for p in params]
+        cfg = opt_config(name, learning_rate=0.05, momentum=0.9)
+        ours = build_optimizer(params, cfg)
+        theirs = torch_optimizer(torch, tensors, name, cfg)
+        for step in range(10):
+            if step == 5:
+                for key, value in changes.items():
+                    setattr(ours, key, value)
+                group = theirs.param_groups[0]
+                group.update({k: v for k, v in changes.items() if not k.startswith("beta")})
+                if name == "adam":
+                    group["betas"] = (changes["beta1"], changes["beta2"])
+            for p, t in zip(params, tensors, strict=True):
+                p.grad = rng.standard_normal(p.data.shape)
+                t.grad = torch.tensor(p.grad)
+            ours.step(0.05)
+            theirs.step()
+        for p, t in zip(params, tensors, strict=True):
+            np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_clipping_matches_torch() -> None:
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(2)
+    for max_norm in (0.5, 2.0, 100.0):
+        grads = [rng.standard_normal(s) for s in [(3, 4), (4,), (4, 1), (1,)]]
+        tensors = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
+        for g, t in zip(grads, tensors, strict=True):
+            t.grad = torch.tensor(g)
+        total = torch.nn.utils.clip_grad_norm_(tensors, max_norm)
+        report = clip_gradients(grads, clip("norm", max_norm))
+        assert report.norm_before == pytest.approx(float(total), rel=1e-12)
+        for g, t in zip(grads, tensors, strict=True):
+            np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12, atol=1e-15)
+        for g, t in zip(grads, tensors, strict=True):
+            t.grad = torch.tensor(g)
+        torch.nn.utils.clip_grad_value_(tensors, 0.3)
+        clip_gradients(grads, clip("value", 0.3))
+        for g, t in zip(grads, tensors, strict=True):
+            np.testing.assert_array_equal(g, t.grad.numpy())
+
+
+def test_schedules_match_torch() -> None:
+    torch = pytest.importorskip("torch")
+    cases = [
+        (schedule("step", step_size=3, gamma=0.7), {"StepLR": {"step_size": 3, "gamma": 0.7}}),
+        (schedule("exponential", gamma=0.9), {"ExponentialLR": {"gamma": 0.9}}),
+        (
+            schedule("cosine", total_steps=12, min_lr=0.01),
+            {"CosineAnnealingLR": {"T_max": 12, "eta_min": 0.01}},
+        ),
+    ]
+    for sched, spec in cases:
+        ((cls_name, kwargs),) = spec.items()
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
+        scheduler = getattr(torch.optim.lr_scheduler, cls_name)(opt, **kwargs)
+        for step in range(13):
+            expected = opt.param_groups[0]["lr"]
+            assert learning_rate_at(sched, 0.3, step) == pytest.approx(expected, rel=1e-9), step
+            opt.step()
+            scheduler.step()
