@@ -15,7 +15,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
+from numpy.lib.stride_tricks import as_strided, sliding_window_view
 
 from engine.activations import Activation, get_activation
 
@@ -98,7 +98,7 @@ class Layer:
         self.buffers: dict[str, np.ndarray] = {}  # non-trainable state saved with the weights
         self.activation = _as_activation(activation)  # applied after _forward ("linear": none)
         self.training = True  # train() / eval() mode
-        self.needs_input_grad = True  # False: backward skips dL/dx and returns None (first layer)
+        self.needs_input_grad = True  # False: layers with params skip dL/dx, backward -> None
         self.input_shape: tuple[int, ...] | None = None  # per-sample input shape, set by build
         self.output_shape: tuple[int, ...] | None = None  # per-sample output shape, set by build
         self.dtype: np.dtype | None = None  # dtype of params and buffers, set by build
@@ -132,15 +132,20 @@ class Layer:
         self.output = a
         return a
 
-    def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        """Turn dL/d(output) into dL/d(input); overwrites every param.grad."""
+    def backward(self, grad_out: np.ndarray) -> np.ndarray | None:
+        """Turn dL/d(output) into dL/d(input); overwrites every param.grad.
+
+        Returns None instead of dL/dx when `needs_input_grad` is False (a first layer with
+        params: nobody needs the gradient of the data, and it is the costliest part of conv).
+        """
         grad_pre = self.activation.backward(self.preactivation, self.output, grad_out)
         grad_in = self.backward_preactivation(grad_pre)
         self.grad_output = grad_out
         return grad_in
 
-    def backward_preactivation(self, grad_pre: np.ndarray) -> np.ndarray:
-        """Like backward, from a known dL/dz (softmax fused with cross-entropy)."""
+    def backward_preactivation(self, grad_pre: np.ndarray) -> np.ndarray | None:
+        """Like backward, from a known dL/dz (softmax fused with cross-entropy); sets
+        grad_output to None because dL/da is never formed."""
         self.grad_output = None
         self.grad_preactivation = grad_pre
         return self._backward(grad_pre)
@@ -176,7 +181,7 @@ class Layer:
     def _forward(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 
-    def _backward(self, grad_pre: np.ndarray) -> np.ndarray:
+    def _backward(self, grad_pre: np.ndarray) -> np.ndarray | None:
         raise NotImplementedError
 
     def _activation_flops(self) -> int:
@@ -228,7 +233,7 @@ class Dense(Layer):
         return self.W.data.size + self._activation_flops() if self.W is not None else 0
 
 
-def _same_padding(size: int, kernel: int) -> tuple[int, int]:
+def _same_padding(kernel: int) -> tuple[int, int]:
     """(low, high) padding of one spatial axis for padding="same": total k - 1, low (k - 1) // 2."""
     low = (kernel - 1) // 2
     return low, kernel - 1 - low
@@ -239,6 +244,13 @@ class Conv2D(Layer):
 
     W (filters, in_ch, kh, kw), b (filters,). padding "valid" (none) or "same" (total k - 1 per
     axis, low (k - 1) // 2, so output H, W = ceil(H / stride), torch's padding="same" at stride 1).
+
+    Stride 1 uses a "row-flat" im2col: seen as one long row of length Hp*Wp, the window of output
+    (y, x) at kernel offset (i, j) reads flat index (y*Wp + x) + (i*Wp + j), so every (c, i, j)
+    row of the im2col matrix is ONE contiguous slice of length span = (Ho - 1)*Wp + Wo. The
+    Wp - Wo junk columns between output rows are dropped from the output (a strided view) and get
+    zero gradient; col2im is then k*k contiguous slice additions. This is ~2x faster than the
+    window-by-window layout, which the stride > 1 path uses (sliding_window_view + reshape copy).
     """
 
     kind = "conv2d"
@@ -261,21 +273,21 @@ class Conv2D(Layer):
         self.W: Parameter | None = None  # same object as params["W"]; (filters, in_ch, kh, kw)
         self.b: Parameter | None = None  # same object as params["b"]; (filters,)
         self._pad = (0, 0, 0, 0)  # (top, bottom, left, right) zero padding
-        self._cols: np.ndarray | None = None  # im2col of the last forward (N, C*k*k, Ho*Wo)
+        self._cols: np.ndarray | None = None  # im2col of the last forward (N, C*k*k, columns)
+        self._padded_shape: tuple[int, ...] = ()  # (N, C, Hp, Wp) of the last forward
 
     def _build(self, input_shape, rng, init, dtype):
         self._expect_rank(input_shape, 3, "(channels, height, width)")
         channels, height, width = input_shape
         k, s = self.kernel_size, self.stride
         if self.padding == "same":
-            self._pad = (*_same_padding(height, k), *_same_padding(width, k))
+            self._pad = (*_same_padding(k), *_same_padding(k))
         top, bottom, left, right = self._pad
         out_h = (height + top + bottom - k) // s + 1
         out_w = (width + left + right - k) // s + 1
         if out_h < 1 or out_w < 1:
             raise ValueError(
-                f"conv2d input: expected height and width >= kernel_size {k}, "
-                f"got {height}x{width}"
+                f"conv2d input: expected height and width >= kernel_size {k}, got {height}x{width}"
             )
         fan_in, fan_out = channels * k * k, self.filters * k * k
         shape = (self.filters, channels, k, k)
@@ -285,29 +297,99 @@ class Conv2D(Layer):
         return (self.filters, out_h, out_w)
 
     def _forward(self, x):
-        n, c, h, w = x.shape
-        k, s = self.kernel_size, self.stride
+        padded = self._padded(x)  # (N, C, Hp, Wp)
+        self._padded_shape = padded.shape
+        weights = self.W.data.reshape(self.filters, -1)  # (F, C*k*k)
+        if self.stride == 1:
+            return self._forward_rowflat(padded, weights)
+        return self._forward_windows(padded, weights)
+
+    def _backward(self, grad_pre):
+        if self.stride == 1:
+            return self._backward_rowflat(grad_pre)
+        return self._backward_windows(grad_pre)
+
+    def _padded(self, x: np.ndarray) -> np.ndarray:
+        """x with the zero padding of `padding` (x itself for "valid")."""
         top, bottom, left, right = self._pad
-        if top or bottom or left or right:
-            padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
-            padded[:, :, top : top + h, left : left + w] = x
-        else:
-            padded = x
-        windows = sliding_window_view(padded, (k, k), axis=(2, 3))  # (N, C, H', W', k, k)
-        if s > 1:
-            windows = windows[:, :, ::s, ::s]
-        out_h, out_w = windows.shape[2], windows.shape[3]
-        # im2col: one copy whose rows are (c, i, j) and columns output pixels, then one batched
-        # matmul that lands directly in NCHW. Copying with the output row innermost is ~4x faster
-        # than the (N*Ho*Wo, C*k*k) layout.
+        if not (top or bottom or left or right):
+            return x
+        n, c, h, w = x.shape
+        padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=x.dtype)
+        padded[:, :, top : top + h, left : left + w] = x
+        return padded
+
+    def _unpadded(self, grad_padded: np.ndarray) -> np.ndarray:
+        """The gradient of the unpadded input: grad_padded without its padding border."""
+        top, bottom, left, right = self._pad
+        if not (top or bottom or left or right):
+            return grad_padded
+        h, w = grad_padded.shape[2] - top - bottom, grad_padded.shape[3] - left - right
+        return grad_padded[:, :, top : top + h, left : left + w]
+
+    def _offsets(self, row: int) -> list[int]:
+        """Flat offsets i*row + j of the kernel positions, (i, j) in row-major order."""
+        k = self.kernel_size
+        return [i * row + j for i in range(k) for j in range(k)]
+
+    # -- stride 1: row-flat im2col ---------------------------------------------------------
+    def _forward_rowflat(self, padded: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        n, c, hp, wp = padded.shape
+        k = self.kernel_size
+        out_h, out_w = hp - k + 1, wp - k + 1
+        span = (out_h - 1) * wp + out_w  # flat output columns, junk between rows included
+        flat = padded.reshape(n, c, hp * wp)
+        cols = np.empty((n, c, k * k, span), dtype=padded.dtype)
+        for o, offset in enumerate(self._offsets(wp)):
+            cols[:, :, o] = flat[:, :, offset : offset + span]
+        cols = cols.reshape(n, c * k * k, span)  # (N, C*k*k, span)
+        self._cols = cols
+        z = np.matmul(weights, cols)  # (N, F, span)
+        z += self.b.data[:, None]
+        item = z.itemsize
+        # view the valid columns as (N, F, Ho, Wo): output row y starts at flat column y*Wp
+        return as_strided(
+            z, (n, self.filters, out_h, out_w), (z.strides[0], z.strides[1], wp * item, item)
+        )
+
+    def _backward_rowflat(self, grad_pre: np.ndarray) -> np.ndarray:
+        n, f, out_h, out_w = grad_pre.shape
+        _, c, hp, wp = self._padded_shape
+        k = self.kernel_size
+        span = (out_h - 1) * wp + out_w
+        wide = np.zeros((n, f, out_h * wp), dtype=grad_pre.dtype)  # junk columns get 0
+        wide.reshape(n, f, out_h, wp)[:, :, :, :out_w] = grad_pre
+        g = wide[:, :, :span]  # (N, F, span)
+        W = self.W
+        per_sample = np.matmul(g, self._cols.transpose(0, 2, 1))  # (N, F, C*k*k)
+        W.grad = _add_reduce(per_sample, axis=0).reshape(W.data.shape)  # (F, C, k, k)
+        self.b.grad = _add_reduce(grad_pre, axis=(0, 2, 3))  # (F,)
+        if not self.needs_input_grad:
+            return None
+        grad_cols = np.matmul(W.data.reshape(f, -1).T, g)  # (N, C*k*k, span)
+        grad_cols = grad_cols.reshape(n, c, k * k, span)
+        grad_flat = np.zeros((n, c, hp * wp), dtype=grad_pre.dtype)
+        for o, offset in enumerate(self._offsets(wp)):  # col2im: k*k contiguous additions
+            grad_flat[:, :, offset : offset + span] += grad_cols[:, :, o]
+        return self._unpadded(grad_flat.reshape(n, c, hp, wp))
+
+    # -- stride > 1: window im2col -----------------------------------------------------------
+    def _forward_windows(self, padded: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        n, c = padded.shape[:2]
+        k, s = self.kernel_size, self.stride
+        windows = sliding_window_view(padded, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+        out_h, out_w = windows.shape[2], windows.shape[3]  # windows: (N, C, Ho, Wo, k, k)
+        # one copy with the output pixel innermost (~4x faster than pixel-major rows)
         cols = windows.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * k * k, out_h * out_w)
         self._cols = cols
-        z = np.matmul(self.W.data.reshape(self.filters, -1), cols)  # (N, F, Ho*Wo)
+        z = np.matmul(weights, cols)  # (N, F, Ho*Wo)
         z += self.b.data[:, None]
         return z.reshape(n, self.filters, out_h, out_w)  # (N, F, Ho, Wo)
 
-    def _backward(self, grad_pre):
+    def _backward_windows(self, grad_pre: np.ndarray) -> np.ndarray:
         n, f, out_h, out_w = grad_pre.shape
+        _, c, hp, wp = self._padded_shape
+        k, s = self.kernel_size, self.stride
         g = grad_pre.reshape(n, f, out_h * out_w)  # (N, F, Ho*Wo)
         W = self.W
         per_sample = np.matmul(g, self._cols.transpose(0, 2, 1))  # (N, F, C*k*k)
@@ -316,24 +398,13 @@ class Conv2D(Layer):
         if not self.needs_input_grad:
             return None
         grad_cols = np.matmul(W.data.reshape(f, -1).T, g)  # (N, C*k*k, Ho*Wo)
-        return self._col2im(grad_cols, self.input.shape, out_h, out_w)
-
-    def _col2im(
-        self, grad_cols: np.ndarray, x_shape: tuple[int, ...], out_h: int, out_w: int
-    ) -> np.ndarray:
-        """Sum window gradients back onto the (padded) input: one strided add per kernel offset."""
-        n, c, h, w = x_shape
-        k, s = self.kernel_size, self.stride
-        top, bottom, left, right = self._pad
         grad_cols = grad_cols.reshape(n, c, k, k, out_h, out_w)
-        grad_padded = np.zeros((n, c, h + top + bottom, w + left + right), dtype=grad_cols.dtype)
+        grad_padded = np.zeros((n, c, hp, wp), dtype=grad_pre.dtype)
         span_h, span_w = s * (out_h - 1) + 1, s * (out_w - 1) + 1
-        for i in range(k):
+        for i in range(k):  # col2im: one strided addition per kernel offset
             for j in range(k):
                 grad_padded[:, :, i : i + span_h : s, j : j + span_w : s] += grad_cols[:, :, i, j]
-        if top or bottom or left or right:
-            return grad_padded[:, :, top : top + h, left : left + w]
-        return grad_padded
+        return self._unpadded(grad_padded)
 
     def flops_per_sample(self) -> int:
         if self.W is None or self.output_shape is None:
@@ -366,6 +437,15 @@ class _Pool2D(Layer):
         out_h, out_w = h // s, w // s
         return x[:, :, : out_h * s, : out_w * s].reshape(n, c, out_h, s, out_w, s)
 
+    def _empty_grad(self, grad_pre: np.ndarray) -> np.ndarray:
+        """An uninitialised input-shaped gradient whose cropped border rows/columns are zero."""
+        grad_in = np.empty(self.input.shape, dtype=grad_pre.dtype)
+        h, w = grad_in.shape[2:]
+        s = self.size
+        grad_in[:, :, (h // s) * s :, :] = 0
+        grad_in[:, :, :, (w // s) * s :] = 0
+        return grad_in
+
     def flops_per_sample(self) -> int:
         return math.prod(self.input_shape) if self.input_shape else 0
 
@@ -392,8 +472,7 @@ class MaxPool2D(_Pool2D):
         x = self.input
         blocks = self._blocks(x)
         out = self.preactivation
-        grad_in = np.empty(x.shape, dtype=grad_pre.dtype)
-        self._zero_cropped(grad_in)
+        grad_in = self._empty_grad(grad_pre)
         grad_blocks = self._blocks(grad_in)  # a view into grad_in
         unclaimed = np.ones(out.shape, dtype=bool)  # windows whose maximum is not yet routed
         for i in range(s):
@@ -401,16 +480,9 @@ class MaxPool2D(_Pool2D):
                 hit = blocks[:, :, :, i, :, j] == out
                 hit &= unclaimed
                 if i < s - 1 or j < s - 1:
-                    unclaimed &= ~hit
+                    np.greater(unclaimed, hit, out=unclaimed)  # unclaimed and not hit
                 np.multiply(grad_pre, hit, out=grad_blocks[:, :, :, i, :, j])
         return grad_in
-
-    def _zero_cropped(self, grad_in: np.ndarray) -> None:
-        """Zero the rows/columns beyond Ho*s, Wo*s that no window covers."""
-        h, w = grad_in.shape[2:]
-        s = self.size
-        grad_in[:, :, (h // s) * s :, :] = 0
-        grad_in[:, :, :, (w // s) * s :] = 0
 
 
 class AvgPool2D(_Pool2D):
@@ -418,15 +490,26 @@ class AvgPool2D(_Pool2D):
 
     kind = "avgpool2d"
 
+    # one pass per window offset: ~10x faster than np.add.reduce over the 6-D view's axes (3, 5)
     def _forward(self, x):
-        out = np.add.reduce(self._blocks(x), axis=(3, 5))  # (N, C, Ho, Wo)
-        out *= 1.0 / (self.size * self.size)
+        blocks = self._blocks(x)  # (N, C, Ho, s, Wo, s) view
+        s = self.size
+        out = blocks[:, :, :, 0, :, 0].copy()  # (N, C, Ho, Wo)
+        for i in range(s):
+            for j in range(s):
+                if i or j:
+                    out += blocks[:, :, :, i, :, j]
+        out *= 1.0 / (s * s)
         return out
 
     def _backward(self, grad_pre):
-        grad_in = np.zeros(self.input.shape, dtype=grad_pre.dtype)
-        share = grad_pre * (1.0 / (self.size * self.size))  # (N, C, Ho, Wo)
-        self._blocks(grad_in)[...] = share[:, :, :, None, :, None]
+        s = self.size
+        grad_in = self._empty_grad(grad_pre)
+        grad_blocks = self._blocks(grad_in)  # a view into grad_in
+        share = grad_pre * (1.0 / (s * s))  # (N, C, Ho, Wo)
+        for i in range(s):
+            for j in range(s):
+                grad_blocks[:, :, :, i, :, j] = share
         return grad_in
 
 

@@ -66,9 +66,8 @@ class BCELoss(Loss):
         log_p = np.log(p)
         log_q = np.log(q)
         n = p.size
-        # -mean(t log p + (1 - t) log q) = -(sum(log q) + t . (log p - log q)) / n
-        log_p -= log_q
-        value = -(float(np.add.reduce(log_q, axis=None)) + float(np.vdot(target, log_p))) / n
+        # -mean(t log p + (1 - t) log q) as two dot products of same-sign terms: no cancellation
+        value = -(float(np.vdot(target, log_p)) + float(np.vdot(1 - target, log_q))) / n
         grad = p - target
         q *= p
         q *= n

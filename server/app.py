@@ -1,20 +1,40 @@
-"""The FastAPI application: `create_app()` wires routers, static files, templates and lifespan."""
+"""The FastAPI application: `create_app()` wires routers, static files, templates and lifespan.
+
+The lifespan opens the Store (unless the CLI already did, to report a locked or read-only data
+directory before serving), builds the SessionManager and the WebSocket Hub, and on exit stops
+every training thread after its current step, checkpoints, writes the history and closes the
+store.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from server import __version__
+from server.deps import install_error_handlers
+from server.hub import Hub
 from server.paths import default_data_dir, static_dir, templates_dir
-from server.routes import api_router
+from server.routes import api_router, ws_router
+from server.sessions import SessionManager
+from server.store import Store
+
+log = logging.getLogger("backprop_lens")
+
+
+def _default_max_training() -> int:
+    return os.cpu_count() or 1
 
 
 @dataclass
@@ -24,20 +44,40 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int = 8000
     data_dir: Path | None = None
+    max_training: int = field(default_factory=_default_max_training)  # sessions training at once
+    frame_rate: float = 30.0  # metrics frames per second per WebSocket client, at most
 
     def resolved_data_dir(self) -> Path:
         """The data directory, defaulting to the platform's user data directory."""
         return self.data_dir if self.data_dir is not None else default_data_dir()
 
 
-def create_app(settings: ServerSettings | None = None) -> FastAPI:
-    """Build the app; start-up and shutdown live in the lifespan."""
+def create_app(settings: ServerSettings | None = None, store: Store | None = None) -> FastAPI:
+    """Build the app; start-up and shutdown live in the lifespan. `store` is closed on exit."""
     settings = settings or ServerSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = store if store is not None else Store(settings.resolved_data_dir())
+        sessions = SessionManager(opened, settings.max_training)
+        hub = Hub(asyncio.get_running_loop(), frame_rate=settings.frame_rate)
+        sessions.hub = hub
         app.state.settings = settings
-        yield
+        app.state.store = opened
+        app.state.sessions = sessions
+        app.state.hub = hub
+        if sessions.interrupted:
+            log.warning(
+                "%d session(s) were training when the last server stopped; they are "
+                "'interrupted' and resume from their checkpoint on start",
+                len(sessions.interrupted),
+            )
+        try:
+            yield
+        finally:
+            await hub.close_all()
+            await run_in_threadpool(sessions.shutdown)
+            opened.close()
 
     app = FastAPI(
         title="Backprop Lens",
@@ -45,7 +85,9 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         summary="Watch a neural network learn: live gradients, layer by layer.",
         lifespan=lifespan,
     )
+    install_error_handlers(app)
     app.include_router(api_router)
+    app.include_router(ws_router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     templates = Jinja2Templates(directory=str(templates_dir()))
 

@@ -1,8 +1,15 @@
-"""Command line: `backprop-lens [--host H] [--port P] [--data-dir D] [--open]`."""
+"""Command line: `backprop-lens [--host H] [--port P] [--data-dir D] [--open] [--max-training N]
+[--frame-rate F] [--log-level L]`.
+
+The data directory is opened here, before serving, so a directory locked by another server or
+not writable ends the command with one clear line and exit code 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import threading
 import webbrowser
 from pathlib import Path
@@ -10,7 +17,25 @@ from pathlib import Path
 import uvicorn
 
 from server.app import ServerSettings, create_app
+from server.limits import MAX_WS_FRAME_BYTES
 from server.paths import default_data_dir
+from server.store import Store, StoreError
+
+EXIT_USAGE = 2
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,16 +53,39 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--open", action="store_true", help="open a browser tab once serving")
     parser.add_argument(
+        "--max-training",
+        type=_positive_int,
+        default=os.cpu_count() or 1,
+        help="sessions that may train at once; more answer 429 (default: CPU count)",
+    )
+    parser.add_argument(
+        "--frame-rate",
+        type=_positive_float,
+        default=30.0,
+        help="most metrics frames per second per WebSocket client (default 30)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, build the app and serve it until Ctrl-C."""
+    """Parse arguments, open the data directory, build the app and serve it until Ctrl-C."""
     args = build_parser().parse_args(argv)
-    settings = ServerSettings(host=args.host, port=args.port, data_dir=args.data_dir)
-    app = create_app(settings)
+    settings = ServerSettings(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        max_training=args.max_training,
+        frame_rate=args.frame_rate,
+    )
+    try:
+        store = Store(settings.resolved_data_dir())
+    except StoreError as exc:  # includes StoreLockedError
+        print(f"backprop-lens: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
+    app = create_app(settings, store=store)
     url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"
     print(f"Backprop Lens is serving on {url}", flush=True)
     if args.open:
@@ -47,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        # Per-message deflate was the largest cost of streaming (measured): frames are small.
         ws_per_message_deflate=False,
+        ws_max_size=MAX_WS_FRAME_BYTES,  # larger client messages close the socket (1009)
+        timeout_graceful_shutdown=5,
     )
     return 0

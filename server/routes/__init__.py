@@ -1,8 +1,15 @@
-"""One APIRouter per resource, gathered by `api_router`."""
+"""One APIRouter per resource: the REST ones gathered by `api_router` (under /api), the
+WebSocket stream by `ws_router`."""
 
 from fastapi import APIRouter
 
-from server.routes import health
+from server.routes import datasets, health, inspect, sessions, ws
 
 api_router = APIRouter(prefix="/api")
 api_router.include_router(health.router)
+api_router.include_router(datasets.router)
+api_router.include_router(sessions.router)
+api_router.include_router(inspect.router)
+
+ws_router = APIRouter()
+ws_router.include_router(ws.router)

@@ -1,6 +1,892 @@
-// Entry point of the page: checks the server and reports its state in the header.
-const health = document.getElementById("health");
-fetch("/api/health")
-  .then((r) => r.json())
-  .then((h) => { health.textContent = `server ${h.status}`; health.dataset.status = h.status; })
-  .catch((e) => { health.textContent = `server unreachable: ${e}`; });
+// Entry point: wires the store, the stream, the views and the controls, and runs the ONE
+// requestAnimationFrame loop. Messages only mark the store dirty; each frame applies everything
+// that arrived since the last one (charts at most ~10 times a second), then advances animations.
+
+import { ApiError, api } from "./api.js";
+import { Explainer, LivePulse } from "./backward_anim.js";
+import { DataView } from "./boundary.js";
+import { Histograms, RunCharts } from "./charts.js";
+import { Controls, DEFAULT_CONFIG, HYPER_TO_FIELD, hyperOf, stableJson, structuralKey, withDefaults } from "./controls.js";
+import { NetworkView } from "./network_view.js";
+import { store } from "./store.js";
+import { Stream } from "./stream.js";
+import { debounce, el, first, fmt, fmtInt, setAttr, setText } from "./util.js";
+
+const $ = (id) => document.getElementById(id);
+const CHART_INTERVAL_MS = 100;
+const STATUS_INTERVAL_MS = 66; // status line and gradient bars: ~15 updates a second
+const PREDICT_INTERVAL_MS = 1200;
+
+const stream = new Stream(store);
+const view = new NetworkView($("network"), { onHover: onNetHover, onClick: onNetClick });
+const pulse = new LivePulse(view);
+const explainer = new Explainer(view, { api, store, onState: onExplainState });
+const dataView = new DataView($("data-view"), { onPick: (s) => explainSample(s), onDraw: (p) => drawPoint(p) });
+const charts = new RunCharts({ lossHost: $("loss-chart"), gradHost: $("grad-chart"), ratioHost: $("ratio-chart"), accHost: $("acc-chart") });
+const histograms = new Histograms($("hist-view"), $("hist-layer"));
+const controls = new Controls(store, {
+  onStructure: (cfg) => {
+    controls.writeFragment(cfg, store.session ? store.session.id : null);
+    rebuildSoon(cfg);
+  },
+  onHyper: (cfg) => {
+    controls.writeFragment(cfg, store.session ? store.session.id : null);
+    applyHyper(cfg);
+  },
+  onPreset: (preset) => {
+    controls.writeConfig(preset.config);
+    const cfg = controls.readConfig();
+    controls.writeFragment(cfg, null);
+    rebuildSoon.cancel();
+    rebuild(cfg, { name: preset.title || preset.id, force: true }).then((s) => {
+      if (s && preset.mode === "explain") explainButton(); // "how a step works" opens the explainer
+    });
+  },
+  onOpenRun: (id) => openRunById(id),
+});
+
+/** structuralKey of the config the open session was created with. */
+let builtKey = null;
+/** HyperparameterUpdate the server holds for the open session. */
+let serverHyper = null;
+/** Sessions this page created and never trained: deleted when replaced, so the run list stays clean. */
+const scratch = new Set();
+let lastChart = 0;
+let lastStatus = 0;
+let lastPredict = 0;
+let predicting = false;
+let clientRun = null; // {timer} while a slow speed drives training by POST /step
+let busy = false;
+
+window.__bl = { store, view, explainer, pulse, controls }; // read-only hook for tests and debugging
+
+// ------------------------------------------------------------------------------ sessions
+
+function datasetInfo(cfg) {
+  return cfg && cfg.dataset ? controls.datasetInfo(cfg.dataset.name) : null;
+}
+
+function nameFor(cfg) {
+  const dense = (cfg.layers || []).filter((l) => l.type === "dense").map((l) => l.units);
+  const info = datasetInfo(cfg);
+  const inputs = info && info.input_kind === "image" ? "img" : (cfg.features || []).length;
+  return `${cfg.dataset.name} ${[inputs, ...dense].join("-")} ${cfg.optimizer.name} lr ${cfg.optimizer.learning_rate}`;
+}
+
+const rebuildSoon = debounce((cfg) => rebuild(cfg), 350);
+
+/** Make the open session match `cfg`: PATCH when only hyperparameters differ, else a new session. */
+async function rebuild(cfg, opts = {}) {
+  const key = structuralKey(cfg);
+  if (store.session && key === builtKey && !opts.force) {
+    await applyHyper(cfg);
+    return store.session;
+  }
+  let created;
+  try {
+    created = await api.create(cfg, opts.name || nameFor(cfg));
+  } catch (err) {
+    showApiError(err);
+    return null;
+  }
+  const old = store.session;
+  await stopClientRun();
+  if (old && old.status === "running") api.stop(old.id).catch(() => {});
+  if (old && scratch.has(old.id) && old.step === 0) api.remove(old.id).catch(() => {});
+  scratch.add(created.id);
+  await openSession(created, { keepForm: true });
+  return created;
+}
+
+function showApiError(err) {
+  if (err instanceof ApiError) controls.showErrors(err.errors);
+  else controls.showErrors([{ field: "", message: String(err) }]);
+}
+
+/** PATCH the hyperparameters that differ from what the server holds. */
+async function applyHyper(cfg) {
+  const s = store.session;
+  if (!s) return rebuildSoon(cfg);
+  if (structuralKey(cfg) !== builtKey) return rebuildSoon(cfg);
+  const want = hyperOf(cfg);
+  const changes = {};
+  for (const [k, v] of Object.entries(want)) if (stableJson(v) !== stableJson(serverHyper ? serverHyper[k] : undefined)) changes[k] = v;
+  if (!Object.keys(changes).length) return s;
+  try {
+    const updated = await api.patch(s.id, changes);
+    store.setSession(updated);
+    serverHyper = hyperOf(updated.config || cfg);
+    controls.clearErrors();
+    return updated;
+  } catch (err) {
+    if (err instanceof ApiError) {
+      controls.showErrors(err.errors.map((e) => ({ field: mapHyperField(e.field), message: e.message })));
+    } else showApiError(err);
+    return null;
+  }
+}
+
+function mapHyperField(field) {
+  if (!field) return field;
+  const head = field.split(/[.[]/)[0];
+  return HYPER_TO_FIELD[head] ? HYPER_TO_FIELD[head] + field.slice(head.length) : field;
+}
+
+async function openRunById(id) {
+  try {
+    const s = await api.session(id);
+    await stopClientRun();
+    await openSession(s, { keepForm: false });
+    controls.showTab("build");
+  } catch (err) {
+    showApiError(err);
+  }
+}
+
+/** Show a session: architecture, stream, data, snapshot, URL. */
+async function openSession(s, { keepForm }) {
+  if (explainer.active) explainer.close();
+  store.openRun(s);
+  const cfg = s.config;
+  serverHyper = hyperOf(cfg);
+  if (!keepForm) controls.writeConfig(cfg);
+  const formCfg = controls.readConfig();
+  // the form's own reading of this run: later edits are compared against it
+  builtKey = structuralKey(formCfg);
+  controls.writeFragment(formCfg, s.id);
+  const info = datasetInfo(cfg);
+  view.setArchitecture(withDefaults(cfg), info);
+  dataView.setRun(cfg, info);
+  pulse.stop();
+  stream.open(s.id);
+  lastPredict = 0;
+  const id = s.id;
+  const [snap, data] = await Promise.allSettled([api.snapshot(id), api.data(id, info && info.input_kind === "image" ? 64 : 1000)]);
+  if (!store.session || store.session.id !== id) return;
+  if (snap.status === "fulfilled" && snap.value && !store.snapshot) {
+    store.snapshot = snap.value;
+    store.dirty.snapshot = true;
+  }
+  if (data.status === "fulfilled") {
+    store.data = data.value;
+    store.dirty.data = true;
+  }
+}
+
+// ------------------------------------------------------------------------------ transport
+
+function isRunning() {
+  return !!clientRun || (store.session && store.session.status === "running");
+}
+
+async function ensureSession() {
+  const cfg = controls.readConfig();
+  if (!store.session || structuralKey(cfg) !== builtKey) {
+    rebuildSoon.cancel();
+    return rebuild(cfg);
+  }
+  await applyHyper(cfg);
+  return store.session;
+}
+
+async function startOrPause() {
+  if (busy) return;
+  busy = true;
+  try {
+    if (isRunning()) {
+      await pause();
+      return;
+    }
+    const s = await ensureSession();
+    if (!s) return;
+    if (explainer.active) explainer.close();
+    scratch.delete(s.id);
+    const speed = $("speed").value;
+    if (speed === "max") {
+      const updated = await api.start(s.id);
+      store.setSession(updated);
+    } else {
+      startClientRun(Number(speed));
+    }
+  } catch (err) {
+    statusNote(err.message);
+  } finally {
+    busy = false;
+    store.dirty.session = true;
+  }
+}
+
+async function pause() {
+  if (clientRun) return stopClientRun();
+  const s = store.session;
+  if (!s) return;
+  try {
+    await api.stop(s.id);
+    store.setSession(await api.session(s.id));
+  } catch (err) {
+    statusNote(err.message);
+  }
+}
+
+/** Slow speeds: the page drives training with POST /step at a fixed rate. */
+function startClientRun(stepsPerSecond) {
+  const tick = stepsPerSecond >= 10 ? 100 : 1000 / stepsPerSecond;
+  const per = Math.max(1, Math.round((stepsPerSecond * tick) / 1000));
+  const run = { timer: null, stopped: false };
+  clientRun = run;
+  const loop = async () => {
+    if (run.stopped) return;
+    const t0 = performance.now();
+    try {
+      await doSteps(per);
+    } catch (err) {
+      statusNote(err.message);
+      run.stopped = true;
+      if (clientRun === run) clientRun = null;
+      store.dirty.session = true;
+      return;
+    }
+    if (store.session && store.session.status === "diverged") run.stopped = true;
+    if (run.stopped) {
+      if (clientRun === run) clientRun = null;
+      store.dirty.session = true;
+      return;
+    }
+    run.timer = setTimeout(loop, Math.max(0, tick - (performance.now() - t0)));
+  };
+  store.dirty.session = true;
+  loop();
+}
+
+async function stopClientRun() {
+  if (!clientRun) return;
+  clientRun.stopped = true;
+  clearTimeout(clientRun.timer);
+  clientRun = null;
+  store.dirty.session = true;
+}
+
+async function doSteps(n) {
+  const s = await ensureSession();
+  if (!s) return;
+  scratch.delete(s.id);
+  const r = await api.step(s.id, n);
+  if (!store.session || store.session.id !== s.id) return;
+  store.latest = { ...(store.latest || {}), ...(r.metrics || {}), step: r.step, epoch: r.epoch };
+  store.dirty.latest = true;
+  if (r.status && store.session.status !== r.status) {
+    store.session = { ...store.session, status: r.status, step: r.step, epoch: r.epoch };
+    store.dirty.session = true;
+  } else {
+    store.session.step = r.step;
+  }
+}
+
+async function stepButton(n) {
+  if (busy || isRunning()) return;
+  busy = true;
+  try {
+    if (explainer.active) explainer.close();
+    await doSteps(n);
+  } catch (err) {
+    statusNote(err.message);
+  } finally {
+    busy = false;
+  }
+}
+
+async function resetRun() {
+  await stopClientRun();
+  if (explainer.active) explainer.close();
+  const s = store.session;
+  if (!s) return;
+  try {
+    const updated = await api.reset(s.id);
+    store.openRun(updated);
+    store.data = dataView.data;
+    stream.open(updated.id);
+    const snap = await api.snapshot(updated.id).catch(() => null);
+    if (snap && !store.snapshot) {
+      store.snapshot = snap;
+      store.dirty.snapshot = true;
+    }
+    hideBanner();
+  } catch (err) {
+    statusNote(err.message);
+  }
+}
+
+// ------------------------------------------------------------------------------ drawn points
+
+/** Add (or, with remove, take away the nearest) point of the "points" dataset; rebuilds the run. */
+function drawPoint({ x1, x2, label, remove }) {
+  const extra = controls.extraDataset || (controls.extraDataset = {});
+  const points = Array.isArray(extra.points) ? extra.points.slice() : [];
+  if (remove) {
+    let best = -1;
+    let bestD = Infinity;
+    points.forEach((p, i) => {
+      const d = (p[0] - x1) ** 2 + (p[1] - x2) ** 2;
+      if (d < bestD) {
+        bestD = d;
+        best = i;
+      }
+    });
+    if (best >= 0 && bestD < 1) points.splice(best, 1);
+  } else if (points.length < 5000) {
+    points.push([Number(x1.toFixed(3)), Number(x2.toFixed(3)), label]);
+  }
+  extra.points = points;
+  const cfg = controls.readConfig();
+  controls.writeFragment(cfg, store.session ? store.session.id : null);
+  rebuildSoon(cfg);
+}
+
+// ------------------------------------------------------------------------------ explainer glue
+
+async function explainSample(sample) {
+  const s = store.session;
+  if (!s) return;
+  if (isRunning()) await pause();
+  pulse.stop();
+  await explainer.open(sample);
+}
+
+async function explainButton() {
+  if (!store.session) return;
+  if (!store.data) {
+    try {
+      store.data = await api.data(store.session.id, 1000);
+      store.dirty.data = true;
+    } catch (err) {
+      statusNote(err.message);
+      return;
+    }
+  }
+  const sel = dataView.selected;
+  const data = store.data;
+  if (sel && data[sel.split] && data[sel.split].x[sel.index] !== undefined) {
+    await explainSample({ x: data[sel.split].x[sel.index], y: data[sel.split].y[sel.index], ...sel });
+  } else {
+    const sample = explainer.randomSample();
+    if (sample) {
+      dataView.setSelected({ split: sample.split, index: sample.index });
+      await explainSample(sample);
+    }
+  }
+}
+
+function onExplainState(active) {
+  $("explain-btn").classList.toggle("active", active);
+  $("center").dataset.explaining = active ? "yes" : "no";
+  if (!active && store.snapshot) view.setSnapshot(store.snapshot);
+}
+
+// ------------------------------------------------------------------------------ hover and edit
+
+const tooltip = $("tooltip");
+
+function numEl(id, label, value) {
+  return el("div", { class: "tip-row" }, [el("span", { class: "tip-k", text: label }), el("span", { class: "tip-v", id, "data-value": value === null || value === undefined ? "" : String(value), text: fmt(value, 4) })]);
+}
+
+function at(arr, i, j) {
+  if (!arr) return null;
+  const row = arr[i];
+  if (j === undefined) return row ?? null;
+  return row ? row[j] ?? null : null;
+}
+
+function onNetHover(hit, e) {
+  if (!hit || !e) {
+    tooltip.hidden = true;
+    return;
+  }
+  const snap = store.snapshot;
+  const rows = [];
+  let title = "";
+  const source = explainer.active ? "trace" : "snapshot";
+  tooltip.dataset.kind = hit.kind;
+  tooltip.dataset.source = source;
+  for (const k of ["layer", "i", "j", "unit", "col"]) {
+    if (hit[k] === undefined || hit[k] === null) tooltip.removeAttribute(`data-${k}`);
+    else tooltip.setAttribute(`data-${k}`, String(hit[k]));
+  }
+  const cols = view.columnModel();
+  if (hit.kind === "edge") {
+    const from = cols[hit.fromCol];
+    const name = hit.layer;
+    title = hit.i < 0 || hit.j < 0 ? `L${name}: ${hit.i < 0 ? `all ${from.units} inputs → unit ${hit.j}` : `unit ${hit.i} → all units`} (bundle)` : `L${name} weight w[${hit.i}→${hit.j}]`;
+    if (explainer.active) {
+      const n = explainer.edgeNumbers(hit);
+      if (n) {
+        rows.push(numEl("tip-w", "w", n.w), numEl("tip-grad", "∂L/∂w (trace)", n.grad));
+        rows.push(el("div", { class: "tip-chain" }, ["∂L/∂w_ij = a_i · δ_j"]));
+        rows.push(numEl("tip-a", `a_${hit.i} (input to L${name})`, n.a), numEl("tip-delta", `δ_${hit.j} (∂L/∂z)`, n.delta), numEl("tip-product", "a_i · δ_j", n.product));
+        rows.push(numEl("tip-step", `−η·∂L/∂w (η=${fmt(n.lr, 3)})`, -n.lr * n.grad));
+      }
+    } else if (snap && hit.i >= 0 && hit.j >= 0) {
+      const w = at(snap.weights && snap.weights[`${name}.W`], hit.i, hit.j);
+      const g = at(snap.grads && snap.grads[`${name}.W`], hit.i, hit.j);
+      const prev = from.name ? snap.nodes && snap.nodes[from.name] : null;
+      const me = snap.nodes && snap.nodes[name];
+      const a = prev && prev.activation ? prev.activation[hit.i] : null;
+      const d = me && me.delta ? me.delta[hit.j] : null;
+      rows.push(numEl("tip-w", "w", w), numEl("tip-grad", "∂L/∂w (last batch)", g));
+      rows.push(el("div", { class: "tip-chain" }, ["∂L/∂w_ij = mean over the batch of a_i · δ_j"]));
+      rows.push(numEl("tip-a", `a_${hit.i} (batch mean)`, a), numEl("tip-delta", `|δ_${hit.j}| (batch mean)`, d));
+      if (a !== null && d !== null) rows.push(numEl("tip-product", "a̅_i · |δ̅_j|", a * d));
+      rows.push(el("div", { class: "tip-hint", text: "Click to edit this weight · “Explain a step” gives exact per-sample numbers" }));
+    }
+  } else if (hit.kind === "node" || hit.kind === "bias") {
+    const c = cols[hit.col];
+    title = c.kind === "input" ? `input ${c.features ? c.features[hit.unit] : hit.unit}` : hit.unit < 0 ? `L${c.name}: ${c.units} units` : `L${c.name} ${c.kind === "conv" ? "filter" : "unit"} ${hit.unit}${c.activation ? ` · ${c.activation}` : ""}`;
+    if (explainer.active) {
+      const n = explainer.nodeNumbers(hit);
+      if (n) {
+        rows.push(numEl("tip-z", "z (pre-activation)", n.z), numEl("tip-act", "a (activation)", n.a), numEl("tip-delta", "δ = ∂L/∂z", n.delta));
+        if (n.b !== null && n.b !== undefined) rows.push(numEl("tip-b", "b", n.b), numEl("tip-bgrad", "∂L/∂b = δ", n.gb));
+        rows.push(el("div", { class: "tip-hint", text: "Click to follow this neuron's chain rule" }));
+      }
+    } else if (snap && c.name && hit.unit >= 0) {
+      const st = snap.nodes && snap.nodes[c.name];
+      rows.push(numEl("tip-act", "activation (batch mean)", st && st.activation ? st.activation[hit.unit] : null));
+      rows.push(numEl("tip-delta", "|δ| = |∂L/∂z| (batch mean)", st && st.delta ? st.delta[hit.unit] : null));
+      rows.push(numEl("tip-b", "bias b", at(snap.weights && snap.weights[`${c.name}.b`], hit.unit)));
+      rows.push(numEl("tip-bgrad", "∂L/∂b", at(snap.grads && snap.grads[`${c.name}.b`], hit.unit)));
+      if (hit.kind === "bias") rows.push(el("div", { class: "tip-hint", text: "Click to edit this bias" }));
+    }
+  } else if (hit.kind === "bar") {
+    const st = store.latestLayers[hit.layer];
+    title = `L${hit.layer} gradient`;
+    if (st) {
+      rows.push(numEl("tip-gnorm", "‖∂L/∂W‖₂", st.grad_norm), numEl("tip-wnorm", "‖W‖₂", st.weight_norm), numEl("tip-ratio", "update / weight", st.update_ratio));
+      rows.push(numEl("tip-dead", "dead units", st.dead_fraction), numEl("tip-sat", "saturated", st.saturated_fraction));
+    }
+  }
+  tooltip.replaceChildren(el("div", { class: "tip-title", text: title }), ...rows);
+  tooltip.hidden = false;
+  const box = $("center").getBoundingClientRect();
+  const tw = tooltip.offsetWidth;
+  const th = tooltip.offsetHeight;
+  let x = e.clientX - box.left + 14;
+  let y = e.clientY - box.top + 14;
+  if (x + tw > box.width - 4) x = e.clientX - box.left - tw - 14;
+  if (y + th > box.height - 4) y = e.clientY - box.top - th - 10;
+  tooltip.style.setProperty("left", `${Math.max(4, x)}px`);
+  tooltip.style.setProperty("top", `${Math.max(4, y)}px`);
+}
+
+let editing = null;
+
+function onNetClick(hit, e) {
+  if (explainer.active) {
+    if (hit.kind === "node" || hit.kind === "bias") explainer.pickNode(hit.col, hit.unit);
+    return;
+  }
+  const snap = store.snapshot;
+  if (!snap || !snap.weights) return;
+  let key;
+  let idx;
+  let label;
+  if (hit.kind === "edge" && hit.i >= 0 && hit.j >= 0) {
+    key = `${hit.layer}.W`;
+    idx = [hit.i, hit.j];
+    label = `w[${hit.i}→${hit.j}] of L${hit.layer}`;
+  } else if (hit.kind === "bias" || (hit.kind === "node" && hit.layer !== null && hit.unit >= 0 && view.columnModel()[hit.col].kind === "dense")) {
+    key = `${hit.layer}.b`;
+    idx = [hit.unit];
+    label = `bias of unit ${hit.unit} in L${hit.layer}`;
+  } else return;
+  const current = idx.length === 2 ? at(snap.weights[key], idx[0], idx[1]) : at(snap.weights[key], idx[0]);
+  if (current === null || current === undefined) return;
+  editing = { key, idx };
+  const pop = $("weight-editor");
+  $("we-label").textContent = label;
+  $("we-value").value = String(Number(current.toPrecision(6)));
+  $("we-error").hidden = true;
+  pop.hidden = false;
+  const box = $("center").getBoundingClientRect();
+  pop.style.setProperty("left", `${Math.min(box.width - 280, Math.max(4, e.clientX - box.left + 8))}px`);
+  pop.style.setProperty("top", `${Math.min(box.height - 90, Math.max(4, e.clientY - box.top + 8))}px`);
+  $("we-value").focus();
+  $("we-value").select();
+}
+
+async function applyWeightEdit() {
+  if (!editing || !store.session) return;
+  const value = Number($("we-value").value);
+  const err = $("we-error");
+  if (!Number.isFinite(value)) {
+    err.hidden = false;
+    err.textContent = "must be a finite number";
+    return;
+  }
+  const id = store.session.id;
+  try {
+    if (isRunning()) await pause();
+    const weights = await api.weights(id);
+    const arr = weights[editing.key];
+    if (editing.idx.length === 2) arr[editing.idx[0]][editing.idx[1]] = value;
+    else arr[editing.idx[0]] = value;
+    await api.putWeights(id, weights);
+    $("weight-editor").hidden = true;
+    editing = null;
+    const snap = await api.snapshot(id).catch(() => null);
+    if (snap) {
+      store.snapshot = snap;
+      store.dirty.snapshot = true;
+    }
+  } catch (e2) {
+    err.hidden = false;
+    err.textContent = e2.message;
+  }
+}
+
+// ------------------------------------------------------------------------------ banner, status
+
+function showBanner(title, message) {
+  $("banner-title").textContent = title;
+  $("banner-message").textContent = message;
+  $("banner").hidden = false;
+}
+
+function hideBanner() {
+  $("banner").hidden = true;
+}
+
+let noteTimer = null;
+function statusNote(text) {
+  const n = $("st-event");
+  n.textContent = text;
+  n.dataset.kind = "note";
+  clearTimeout(noteTimer);
+  noteTimer = setTimeout(() => {
+    if (n.dataset.kind === "note") n.textContent = "";
+  }, 6000);
+}
+
+function fixDivergence(kind) {
+  const cfg = controls.readConfig();
+  if (kind === "lr") cfg.optimizer.learning_rate = Number((cfg.optimizer.learning_rate / 10).toPrecision(3));
+  if (kind === "clip") cfg.gradient_clip = { kind: "norm", threshold: 1 };
+  if (kind === "bn") {
+    const layers = [];
+    cfg.layers.forEach((l, i) => {
+      layers.push(l);
+      const next = cfg.layers[i + 1];
+      if (l.type === "dense" && i < cfg.layers.length - 1 && !(next && next.type === "batchnorm")) layers.push({ type: "batchnorm", momentum: 0.1, eps: 1e-5 });
+    });
+    cfg.layers = layers;
+  }
+  controls.writeConfig(cfg);
+  hideBanner();
+  const next = controls.readConfig();
+  controls.writeFragment(next, store.session ? store.session.id : null);
+  if (kind === "bn") rebuild(next);
+  else applyHyper(next).then(() => (store.session && store.session.status === "diverged" ? resetRun() : null));
+}
+
+function describeEvent(e) {
+  switch (e.type) {
+    case "clip":
+      return `step ${fmtInt(e.step)}: gradients clipped${e.message ? ` (${e.message})` : ""}`;
+    case "best":
+      return `step ${fmtInt(e.step)}: best test loss so far`;
+    case "early_stop":
+      return `step ${fmtInt(e.step)}: early stop${e.message ? ` — ${e.message}` : ""}`;
+    case "diverged":
+      return `step ${fmtInt(e.step)}: diverged${e.message ? ` — ${e.message}` : ""}`;
+    case "hyperparameters":
+      return `step ${fmtInt(e.step)}: ${Object.entries(e.changes || {}).map(([k, v]) => `${k} ${v && typeof v === "object" && "new" in v ? `${fmtMaybe(v.old)} → ${fmtMaybe(v.new)}` : ""}`).join(", ") || "hyperparameters changed"}`;
+    default:
+      return `${e.step !== undefined ? `step ${fmtInt(e.step)}: ` : ""}${e.message || e.type}`;
+  }
+}
+
+function fmtMaybe(v) {
+  return typeof v === "number" ? fmt(v) : JSON.stringify(v);
+}
+
+function pct(v) {
+  return v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`;
+}
+
+function renderSession() {
+  const s = store.session;
+  const running = isRunning();
+  const btn = $("btn-start");
+  setAttr(btn, "data-state", running ? "running" : "paused");
+  setText(btn.querySelector(".label"), running ? "Pause" : "Start");
+  setText(btn.querySelector(".play-icon"), running ? "❚❚" : "▶");
+  $("btn-step1").disabled = running;
+  $("btn-step10").disabled = running;
+  const status = s ? (clientRun ? "running (paced)" : s.status) : "–";
+  setText($("st-status"), status);
+  setText($("run-name"), s ? s.name || s.id : "no run yet");
+  const pill = $("run-status");
+  setText(pill, status);
+  setAttr(pill, "data-status", s ? (clientRun ? "running" : s.status) : "none");
+  document.body.dataset.status = s ? s.status : "none";
+  const info = datasetInfo(store.config);
+  const accTab = document.querySelector("[data-chart-tab='acc']");
+  const regression = !!(info && info.task === "regression");
+  if (accTab.hidden !== regression) {
+    accTab.hidden = regression;
+    if (regression && accTab.classList.contains("active")) document.querySelector("[data-chart-tab='ratio']").click();
+  }
+  if (s && s.status === "diverged") {
+    showBanner(`Training diverged (paused at step ${fmtInt(s.step)}).`, s.message || "The loss or the gradients became NaN or infinite; the last good weights are kept.");
+  } else if (s && s.status === "stopped_early") {
+    setText($("st-event"), `early stop${s.best_step !== null && s.best_step !== undefined ? ` — best step ${fmtInt(s.best_step)}` : ""}${s.message ? `: ${s.message}` : ""}`);
+  }
+  if (s && s.step !== undefined && (!store.latest || store.latest.step === undefined || s.step > store.latest.step)) {
+    store.latest = { ...(store.latest || {}), step: s.step, epoch: s.epoch };
+    renderLatest();
+  }
+}
+
+function renderLatest() {
+  const m = store.latest || {};
+  setText($("st-step"), fmtInt(m.step ?? 0));
+  $("st-step").dataset.value = String(m.step ?? 0);
+  setText($("st-epoch"), fmtInt(m.epoch ?? 0));
+  setText($("st-speed"), m.steps_per_second ? fmtInt(m.steps_per_second) : "–");
+  setText($("st-loss"), fmt(m.loss ?? null, 4));
+  setText($("st-test-loss"), fmt(m.test_loss ?? null, 4));
+  setText($("st-acc"), pct(m.accuracy));
+  setText($("st-test-acc"), pct(m.test_accuracy));
+  if (Object.keys(store.latestLayers).length) view.setLayerStats(store.latestLayers);
+}
+
+function renderEvents() {
+  const e = store.events[store.events.length - 1];
+  if (!e) return;
+  const n = $("st-event");
+  n.dataset.kind = e.type;
+  setText(n, describeEvent(e));
+  if (e.type === "diverged" && $("banner").hidden) showBanner("Training diverged.", e.message || describeEvent(e));
+}
+
+// ------------------------------------------------------------------------------ predictions for the data view
+
+async function refreshPredictions(now) {
+  const s = store.session;
+  const kind = dataView.kind;
+  if (!s || predicting || now - lastPredict < PREDICT_INTERVAL_MS || !store.data) return;
+  if (kind !== "image" && kind !== "1d") return;
+  predicting = true;
+  lastPredict = now;
+  try {
+    if (kind === "1d") {
+      const [[x0, x1]] = dataView.extent();
+      const xs = Array.from({ length: 121 }, (_, i) => x0 + ((x1 - x0) * i) / 120);
+      const r = await api.predict(s.id, xs.map((x) => [x]));
+      dataView.setCurve({ xs, ys: r.outputs.map((o) => first(o)[0] ?? o) });
+    } else {
+      const samples = dataView.gallerySamples();
+      if (samples.length) {
+        const r = await api.predict(s.id, samples.map((x) => x.x));
+        dataView.setPredictions(r.outputs.map((o) => argmax(first(o))));
+      }
+    }
+  } catch {
+    /* a failed prediction only leaves the view as it was */
+  } finally {
+    predicting = false;
+  }
+}
+
+function argmax(v) {
+  if (!Array.isArray(v)) return v >= 0.5 ? 1 : 0;
+  if (v.length === 1) return v[0] >= 0.5 ? 1 : 0;
+  let b = 0;
+  for (let i = 1; i < v.length; i++) if (v[i] > v[b]) b = i;
+  return b;
+}
+
+// ------------------------------------------------------------------------------ the frame loop
+
+function frame(now) {
+  try {
+    const d = store.dirty;
+    if (d.session) {
+      d.session = false;
+      renderSession();
+    }
+    if (d.latest && now - lastStatus >= STATUS_INTERVAL_MS) {
+      d.latest = false;
+      lastStatus = now;
+      renderLatest();
+    }
+    if (d.events) {
+      d.events = false;
+      renderEvents();
+    }
+    if (d.connection) {
+      d.connection = false;
+      const c = $("st-conn");
+      c.dataset.connected = store.connected ? "yes" : "no";
+      c.textContent = store.connected ? "live" : "offline";
+    }
+    if (d.data) {
+      d.data = false;
+      dataView.setData(store.data);
+      if (dataView.kind === "image" && store.data) {
+        const s = dataView.gallerySamples(1)[0];
+        if (s) view.setInputImage(Array.isArray(s.x[0][0]) ? s.x[0] : s.x);
+      }
+      lastPredict = 0;
+    }
+    if (d.snapshot) {
+      d.snapshot = false;
+      const snap = store.snapshot;
+      if (!explainer.active) view.setSnapshot(snap);
+      else view.snap = snap;
+      dataView.setGrid(snap ? snap.grid : null);
+      histograms.setSnapshot(snap);
+      if (pulse.enabled && !explainer.active) pulse.trigger();
+      lastPredict = Math.min(lastPredict, now - PREDICT_INTERVAL_MS * 0.5);
+    }
+    if (d.history && now - lastChart >= CHART_INTERVAL_MS) {
+      d.history = false;
+      lastChart = now;
+      charts.update(store.history, store.config);
+    }
+    refreshPredictions(now);
+    pulse.frame(now);
+    explainer.frame(now);
+    view.render(now);
+    dataView.render();
+  } catch (err) {
+    console.error(err); // eslint-disable-line no-console
+  }
+  requestAnimationFrame(frame);
+}
+
+// ------------------------------------------------------------------------------ DOM wiring
+
+function bindDom() {
+  $("btn-start").addEventListener("click", startOrPause);
+  $("btn-step1").addEventListener("click", () => stepButton(1));
+  $("btn-step10").addEventListener("click", () => stepButton(10));
+  $("btn-reset").addEventListener("click", resetRun);
+  $("speed").addEventListener("change", async () => {
+    if (!isRunning()) return;
+    await pause();
+    await startOrPause();
+  });
+  $("pulse-toggle").addEventListener("change", (e) => {
+    pulse.enabled = e.target.checked;
+    if (!pulse.enabled) pulse.stop();
+  });
+  $("explain-btn").addEventListener("click", () => (explainer.active ? explainer.close() : explainButton()));
+  $("show-test").addEventListener("change", (e) => {
+    dataView.showTest = e.target.checked;
+    dataView.dirty = true;
+  });
+  $("discretize").addEventListener("change", (e) => {
+    dataView.discretize = e.target.checked;
+    dataView.dirty = true;
+  });
+  $("loss-log").addEventListener("change", (e) => charts.loss.setLog(e.target.checked));
+  $("grad-log").addEventListener("change", (e) => {
+    charts.grad.setLog(e.target.checked);
+    charts.ratio.setLog(e.target.checked);
+  });
+  for (const tab of document.querySelectorAll("[data-chart-tab]")) {
+    tab.addEventListener("click", () => {
+      for (const t of document.querySelectorAll("[data-chart-tab]")) t.classList.toggle("active", t === tab);
+      for (const b of document.querySelectorAll("[data-chart-body]")) b.hidden = b.dataset.chartBody !== tab.dataset.chartTab;
+      $("hist-layer").hidden = tab.dataset.chartTab !== "hist";
+      if (tab.dataset.chartTab === "hist") histograms.draw();
+      charts.update(store.history, store.config);
+    });
+  }
+  $("banner-close").addEventListener("click", hideBanner);
+  $("fix-lr").addEventListener("click", () => fixDivergence("lr"));
+  $("fix-clip").addEventListener("click", () => fixDivergence("clip"));
+  $("fix-bn").addEventListener("click", () => fixDivergence("bn"));
+  $("we-apply").addEventListener("click", applyWeightEdit);
+  $("we-cancel").addEventListener("click", () => {
+    $("weight-editor").hidden = true;
+    editing = null;
+  });
+  $("we-value").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") applyWeightEdit();
+    if (e.key === "Escape") $("weight-editor").hidden = true;
+  });
+  document.addEventListener("keydown", (e) => {
+    const t = e.target;
+    if (t instanceof HTMLElement && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA" || t.isContentEditable)) return;
+    if (e.key === " " && !e.repeat) {
+      e.preventDefault();
+      startOrPause();
+    } else if (explainer.active && e.key === "ArrowRight") explainer.go(explainer.k + 1, true);
+    else if (explainer.active && e.key === "ArrowLeft") explainer.go(explainer.k - 1, true);
+    else if (e.key === "Escape") {
+      if (explainer.active) explainer.close();
+      if (!$("compare").hidden) controls.closeCompare();
+    }
+  });
+}
+
+async function init() {
+  bindDom();
+  requestAnimationFrame(frame);
+  const health = $("health");
+  try {
+    const h = await api.health();
+    health.textContent = `server ${h.status}`;
+    health.dataset.status = h.status;
+  } catch (err) {
+    health.textContent = `server unreachable: ${err.message}`;
+    health.dataset.status = "down";
+  }
+  const [ds, ps] = await Promise.allSettled([api.datasets(), api.presets()]);
+  if (ds.status === "fulfilled" && ds.value && Array.isArray(ds.value.datasets)) {
+    for (const d of ds.value.datasets) store.datasets[d.name] = d;
+    controls.fillDatasets(ds.value.datasets);
+  }
+  store.presets = ps.status === "fulfilled" && ps.value && Array.isArray(ps.value.presets) ? ps.value.presets : [];
+  controls.fillPresets(store.presets);
+
+  const frag = Controls.readFragment();
+  if (frag.runId) {
+    try {
+      const s = await api.session(frag.runId);
+      if (!frag.config || structuralKey(frag.config) === structuralKey(s.config)) {
+        await openSession(s, { keepForm: false });
+        if (frag.config) {
+          controls.writeConfig(frag.config);
+          await applyHyper(controls.readConfig());
+        }
+        document.body.dataset.ready = "yes";
+        return;
+      }
+    } catch {
+      /* the run is gone: rebuild from the config in the link */
+    }
+  }
+  let cfg = frag.config;
+  let name;
+  if (!cfg && frag.preset) {
+    const p = store.presets.find((x) => x.id === frag.preset);
+    if (p) {
+      cfg = p.config;
+      name = p.title;
+      $("preset").value = p.id;
+    }
+  }
+  if (!cfg) {
+    const p = store.presets.find((x) => x.id === "xor") || null;
+    cfg = p ? p.config : DEFAULT_CONFIG;
+    name = p ? p.title : undefined;
+    if (p) $("preset").value = p.id;
+  }
+  controls.writeConfig(cfg);
+  await rebuild(controls.readConfig(), { name, force: true });
+  document.body.dataset.ready = "yes";
+}
+
+init();

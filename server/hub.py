@@ -1,0 +1,260 @@
+"""Fan-out of live frames from training threads to WebSocket clients on the event loop.
+
+A training thread calls `Hub.publish(session_id, kind, frame)`; the frame is encoded ONCE with
+orjson in that thread (only when someone watches) and handed to the event loop with
+`loop.call_soon_threadsafe`, so the training thread never waits for a socket. On the loop, each
+client has its own small mailbox and a sender task:
+
+- "status", "event", "hello" and "error" frames queue in order and are never dropped (a client
+  that lets `max_pending` of them pile up is cut off instead);
+- "metrics" and "snapshot" frames keep only the newest one pending (latest wins), so a slow
+  client skips stale frames instead of falling behind; a metrics frame still pending when a
+  status or event frame arrives is sent first, so a client never sees "paused" before the last
+  step's numbers;
+- metrics frames go out at most `frame_rate` times a second per client.
+
+A stalled client blocks only its own sender task.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import orjson
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from server.limits import MAX_WS_CLIENTS_PER_SESSION
+
+log = logging.getLogger("backprop_lens.hub")
+
+MAX_CLIENTS_PER_SESSION = MAX_WS_CLIENTS_PER_SESSION
+CLOSE_NOT_FOUND = 4404  # application close code: no such session (mirrors HTTP 404)
+CLOSE_POLICY = 1008  # policy violation: too many clients, or a client too slow to keep up
+LATEST_WINS = frozenset({"metrics", "snapshot"})
+MIN_SLEEP = 0.002  # seconds: the shortest wait for a rate-limited frame
+_ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """One frame as JSON text (orjson: NaN and infinity become null)."""
+    return orjson.dumps(frame, option=_ORJSON_OPTIONS).decode()
+
+
+class HubFullError(Exception):
+    """A session already has the most WebSocket clients allowed."""
+
+
+class Client:
+    """One WebSocket connection's mailbox and sender task."""
+
+    def __init__(self, hub: Hub, session_id: str, websocket: WebSocket) -> None:
+        self.hub = hub
+        self.session_id = session_id
+        self.websocket = websocket
+        self.queue: deque[str] = deque()  # frames that must all arrive, in order
+        self.metrics: str | None = None  # the newest metrics frame not yet sent
+        self.snapshot: str | None = None  # the newest snapshot frame not yet sent
+        self.wake = asyncio.Event()  # set whenever something was offered
+        self.closed = False
+        self.sent = 0  # frames sent (for tests and the bench)
+        self.dropped = 0  # latest-wins frames replaced before they were sent
+        self._next_metrics = 0.0  # loop time of the next metrics send slot
+        self._task: asyncio.Task[None] | None = None
+
+    def offer(self, kind: str, text: str) -> None:
+        """Queue one encoded frame (runs on the event loop)."""
+        if self.closed:
+            return
+        if kind == "metrics":
+            if self.metrics is not None:
+                self.dropped += 1
+            self.metrics = text
+        elif kind == "snapshot":
+            if self.snapshot is not None:
+                self.dropped += 1
+            self.snapshot = text
+        else:
+            if len(self.queue) >= self.hub.max_pending:
+                log.warning("client of session %s is too slow; disconnecting it", self.session_id)
+                self.hub.remove(self)
+                asyncio.get_running_loop().create_task(self.close(CLOSE_POLICY, "client too slow"))
+                return
+            if self.metrics is not None:  # keep metrics -> status order
+                self.queue.append(self.metrics)
+                self.metrics = None
+            self.queue.append(text)
+        self.wake.set()
+
+    def start(self, first: str | None = None) -> None:
+        """Start sending, `first` (the hello frame) before anything already queued."""
+        if first is not None:
+            self.queue.appendleft(first)
+            self.wake.set()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        """Send frames as they come, metrics no faster than the frame rate."""
+        loop = asyncio.get_running_loop()
+        interval = 1.0 / self.hub.frame_rate
+        slack = interval / 2
+        try:
+            while not self.closed:
+                await self.wake.wait()
+                self.wake.clear()
+                while not self.closed:
+                    now = loop.time()
+                    wait = self._next_metrics - now
+                    if self.queue:
+                        text = self.queue.popleft()
+                    elif self.metrics is not None and wait <= slack:
+                        text, self.metrics = self.metrics, None
+                        # a send slot every `interval`: early by up to `slack`, never ahead
+                        # on average, and no burst after a pause
+                        self._next_metrics = max(self._next_metrics + interval, now)
+                    elif self.snapshot is not None:
+                        text, self.snapshot = self.snapshot, None
+                    elif self.metrics is not None:  # not due yet: at most frame_rate a second
+                        # uvloop's clock ticks in milliseconds: a shorter sleep would spin
+                        await asyncio.sleep(max(wait, MIN_SLEEP))
+                        continue
+                    else:
+                        break
+                    await self.websocket.send_text(text)
+                    self.sent += 1
+                    await asyncio.sleep(0)  # let other clients' senders and requests run
+        except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+            log.debug("client of session %s gone: %s", self.session_id, exc)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            self.hub.remove(self)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Close the socket, giving up after a second (a stalled peer cannot take the frame)."""
+        with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect, TimeoutError):
+            await asyncio.wait_for(self.websocket.close(code, reason), timeout=1.0)
+
+    def stop(self) -> None:
+        """Stop the sender task (the endpoint closes the socket)."""
+        self.closed = True
+        self.wake.set()
+        if self._task is not None and self._task is not asyncio.current_task():
+            self._task.cancel()
+
+
+class Hub:
+    """Every session's WebSocket clients, and the thread-safe way to reach them."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        frame_rate: float = 30.0,
+        max_clients: int = MAX_CLIENTS_PER_SESSION,
+        max_pending: int = 1000,
+    ) -> None:
+        if frame_rate <= 0:
+            raise ValueError(f"frame_rate: expected a number > 0, got {frame_rate}")
+        self.loop = loop
+        self.frame_rate = float(frame_rate)  # metrics frames per second per client, at most
+        self.max_clients = max_clients
+        self.max_pending = max_pending  # status/event frames queued per client before cut-off
+        self._clients: dict[str, set[Client]] = {}  # session id -> clients (loop thread only)
+        self._counts: dict[str, int] = {}  # session id -> client count (read from any thread)
+        self._lock = threading.Lock()  # guards _counts writes
+
+    # ---- any thread -----------------------------------------------------------------------
+
+    def viewers(self, session_id: str) -> int:
+        """How many clients watch a session (cheap; safe from any thread)."""
+        return self._counts.get(session_id, 0)
+
+    def publish(self, session_id: str, kind: str, frame: dict[str, Any]) -> int:
+        """Send `frame` (with "type" = kind) to every client of a session; never blocks.
+        Returns the encoded size (0 when nobody watches)."""
+        if not self._counts.get(session_id):
+            return 0
+        text = encode(frame)
+        self.publish_text(session_id, kind, text)
+        return len(text)
+
+    def publish_text(self, session_id: str, kind: str, text: str) -> None:
+        """Like publish, for an already encoded frame."""
+        if not self._counts.get(session_id):
+            return
+        if _on_loop(self.loop):
+            self._deliver(session_id, kind, text)
+        else:
+            with contextlib.suppress(RuntimeError):  # the loop closed during shutdown
+                self.loop.call_soon_threadsafe(self._deliver, session_id, kind, text)
+
+    # ---- event loop -----------------------------------------------------------------------
+
+    def _deliver(self, session_id: str, kind: str, text: str) -> None:
+        for client in tuple(self._clients.get(session_id, ())):
+            client.offer(kind, text)
+
+    def add(self, session_id: str, websocket: WebSocket) -> Client:
+        """Register a client (its frames queue from now on); HubFullError past max_clients."""
+        clients = self._clients.setdefault(session_id, set())
+        if len(clients) >= self.max_clients:
+            raise HubFullError(
+                f"session {session_id} already has {self.max_clients} live clients, "
+                f"the most allowed"
+            )
+        client = Client(self, session_id, websocket)
+        clients.add(client)
+        self._set_count(session_id, len(clients))
+        return client
+
+    def remove(self, client: Client) -> None:
+        """Forget a client and stop its sender (idempotent)."""
+        client.stop()
+        clients = self._clients.get(client.session_id)
+        if clients is None or client not in clients:
+            return
+        clients.discard(client)
+        self._set_count(client.session_id, len(clients))
+        if not clients:
+            del self._clients[client.session_id]
+
+    def clients(self, session_id: str) -> list[Client]:
+        """The live clients of a session."""
+        return list(self._clients.get(session_id, ()))
+
+    async def close_session(self, session_id: str, code: int = 1000, reason: str = "") -> None:
+        """Close every client of a session (e.g. it was deleted)."""
+        for client in self.clients(session_id):
+            self.remove(client)
+            await client.close(code, reason)
+
+    async def close_all(self) -> None:
+        """Stop every sender (server shutdown)."""
+        for session_id in list(self._clients):
+            for client in self.clients(session_id):
+                self.remove(client)
+
+    def _set_count(self, session_id: str, count: int) -> None:
+        with self._lock:
+            if count:
+                self._counts[session_id] = count
+            else:
+                self._counts.pop(session_id, None)
+
+
+def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
+    """True when called from the thread running `loop`."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+def monotonic() -> float:
+    """The server-side clock put in metrics frames as "t" (comparable across processes)."""
+    return time.monotonic()

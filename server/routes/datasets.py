@@ -1,0 +1,100 @@
+"""The dataset catalogue, the guided presets, and dataset uploads (CSV or NPZ)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, File, Form, UploadFile, status
+from fastapi.concurrency import run_in_threadpool
+
+from engine.config import DatasetConfig, FieldError
+from engine.data import DATASETS, DatasetError, load_csv, load_npz, make_dataset
+from engine.presets import all_presets
+from server.deps import FieldErrors, StoreDep, errors
+from server.limits import MAX_UPLOAD_BYTES, format_bytes
+from server.schemas import DatasetList, PresetList, UploadResult
+from server.sessions import SessionError
+
+router = APIRouter(tags=["datasets"])
+
+_CHUNK = 1 << 20
+
+
+class UploadTooLargeError(SessionError):
+    """The uploaded file is larger than MAX_UPLOAD_BYTES."""
+
+    status_code = 413
+
+
+@router.get("/datasets", response_model=DatasetList, summary="The built-in datasets")
+def list_datasets() -> dict[str, Any]:
+    """Name, title, task, input kind, description and tunable parameters of each."""
+    return {"datasets": [info.to_dict() for info in DATASETS]}
+
+
+@router.get("/presets", response_model=PresetList, summary="Ready-made experiments")
+def list_presets() -> dict[str, Any]:
+    """Each with an explanation, what to watch, what to try, and a run configuration."""
+    return {"presets": all_presets()}
+
+
+@router.post(
+    "/datasets/upload",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UploadResult,
+    summary="Upload a CSV (header row, numeric) or an NPZ (arrays X and y) dataset",
+    responses=errors(413, 422),
+)
+async def upload_dataset(
+    store: StoreDep,
+    file: Annotated[UploadFile, File(description=".csv with a header row, or .npz with X and y")],
+    target: Annotated[str | None, Form(description="CSV target column (default: the last)")] = None,
+) -> dict[str, Any]:
+    """Use the answer's name ("upload:<id>") as dataset.name in a run configuration."""
+    data = bytearray()
+    while chunk := await file.read(_CHUNK):
+        data.extend(chunk)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise UploadTooLargeError(
+                f"the uploaded file is larger than the {format_bytes(MAX_UPLOAD_BYTES)} limit"
+            )
+    return await run_in_threadpool(_store_upload, store, bytes(data), file.filename or "", target)
+
+
+def _store_upload(store: Any, data: bytes, filename: str, target: str | None) -> dict[str, Any]:
+    """Parse, check with the engine (classes, shapes) and store an upload."""
+    is_npz = data[:4] == b"PK\x03\x04" or filename.lower().endswith(".npz")
+    names: list[str] | None = None
+    try:
+        if is_npz:
+            x, y = load_npz(data)
+        else:
+            x, y, names = load_csv(data, target)
+        upload_id = secrets.token_hex(6)
+        arrays = (x, y, names) if names is not None else (x, y)
+        dataset = make_dataset(
+            DatasetConfig(name=f"upload:{upload_id}"), 0, uploads=lambda _id: arrays
+        )
+    except DatasetError as exc:
+        raise FieldErrors([FieldError(exc.field, exc.message)], ("body",)) from None
+    columns = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
+    meta = {
+        "filename": filename,
+        "rows": int(len(x)),
+        "columns": columns,
+        "task": dataset.task,
+        "num_classes": int(dataset.num_classes),
+        "input_names": list(dataset.input_names),
+        "target": target,
+    }
+    store.save_upload(upload_id, filename or f"upload-{upload_id}", x, y, meta)
+    return {
+        "id": upload_id,
+        "name": f"upload:{upload_id}",
+        "rows": meta["rows"],
+        "columns": columns,
+        "task": dataset.task,
+        "num_classes": meta["num_classes"],
+    }

@@ -1,0 +1,240 @@
+"""Looking inside a session: metric history, traces, predictions, the decision grid, the data,
+weights (JSON and .npz), the config and snapshots.
+
+Large answers are encoded once with orjson (`JSONBytes`) instead of being walked by the response
+validator; their models are still declared for the OpenAPI document.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import numpy as np
+from fastapi import APIRouter, Body, Query, Response
+
+from engine.config import RunConfig
+from server.deps import JSONBytes, SessionDep, SessionsDep, errors
+from server.limits import MAX_BOUNDARY_RESOLUTION, MAX_DATA_POINTS, MAX_METRICS_ROWS
+from server.schemas import (
+    DataOut,
+    Grid,
+    MetricsColumns,
+    PredictRequest,
+    PredictResult,
+    Snapshot,
+    TraceRequest,
+    TraceResult,
+    WeightsResult,
+)
+from server.sessions import BadRequestError, npz_bytes
+
+if TYPE_CHECKING:
+    from engine.trainer import Trainer
+
+router = APIRouter(prefix="/sessions/{session_id}", tags=["inspect"])
+
+
+@router.get(
+    "/metrics",
+    response_model=MetricsColumns,
+    response_class=JSONBytes,
+    summary="The metric history as columns",
+    responses=errors(404, 422),
+)
+def get_metrics(
+    session: SessionDep,
+    since: Annotated[int | None, Query(ge=-1, description="only steps after this one")] = None,
+    limit: Annotated[
+        int | None, Query(ge=1, le=MAX_METRICS_ROWS, description="at most this many rows")
+    ] = None,
+    max_points: Annotated[
+        int | None, Query(ge=2, le=1_000_000, description="down-sample evenly to this many rows")
+    ] = None,
+) -> JSONBytes:
+    """Page forward with `since` = the last step received; events come with their steps."""
+    return JSONBytes(session.columns(since=since, limit=limit, max_points=max_points))
+
+
+@router.post(
+    "/trace",
+    response_model=TraceResult,
+    response_class=JSONBytes,
+    summary="Trace a forward and backward pass of some inputs, without changing anything",
+    responses=errors(400, 404, 422),
+)
+def trace(body: TraceRequest, session: SessionDep) -> JSONBytes:
+    """Every layer's input, pre-activation, output and gradients for these raw inputs."""
+
+    def run(trainer: Trainer) -> dict[str, Any]:
+        try:
+            return trainer.trace(body.inputs, body.targets)
+        except (ValueError, TypeError, IndexError) as exc:
+            raise BadRequestError(f"cannot trace these inputs: {exc}") from None
+
+    return JSONBytes(session.call(run))
+
+
+@router.post(
+    "/predict",
+    response_model=PredictResult,
+    response_class=JSONBytes,
+    summary="The network's outputs for some raw inputs",
+    responses=errors(400, 404, 422),
+)
+def predict(body: PredictRequest, session: SessionDep) -> JSONBytes:
+    """Outputs after the output activation (softmax probabilities for cross-entropy)."""
+
+    def run(trainer: Trainer) -> np.ndarray:
+        try:
+            return trainer.predict(body.inputs)
+        except (ValueError, TypeError, IndexError) as exc:
+            raise BadRequestError(f"cannot predict these inputs: {exc}") from None
+
+    return JSONBytes({"outputs": session.call(run)})
+
+
+@router.get(
+    "/boundary",
+    response_model=Grid,
+    response_class=JSONBytes,
+    summary="The decision surface over the plane (2-D data only)",
+    responses=errors(400, 404, 422),
+)
+def boundary(
+    session: SessionDep,
+    resolution: Annotated[
+        int, Query(ge=2, le=MAX_BOUNDARY_RESOLUTION, description="grid points per side")
+    ] = 100,
+) -> JSONBytes:
+    """The output and every neuron over a resolution x resolution grid; 400 for other data."""
+
+    def run(trainer: Trainer) -> dict[str, Any]:
+        try:
+            return trainer.grid(resolution)
+        except ValueError as exc:
+            raise BadRequestError(str(exc)) from None
+
+    return JSONBytes(session.call(run))
+
+
+@router.get(
+    "/data",
+    response_model=DataOut,
+    response_class=JSONBytes,
+    summary="The session's train and test data (raw inputs)",
+    responses=errors(404, 422),
+)
+def data(
+    session: SessionDep,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_DATA_POINTS, description="at most this many per split")
+    ] = 2000,
+) -> JSONBytes:
+    """Points, x values or images ([1][16][16]) with their targets, capped at `limit` per split."""
+
+    def run(trainer: Trainer) -> dict[str, Any]:
+        ds = trainer.dataset
+        if ds.is_image:
+            kind = "image"
+        elif ds.is_2d:
+            kind = "2d"
+        elif ds.x_train.ndim == 2 and ds.x_train.shape[1] == 1:
+            kind = "1d"
+        else:
+            kind = "table"
+
+        def split(x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+            y = y[:limit]
+            if y.ndim == 2 and y.shape[1] == 1:
+                y = y[:, 0]  # (n,) regression targets
+            return {"x": np.ascontiguousarray(x[:limit]), "y": np.ascontiguousarray(y)}
+
+        domain = [list(pair) for pair in ds.domain] if ds.domain is not None else None
+        return {
+            "task": ds.task,
+            "input_kind": kind,
+            "domain": domain,
+            "class_names": list(ds.class_names),
+            "train": split(ds.x_train, ds.y_train),
+            "test": split(ds.x_test, ds.y_test),
+        }
+
+    return JSONBytes(session.call(run))
+
+
+@router.get(
+    "/weights",
+    response_model=dict[str, Any],
+    response_class=JSONBytes,
+    summary="Every weight and buffer as nested lists",
+    responses=errors(404),
+)
+def get_weights(session: SessionDep) -> JSONBytes:
+    """Names like "0.W" (fan_in, units), "0.b", "2.gamma", "2.running_mean" (PyTorch layout)."""
+    return JSONBytes(session.call(lambda trainer: trainer.get_weights()))
+
+
+@router.put(
+    "/weights",
+    response_model=WeightsResult,
+    summary="Replace weights (same names and shapes as GET)",
+    responses=errors(400, 404, 409, 422),
+)
+def put_weights(
+    session: SessionDep,
+    sessions: SessionsDep,
+    weights: Annotated[dict[str, Any], Body(description='{"0.W": [[...]], ...}')],
+) -> dict[str, Any]:
+    """400 naming the array on a shape mismatch, unknown name or non-finite value; 409 while
+    running."""
+    try:
+        names = sessions.set_weights(session, weights)
+    except ValueError as exc:  # engine WeightsError: "0.W: expected shape (2, 8), got (3, 8)"
+        raise BadRequestError(str(exc)) from None
+    except TypeError as exc:
+        raise BadRequestError(f"cannot use these weights: {exc}") from None
+    return {"step": session.public()["step"], "names": names}
+
+
+@router.get(
+    "/weights.npz",
+    response_class=Response,
+    summary="Download the weights as .npz",
+    responses={
+        200: {"content": {"application/octet-stream": {}}, "description": "an .npz archive"},
+        **errors(404),
+    },
+)
+def download_weights(session: SessionDep) -> Response:
+    """np.load(file) gives the same arrays as GET /weights."""
+    blob = session.call(lambda trainer: npz_bytes(trainer.save_weights))
+    step = session.public()["step"]
+    filename = f"backprop-lens-{session.id}-step{step}.npz"
+    return Response(
+        blob,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get(
+    "/config",
+    response_model=RunConfig,
+    summary="The run configuration document (with hyperparameter changes)",
+    responses=errors(404),
+)
+def get_config(session: SessionDep) -> dict[str, Any]:
+    """Post it back to POST /api/sessions to repeat the run."""
+    return session.public()["config"]
+
+
+@router.get(
+    "/snapshot",
+    response_model=Snapshot,
+    response_class=JSONBytes,
+    summary="The engine snapshot: weights, gradients, node values, grid, histograms",
+    responses=errors(404),
+)
+def snapshot(session: SessionDep) -> JSONBytes:
+    """What the WebSocket streams as "snapshot" frames, for a page that is not streaming."""
+    return JSONBytes(session.call(lambda trainer: trainer.snapshot()))

@@ -1,0 +1,138 @@
+"""Sessions: create, list, read, change hyperparameters, start, stop, step, reset, delete."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+from fastapi.concurrency import run_in_threadpool
+
+from engine.config import ConfigError, HyperparameterUpdate
+from server.deps import FieldErrors, HubDep, SessionDep, SessionsDep, errors
+from server.hub import CLOSE_NOT_FOUND
+from server.schemas import (
+    SessionCreate,
+    SessionList,
+    SessionPublic,
+    StepRequest,
+    StepResult,
+    StopResult,
+)
+
+router = APIRouter(prefix="/sessions", tags=["sessions"])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=SessionPublic,
+    summary="Create a session from a run configuration",
+    responses=errors(409, 422),
+)
+def create_session(body: SessionCreate, sessions: SessionsDep) -> dict[str, Any]:
+    """Validate the config against its data (output units, features, size) and store it, idle."""
+    try:
+        session = sessions.create(body.config, body.name)
+    except ConfigError as exc:
+        raise FieldErrors(exc.errors, ("body", "config")) from None
+    return session.public()
+
+
+@router.get("", response_model=SessionList, summary="List sessions, newest first")
+def list_sessions(sessions: SessionsDep) -> dict[str, Any]:
+    """Every stored session (the ones loaded in memory show their live state)."""
+    return {"sessions": sessions.list()}
+
+
+@router.get(
+    "/{session_id}", response_model=SessionPublic, summary="Read a session", responses=errors(404)
+)
+def get_session(session: SessionDep) -> dict[str, Any]:
+    """Status, step, latest metrics and config."""
+    return session.public()
+
+
+@router.patch(
+    "/{session_id}",
+    response_model=SessionPublic,
+    summary="Change hyperparameters, even while training",
+    responses=errors(404, 409, 422),
+)
+def patch_session(
+    update: HyperparameterUpdate, session: SessionDep, sessions: SessionsDep
+) -> dict[str, Any]:
+    """Applied between two steps; emits a "hyperparameters" event with the old and new values."""
+    try:
+        return sessions.update_hyperparameters(session, update)
+    except ConfigError as exc:
+        raise FieldErrors(exc.errors, ("body",)) from None
+
+
+@router.post(
+    "/{session_id}/start",
+    response_model=SessionPublic,
+    summary="Start training in the background",
+    responses=errors(404, 409, 429),
+)
+def start_session(session: SessionDep, sessions: SessionsDep) -> dict[str, Any]:
+    """409 if it is running already; 429 if --max-training sessions train already."""
+    return sessions.start(session)
+
+
+@router.post(
+    "/{session_id}/stop",
+    response_model=StopResult,
+    summary="Stop training after the current step",
+    responses=errors(404, 409),
+)
+def stop_session(session: SessionDep, sessions: SessionsDep) -> dict[str, Any]:
+    """Waits for the step in progress, checkpoints and answers the step reached."""
+    return sessions.stop(session)
+
+
+@router.post(
+    "/{session_id}/step",
+    response_model=StepResult,
+    summary="Run exactly n training steps and wait for them",
+    responses=errors(404, 409, 422, 429),
+)
+async def step_session(
+    session: SessionDep, sessions: SessionsDep, body: StepRequest | None = None
+) -> dict[str, Any]:
+    """409 while the session is running; the steps run in a worker thread, not the event loop."""
+    steps = body.steps if body is not None else 1
+    future = await run_in_threadpool(sessions.step, session, steps)
+    await asyncio.wrap_future(future)
+    public = session.public()
+    return {
+        "step": public["step"],
+        "epoch": public["epoch"],
+        "metrics": public["metrics"],
+        "status": public["status"],
+    }
+
+
+@router.post(
+    "/{session_id}/reset",
+    response_model=SessionPublic,
+    summary="Stop, re-initialise the weights from the seed and clear the history",
+    responses=errors(404, 409),
+)
+def reset_session(session: SessionDep, sessions: SessionsDep) -> dict[str, Any]:
+    """Back to step 0 with the same seed; an "reset" event starts the new history."""
+    return sessions.reset(session)
+
+
+@router.delete(
+    "/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete a session with its history and checkpoint",
+    responses=errors(404),
+)
+async def delete_session(session: SessionDep, sessions: SessionsDep, hub: HubDep) -> Response:
+    """Stops it first; its WebSocket clients are closed with code 4404."""
+    await run_in_threadpool(sessions.delete, session)
+    await hub.close_session(session.id, CLOSE_NOT_FOUND, "session deleted")
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

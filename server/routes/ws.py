@@ -1,0 +1,121 @@
+"""WebSocket /ws/sessions/{id}: live frames out (hello, metrics, snapshot, status, event, error),
+commands in ({"type": "command", "action": "start" | "stop" | "step" | "reset", "steps"?: n}).
+
+A malformed client message (not JSON, unknown action, larger than 64 KiB) is answered with an
+{"type": "error", "message"} frame; the connection stays open. An unknown session gets an error
+frame and close code 4404 (an application code mirroring HTTP 404: browsers cannot read the HTTP
+status of a refused handshake, but they can read a close code and reason); a session that already
+has 32 clients closes the new one with code 1008 and a reason.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, WebSocket
+from fastapi.concurrency import run_in_threadpool
+from starlette.websockets import WebSocketDisconnect
+
+from server.hub import CLOSE_NOT_FOUND, CLOSE_POLICY, Client, Hub, HubFullError, encode
+from server.limits import MAX_STEPS_PER_REQUEST, MAX_WS_MESSAGE_BYTES
+from server.sessions import NotFoundError, Session, SessionError, SessionManager
+
+log = logging.getLogger("backprop_lens.ws")
+
+router = APIRouter(tags=["stream"])
+
+MAX_MESSAGE_BYTES = MAX_WS_MESSAGE_BYTES
+ACTIONS = ("start", "stop", "step", "reset")
+MAX_STEPS = MAX_STEPS_PER_REQUEST
+
+
+@router.websocket("/ws/sessions/{session_id}")
+async def stream(websocket: WebSocket, session_id: str) -> None:
+    """Stream one session's frames to one client and run its commands."""
+    sessions: SessionManager = websocket.app.state.sessions
+    hub: Hub = websocket.app.state.hub
+    try:
+        session = await run_in_threadpool(sessions.get, session_id)
+    except NotFoundError as exc:
+        await websocket.accept()
+        await websocket.send_text(encode({"type": "error", "message": str(exc)}))
+        await websocket.close(code=CLOSE_NOT_FOUND, reason=str(exc)[:120])
+        return
+    await websocket.accept()
+    try:
+        client = hub.add(session_id, websocket)
+    except HubFullError as exc:
+        await websocket.close(code=CLOSE_POLICY, reason=str(exc)[:120])
+        return
+    try:
+        hello = await run_in_threadpool(lambda: encode(session.hello()))  # up to ~1 MB
+        client.start(hello)
+        await _receive_loop(websocket, client, session, sessions)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        hub.remove(client)
+
+
+def _error(client: Client, message: str) -> None:
+    client.offer("error", encode({"type": "error", "message": message}))
+
+
+async def _receive_loop(
+    websocket: WebSocket, client: Client, session: Session, sessions: SessionManager
+) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        raw: str | bytes | None = message.get("text")
+        if raw is None:
+            raw = message.get("bytes")
+        if raw is None:
+            continue
+        size = len(raw.encode()) if isinstance(raw, str) else len(raw)
+        if size > MAX_MESSAGE_BYTES:
+            _error(client, f"message too large: {size} bytes, at most {MAX_MESSAGE_BYTES}")
+            continue
+        try:
+            command = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            _error(client, f"expected a JSON message, got invalid JSON: {exc}")
+            continue
+        problem = _check(command)
+        if problem is not None:
+            _error(client, problem)
+            continue
+        try:
+            await _run(command, session, sessions)
+        except SessionError as exc:
+            _error(client, str(exc))
+
+
+def _check(command: Any) -> str | None:
+    """What is wrong with a client message, or None."""
+    if not isinstance(command, dict) or command.get("type") != "command":
+        return 'expected {"type": "command", "action": ...}'
+    action = command.get("action")
+    if action not in ACTIONS:
+        return f"unknown action {action!r}, expected one of {', '.join(ACTIONS)}"
+    if action == "step":
+        steps = command.get("steps", 1)
+        if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
+            return f"steps: must be an integer from 1 to {MAX_STEPS}, got {steps!r}"
+    return None
+
+
+async def _run(command: dict[str, Any], session: Session, sessions: SessionManager) -> None:
+    """Run one command off the event loop; status and metrics frames report the outcome."""
+    action = command["action"]
+    if action == "start":
+        await run_in_threadpool(sessions.start, session)
+    elif action == "stop":
+        await run_in_threadpool(sessions.stop, session)
+    elif action == "step":
+        await run_in_threadpool(sessions.step, session, int(command.get("steps", 1)))
+    else:
+        await run_in_threadpool(sessions.reset, session)

@@ -1,0 +1,258 @@
+"""Pydantic models of the REST API's request and response bodies (the OpenAPI document's schemas).
+
+Engine results that are large nested arrays (snapshots, traces, decision grids) are described here
+for the documentation but sent as pre-encoded orjson bytes (see `server.deps.JSONBytes`), so a
+100 x 100 grid is never walked by the response validator.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.config import RunConfig
+from server.limits import MAX_STEPS_PER_REQUEST
+
+Status = Literal["idle", "running", "paused", "diverged", "stopped_early", "interrupted"]
+STATUSES: tuple[str, ...] = (
+    "idle",
+    "running",
+    "paused",
+    "diverged",
+    "stopped_early",
+    "interrupted",
+)
+
+
+class _Open(BaseModel):
+    """A response model that documents its main fields and lets the engine add more."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+class FieldErrorOut(BaseModel):
+    """One problem with a request, named by its field (the engine's FieldError plus FastAPI's keys)."""
+
+    field: str = Field(description="dotted path, e.g. 'layers[2].units'")
+    message: str = Field(description="what is wrong, e.g. 'must be an integer >= 1, got 0'")
+    loc: list[str | int] = Field(description="FastAPI-style location, e.g. ['body', 'config', ...]")
+    msg: str
+    type: str
+
+
+class ValidationErrorOut(BaseModel):
+    """The body of a 422 answer."""
+
+    detail: list[FieldErrorOut]
+
+
+class ErrorOut(BaseModel):
+    """The body of a 400, 404, 409, 413 or 429 answer."""
+
+    detail: str
+
+
+# ----------------------------------------------------------------------------- sessions
+
+
+class SessionCreate(BaseModel):
+    """POST /api/sessions: a run configuration and an optional display name."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: RunConfig = Field(description="the run configuration (engine.config.RunConfig)")
+    name: str | None = Field(None, max_length=200, description="shown in the session list")
+
+
+class SessionPublic(BaseModel):
+    """A session as every endpoint and WebSocket frame shows it."""
+
+    id: str
+    name: str
+    status: Status
+    step: int = Field(description="completed training steps")
+    epoch: int
+    metrics: dict[str, Any] | None = Field(
+        description="the latest report without 'layers' and 'events', null before the first step"
+    )
+    config: dict[str, Any] = Field(description="the run configuration document")
+    created_at: str = Field(description="ISO 8601 UTC", json_schema_extra={"format": "date-time"})
+    updated_at: str = Field(description="ISO 8601 UTC", json_schema_extra={"format": "date-time"})
+    message: str | None = Field(description="why the session is in its state, e.g. divergence")
+    best_step: int | None = Field(description="step of the best test loss (early stopping)")
+
+
+class SessionList(BaseModel):
+    """GET /api/sessions."""
+
+    sessions: list[SessionPublic] = Field(description="newest first")
+
+
+class StopResult(BaseModel):
+    """POST /api/sessions/{id}/stop."""
+
+    step: int
+    status: Status
+
+
+class StepRequest(BaseModel):
+    """POST /api/sessions/{id}/step."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    steps: int = Field(
+        1, ge=1, le=MAX_STEPS_PER_REQUEST, description="how many training steps to run"
+    )
+
+
+class StepResult(BaseModel):
+    """The answer of POST /api/sessions/{id}/step once the steps are done."""
+
+    step: int
+    epoch: int
+    metrics: dict[str, Any] | None
+    status: Status
+
+
+# ----------------------------------------------------------------------------- metrics
+
+
+class LayerColumns(_Open):
+    """One layer's statistics over the recorded steps, column by column."""
+
+    grad_norm: list[float | None] = []
+    weight_norm: list[float | None] = []
+    update_ratio: list[float | None] = []
+    grad_mean_abs: list[float | None] = []
+    grad_max_abs: list[float | None] = []
+    activation_mean: list[float | None] = []
+    activation_std: list[float | None] = []
+    dead_fraction: list[float | None] = []
+    saturated_fraction: list[float | None] = []
+
+
+class MetricsColumns(_Open):
+    """GET /api/sessions/{id}/metrics: the recorded history as columns (one entry per report)."""
+
+    step: list[int] = []
+    loss: list[float | None] = []
+    test_loss: list[float | None] = []
+    accuracy: list[float | None] = []
+    test_accuracy: list[float | None] = []
+    batch_loss: list[float | None] = []
+    learning_rate: list[float | None] = []
+    max_grad_norm: list[float | None] = []
+    clip_count: list[int | None] = []
+    layers: dict[str, LayerColumns] = {}
+    events: list[dict[str, Any]] = []
+
+
+# ----------------------------------------------------------------------------- inspection
+
+
+class TraceRequest(BaseModel):
+    """POST /api/sessions/{id}/trace: raw inputs (points, x values or images) and their targets."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[Any] = Field(min_length=1, max_length=1000)
+    targets: list[Any] = Field(min_length=1, max_length=1000)
+
+
+class TraceLayer(_Open):
+    """One layer of a traced forward and backward pass (arrays as nested lists)."""
+
+    name: str
+    type: str
+
+
+class TraceResult(_Open):
+    """The engine's trace: the loss and every layer's forward and backward values."""
+
+    loss: float
+    layers: list[TraceLayer]
+
+
+class PredictRequest(BaseModel):
+    """POST /api/sessions/{id}/predict."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    inputs: list[Any] = Field(min_length=1, max_length=100_000)
+
+
+class PredictResult(BaseModel):
+    """Outputs after the output activation (softmax probabilities for cross-entropy)."""
+
+    outputs: list[Any]
+
+
+class Grid(_Open):
+    """The decision surface: the output and every neuron over a resolution x resolution grid."""
+
+    resolution: int
+    x: list[float] = Field(description="[lo, hi] of x1")
+    y: list[float] = Field(description="[lo, hi] of x2")
+    output: list[Any] = Field(description="rows of the output, row = y")
+    neurons: dict[str, Any] = Field(description="per layer: [unit][row][col]")
+
+
+class Split(BaseModel):
+    """One split of the data: raw inputs and targets."""
+
+    x: list[Any]
+    y: list[Any]
+
+
+class DataOut(BaseModel):
+    """GET /api/sessions/{id}/data."""
+
+    task: str
+    input_kind: str
+    domain: list[list[float]] | None
+    class_names: list[str]
+    train: Split
+    test: Split
+
+
+class Snapshot(_Open):
+    """The engine snapshot (weights, gradients, node values, grid, histograms)."""
+
+    step: int
+
+
+class WeightsResult(BaseModel):
+    """PUT /api/sessions/{id}/weights."""
+
+    step: int
+    names: list[str] = Field(description="the parameter and buffer names that were set")
+
+
+# ----------------------------------------------------------------------------- catalogue
+
+
+class DatasetList(BaseModel):
+    """GET /api/datasets."""
+
+    datasets: list[dict[str, Any]]
+
+
+class PresetList(BaseModel):
+    """GET /api/presets."""
+
+    presets: list[dict[str, Any]]
+
+
+class UploadResult(BaseModel):
+    """POST /api/datasets/upload."""
+
+    id: str
+    name: str = Field(description="'upload:<id>', the dataset name to put in a config")
+    rows: int
+    columns: int
+    task: str
+    num_classes: int

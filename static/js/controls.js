@@ -1,0 +1,714 @@
+// The left panel: builds the run's config document from the form (every input carries the config
+// path it sets in data-field, e.g. "layers[2].units", so a 422 error lands next to its field), keeps
+// the setup in the URL fragment, exports/imports JSON, lists presets, runs and the Learn texts, and
+// draws the side-by-side comparison of two runs.
+
+import { api } from "./api.js";
+import { LineChart, layerNames, layerSeries } from "./charts.js";
+import { historyFromColumns } from "./store.js";
+import { el, fmt, fmtInt } from "./util.js";
+
+const ACTIVATIONS = ["tanh", "relu", "leaky_relu", "sigmoid", "linear", "softmax"];
+const LAYER_TYPES = ["dense", "conv2d", "maxpool2d", "avgpool2d", "flatten", "batchnorm", "dropout"];
+const FEATURES_2D = [["x1", "x₁"], ["x2", "x₂"], ["x1^2", "x₁²"], ["x2^2", "x₂²"], ["x1*x2", "x₁x₂"], ["sin(x1)", "sin x₁"], ["sin(x2)", "sin x₂"]];
+const FEATURES_1D = [["x1", "x"], ["x1^2", "x²"], ["sin(x1)", "sin x"]];
+/** Fields PATCH can change on a live session, with their place in the config document. */
+export const HYPER_TO_FIELD = {
+  learning_rate: "optimizer.learning_rate",
+  batch_size: "batch_size",
+  regularization: "regularization",
+  gradient_clip: "gradient_clip",
+  momentum: "optimizer.momentum",
+  nesterov: "optimizer.nesterov",
+  beta1: "optimizer.beta1",
+  beta2: "optimizer.beta2",
+  eps: "optimizer.eps",
+  alpha: "optimizer.alpha",
+};
+const LAYER_DEFAULTS = {
+  dense: { type: "dense", units: 4, activation: "tanh" },
+  conv2d: { type: "conv2d", filters: 4, kernel_size: 3, stride: 1, padding: "valid", activation: "relu" },
+  maxpool2d: { type: "maxpool2d", size: 2 },
+  avgpool2d: { type: "avgpool2d", size: 2 },
+  flatten: { type: "flatten" },
+  batchnorm: { type: "batchnorm", momentum: 0.1, eps: 1e-5 },
+  dropout: { type: "dropout", rate: 0.5 },
+};
+const FALLBACK_DATASETS = [
+  { name: "circle", title: "Circle", task: "binary", input_kind: "2d" },
+  { name: "xor", title: "Exclusive or", task: "binary", input_kind: "2d" },
+  { name: "gaussian", title: "Gaussian", task: "binary", input_kind: "2d" },
+  { name: "spiral", title: "Spiral", task: "binary", input_kind: "2d" },
+  { name: "moons", title: "Moons", task: "binary", input_kind: "2d" },
+  { name: "plane", title: "Plane", task: "regression", input_kind: "2d" },
+  { name: "multi-gaussian", title: "Multi Gaussian", task: "regression", input_kind: "2d" },
+  { name: "sine", title: "Sine", task: "regression", input_kind: "1d" },
+  { name: "glyphs", title: "Glyphs", task: "multiclass", input_kind: "image" },
+];
+
+/** The setup a fresh page starts from when no preset is available: Playground's circle. */
+export const DEFAULT_CONFIG = {
+  seed: 0,
+  dataset: { name: "xor", samples: 500, noise: 0, test_fraction: 0.3 },
+  features: ["x1", "x2"],
+  layers: [
+    { type: "dense", units: 8, activation: "tanh" },
+    { type: "dense", units: 8, activation: "tanh" },
+    { type: "dense", units: 1, activation: "sigmoid" },
+  ],
+  loss: "mse",
+  optimizer: { name: "sgd", learning_rate: 0.03 },
+  batch_size: 10,
+};
+
+/** Full defaults merged under a (possibly partial) config, so the form always has every field. */
+export function withDefaults(cfg) {
+  const c = JSON.parse(JSON.stringify(cfg || {}));
+  const opt = c.optimizer || {};
+  return {
+    seed: c.seed ?? 0,
+    dataset: { samples: 500, noise: 0, test_fraction: 0.3, ...(c.dataset || { name: "xor" }) },
+    features: c.features || ["x1", "x2"],
+    layers: c.layers || DEFAULT_CONFIG.layers,
+    loss: c.loss || "mse",
+    optimizer: {
+      name: "sgd",
+      learning_rate: 0.03,
+      momentum: 0,
+      nesterov: false,
+      beta1: 0.9,
+      beta2: 0.999,
+      eps: 1e-8,
+      alpha: 0.99,
+      ...opt,
+      schedule: { kind: "constant", step_size: 1000, gamma: 0.5, total_steps: 10000, min_lr: 0, ...(opt.schedule || {}) },
+    },
+    batch_size: c.batch_size ?? 10,
+    regularization: { kind: "none", rate: 0, ...(c.regularization || {}) },
+    gradient_clip: c.gradient_clip ?? null,
+    init: typeof c.init === "string" ? { kind: c.init, std: 0.1, range: 0.1 } : { kind: "xavier", std: 0.1, range: 0.1, ...(c.init || {}) },
+    early_stopping: c.early_stopping ?? null,
+    dtype: c.dtype || "float32",
+  };
+}
+
+/** Stable JSON (sorted keys, null-valued keys dropped) for comparing documents. */
+export function stableJson(v) {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(",")}]`;
+  if (v && typeof v === "object") {
+    const keys = Object.keys(v).filter((k) => v[k] !== null && v[k] !== undefined).sort();
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson(v[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(v);
+}
+
+/** What needs a new session when it changes: everything but the PATCH-able hyperparameters. */
+export function structuralKey(cfg) {
+  const c = withDefaults(cfg);
+  const { name, schedule } = c.optimizer;
+  return stableJson({ ...c, batch_size: 0, regularization: null, gradient_clip: null, optimizer: { name, schedule } });
+}
+
+/** The HyperparameterUpdate document of a config. */
+export function hyperOf(cfg) {
+  const c = withDefaults(cfg);
+  const o = c.optimizer;
+  return {
+    learning_rate: o.learning_rate,
+    batch_size: c.batch_size,
+    regularization: c.regularization,
+    gradient_clip: c.gradient_clip,
+    momentum: o.momentum,
+    nesterov: o.nesterov,
+    beta1: o.beta1,
+    beta2: o.beta2,
+    eps: o.eps,
+    alpha: o.alpha,
+  };
+}
+
+function setPath(obj, path, value) {
+  const parts = path.match(/[^.[\]]+/g);
+  let o = obj;
+  for (let k = 0; k < parts.length - 1; k++) {
+    const key = /^\d+$/.test(parts[k]) ? Number(parts[k]) : parts[k];
+    const nextIsIndex = /^\d+$/.test(parts[k + 1]);
+    if (o[key] === undefined || o[key] === null) o[key] = nextIsIndex ? [] : {};
+    o = o[key];
+  }
+  const last = parts[parts.length - 1];
+  o[/^\d+$/.test(last) ? Number(last) : last] = value;
+}
+
+function getPath(obj, path) {
+  const parts = path.match(/[^.[\]]+/g);
+  let o = obj;
+  for (const p of parts) {
+    if (o === null || o === undefined) return undefined;
+    o = o[/^\d+$/.test(p) ? Number(p) : p];
+  }
+  return o;
+}
+
+function readInput(input) {
+  const type = input.dataset.type;
+  if (type === "bool") return input.checked;
+  const raw = input.value.trim();
+  if (type === "int") {
+    if (/^-?\d+$/.test(raw)) return Number(raw);
+    if (raw !== "" && Number.isFinite(Number(raw))) return Number(raw); // 2.5 -> the server says "must be an integer"
+    return raw; // unparseable: sent as is so the server names the field
+  }
+  if (type === "float") {
+    if (raw !== "" && Number.isFinite(Number(raw))) return Number(raw);
+    return raw;
+  }
+  return input.value;
+}
+
+function writeInput(input, value) {
+  if (input.dataset.type === "bool") input.checked = !!value;
+  else input.value = value === null || value === undefined ? "" : String(value);
+}
+
+/** The left panel. */
+export class Controls {
+  /**
+   * @param {{onStructure: Function, onHyper: Function, onPreset: Function, onOpenRun: Function}} handlers
+   */
+  constructor(store, handlers) {
+    this.store = store;
+    this.handlers = handlers;
+    this.form = document.getElementById("config-form");
+    this.layersBox = document.getElementById("layers");
+    this.featuresBox = document.getElementById("features");
+    this.datasetSelect = document.getElementById("f-dataset");
+    this.presetSelect = document.getElementById("preset");
+    this.layers = [];
+    this.features = ["x1", "x2"];
+    this.compareIds = [];
+    this.compareCharts = [];
+    this.fillDatasets(FALLBACK_DATASETS);
+    this.bind();
+  }
+
+  bind() {
+    this.form.addEventListener("submit", (e) => e.preventDefault());
+    this.form.addEventListener("input", (e) => this.onFormEvent(e, false));
+    this.form.addEventListener("change", (e) => this.onFormEvent(e, true));
+    document.getElementById("add-layer").addEventListener("click", () => {
+      const at = Math.max(0, this.layers.length - 1);
+      this.layers.splice(at, 0, { ...LAYER_DEFAULTS.dense });
+      this.renderLayers();
+      this.changed("structure");
+    });
+    document.getElementById("new-seed").addEventListener("click", () => {
+      document.getElementById("f-seed").value = String(Math.floor(Math.random() * 100000));
+      this.changed("structure");
+    });
+    this.presetSelect.addEventListener("change", () => {
+      const p = this.store.presets.find((x) => x.id === this.presetSelect.value);
+      if (p) this.handlers.onPreset(p);
+    });
+    document.getElementById("export-json").addEventListener("click", () => this.exportJson());
+    document.getElementById("import-json").addEventListener("change", (e) => this.importJson(e.target));
+    document.getElementById("copy-link").addEventListener("click", () => this.copyLink());
+    for (const tab of document.querySelectorAll(".tabs .tab")) {
+      tab.addEventListener("click", () => this.showTab(tab.dataset.tab));
+    }
+    document.getElementById("refresh-runs").addEventListener("click", () => this.refreshRuns());
+    document.getElementById("compare-runs").addEventListener("click", () => this.openCompare());
+    document.getElementById("compare-close").addEventListener("click", () => this.closeCompare());
+  }
+
+  showTab(name) {
+    for (const t of document.querySelectorAll(".tabs .tab")) t.classList.toggle("active", t.dataset.tab === name);
+    for (const b of document.querySelectorAll("[data-tab-body]")) b.hidden = b.dataset.tabBody !== name;
+    if (name === "runs") this.refreshRuns();
+  }
+
+  onFormEvent(e, committed) {
+    const t = e.target;
+    if (!(t instanceof HTMLElement)) return;
+    if (t.id === "preset" || t.id === "import-json") return;
+    this.updateOutputs();
+    if (t.type === "range" && !committed) return; // sliders apply on release
+    if (t.type === "number" && !committed && e.type === "input") {
+      // numbers apply after a pause in typing, or on change (blur / enter)
+      clearTimeout(this.typingTimer);
+      this.typingTimer = setTimeout(() => this.fieldChanged(t), 700);
+      return;
+    }
+    if (committed && t.type === "number") clearTimeout(this.typingTimer);
+    if (e.type === "input" && t.tagName === "SELECT") return; // selects fire change too
+    if (e.type === "input" && t.type === "checkbox") return;
+    this.fieldChanged(t);
+  }
+
+  fieldChanged(t) {
+    const field = t.dataset.field || "";
+    if (field.startsWith("layers[") && field.endsWith(".type")) {
+      const i = Number(field.match(/\[(\d+)\]/)[1]);
+      this.layers[i] = { ...LAYER_DEFAULTS[t.value] };
+      this.renderLayers();
+    } else if (field.startsWith("layers[")) {
+      this.syncLayersFromDom();
+    }
+    if (t.dataset.feature) this.syncFeatures();
+    if (field === "dataset.name") {
+      this.renderFeatures();
+      this.syncConditional();
+    }
+    this.syncConditional();
+    this.changed(t.dataset.live ? "hyper" : "structure", t);
+  }
+
+  /** Tell main what changed; it decides between PATCH and a new session. */
+  changed(kind, input) {
+    this.clearErrors(input ? input.dataset.field : null);
+    if (kind === "hyper") this.handlers.onHyper(this.readConfig());
+    else this.handlers.onStructure(this.readConfig());
+  }
+
+  fillDatasets(list) {
+    const keep = this.datasetSelect.value;
+    this.datasetSelect.replaceChildren(...list.map((d) => el("option", { value: d.name, text: d.title || d.name })));
+    if (keep && list.some((d) => d.name === keep)) this.datasetSelect.value = keep;
+  }
+
+  fillPresets(presets) {
+    const option = (p) => el("option", { value: p.id, text: p.lesson ? `${p.lesson}. ${p.title || p.id}` : p.title || p.id });
+    const lessons = presets.filter((p) => p.kind === "lesson");
+    const basic = presets.filter((p) => p.kind !== "lesson");
+    const groups = [];
+    if (lessons.length) groups.push(el("optgroup", { label: "Guided experiments" }, lessons.map(option)));
+    if (basic.length) groups.push(el("optgroup", { label: lessons.length ? "Starting points" : "Presets" }, basic.map(option)));
+    this.presetSelect.replaceChildren(el("option", { value: "", text: "— choose —" }), ...groups);
+    this.renderLearn(presets);
+  }
+
+  datasetInfo(name) {
+    return this.store.datasets[name] || FALLBACK_DATASETS.find((d) => d.name === name) || null;
+  }
+
+  // ---------------------------------------------------------------- layers and features
+
+  renderLayers() {
+    const n = this.layers.length;
+    this.layersBox.replaceChildren(
+      ...this.layers.map((layer, i) => {
+        const p = `layers[${i}]`;
+        const row = el("div", { class: "layer-row", "data-index": i, "data-field": p });
+        const typeSel = el("select", { "data-field": `${p}.type`, "data-type": "str", title: "layer type" }, LAYER_TYPES.map((t) => el("option", { value: t, text: t })));
+        typeSel.value = layer.type;
+        const tag = el("span", { class: "layer-idx", text: i === n - 1 ? "out" : String(i) });
+        const fields = el("span", { class: "layer-fields" });
+        const num = (key, title, type = "int", attrs = {}) => {
+          const input = el("input", { type: "number", "data-field": `${p}.${key}`, "data-type": type, title, placeholder: title, "aria-label": title, step: type === "int" ? 1 : "any", class: "n", ...attrs });
+          input.value = layer[key] ?? "";
+          return input;
+        };
+        const act = (key = "activation") => {
+          const s = el("select", { "data-field": `${p}.${key}`, "data-type": "str", title: "activation" }, ACTIVATIONS.map((a) => el("option", { value: a, text: a })));
+          s.value = layer[key] || "tanh";
+          return s;
+        };
+        switch (layer.type) {
+          case "dense":
+            fields.append(num("units", "units", "int", { min: 1 }), act());
+            break;
+          case "conv2d": {
+            const pad = el("select", { "data-field": `${p}.padding`, "data-type": "str", title: "padding" }, ["valid", "same"].map((a) => el("option", { value: a, text: a })));
+            pad.value = layer.padding || "valid";
+            fields.append(num("filters", "filters", "int", { min: 1 }), num("kernel_size", "kernel size", "int", { min: 1 }), num("stride", "stride", "int", { min: 1 }), pad, act());
+            fields.classList.add("wide");
+            break;
+          }
+          case "maxpool2d":
+          case "avgpool2d":
+            fields.append(num("size", "window size", "int", { min: 1 }));
+            break;
+          case "batchnorm":
+            fields.append(num("momentum", "running-stat momentum", "float"));
+            break;
+          case "dropout":
+            fields.append(num("rate", "drop probability", "float"));
+            break;
+          default:
+            break;
+        }
+        const remove = el("button", { type: "button", class: "icon", title: "remove this layer", text: "✕" });
+        remove.disabled = n <= 1;
+        remove.addEventListener("click", () => {
+          this.layers.splice(i, 1);
+          this.renderLayers();
+          this.changed("structure");
+        });
+        row.append(tag, typeSel, fields, remove);
+        const errors = el("div", { class: "layer-errors" });
+        const keys = ["type", "units", "activation", "filters", "kernel_size", "stride", "padding", "size", "momentum", "rate", "eps"];
+        errors.append(el("div", { class: "field-error", "data-error-for": p, hidden: true }));
+        for (const k of keys) errors.append(el("div", { class: "field-error", "data-error-for": `${p}.${k}`, hidden: true }));
+        return el("div", { class: "layer-item" }, [row, errors]);
+      }),
+    );
+  }
+
+  syncLayersFromDom() {
+    const doc = {};
+    for (const input of this.layersBox.querySelectorAll("[data-field][data-type]")) setPath(doc, input.dataset.field, readInput(input));
+    this.layers = (doc.layers || []).filter(Boolean);
+  }
+
+  renderFeatures() {
+    const info = this.datasetInfo(this.datasetSelect.value);
+    const kind = info ? info.input_kind : "2d";
+    this.featuresBox.dataset.kind = kind;
+    if (kind === "image") {
+      this.featuresBox.replaceChildren(el("span", { class: "hint", text: "pixels (16×16 image)" }));
+      return;
+    }
+    const list = kind === "1d" ? FEATURES_1D : FEATURES_2D;
+    const allowed = new Set(list.map(([f]) => f));
+    this.features = this.features.filter((f) => allowed.has(f));
+    if (!this.features.length) this.features = [list[0][0]];
+    this.featuresBox.replaceChildren(
+      ...list.map(([f, label]) => {
+        const box = el("input", { type: "checkbox", "data-feature": f });
+        box.checked = this.features.includes(f);
+        return el("label", { class: "feature", title: f }, [box, el("span", { text: label })]);
+      }),
+    );
+    const hint = document.getElementById("dataset-hint");
+    hint.textContent = info && info.description ? info.description : "";
+  }
+
+  syncFeatures() {
+    this.features = [...this.featuresBox.querySelectorAll("input[data-feature]")].filter((b) => b.checked).map((b) => b.dataset.feature);
+  }
+
+  syncConditional() {
+    const opt = document.getElementById("f-optimizer").value;
+    for (const d of this.form.querySelectorAll("[data-show-optimizer]")) d.hidden = !d.dataset.showOptimizer.split(" ").includes(opt);
+    const sched = document.getElementById("f-schedule").value;
+    for (const d of this.form.querySelectorAll("[data-show-schedule]")) d.hidden = !d.dataset.showSchedule.split(" ").includes(sched);
+    const init = document.getElementById("f-init").value;
+    for (const d of this.form.querySelectorAll("[data-show-init]")) d.hidden = d.dataset.showInit !== init;
+    document.getElementById("es-fields").hidden = !document.getElementById("f-es").checked;
+    const clip = document.getElementById("f-clip");
+    clip.nextElementSibling.disabled = clip.value === "off";
+    const reg = this.form.querySelector('[data-field="regularization.kind"]');
+    reg.nextElementSibling.disabled = reg.value === "none";
+    const info = this.datasetInfo(this.datasetSelect.value);
+    const noise = this.form.querySelector('[data-field="dataset.noise"]').closest(".row");
+    const samples = this.form.querySelector('[data-field="dataset.samples"]').closest(".row");
+    const drawn = info && info.source === "drawn";
+    noise.hidden = drawn;
+    samples.hidden = drawn;
+  }
+
+  updateOutputs() {
+    for (const o of this.form.querySelectorAll("output[data-for]")) {
+      const input = this.form.querySelector(`[data-field="${o.dataset.for}"]`);
+      if (!input) continue;
+      const v = Number(input.value);
+      o.textContent = o.dataset.for === "dataset.noise" || o.dataset.for === "dataset.test_fraction" ? `${Math.round(v * 100)}%` : fmt(v);
+    }
+  }
+
+  // ---------------------------------------------------------------- config document
+
+  /** The config document the form describes (always complete; invalid values left for the server). */
+  readConfig() {
+    const doc = {};
+    for (const input of this.form.querySelectorAll("[data-field][data-type]")) {
+      const f = input.dataset.field;
+      if (f.startsWith("layers[")) continue;
+      setPath(doc, f, readInput(input));
+    }
+    this.syncLayersFromDom();
+    doc.layers = JSON.parse(JSON.stringify(this.layers));
+    const info = this.datasetInfo(doc.dataset.name);
+    doc.features = info && info.input_kind === "image" ? this.features.length ? this.features : ["x1", "x2"] : this.features.slice();
+    if (info && info.input_kind === "image") doc.features = ["x1", "x2"];
+    const clip = doc.gradient_clip;
+    doc.gradient_clip = clip.kind === "off" ? null : { kind: clip.kind, threshold: clip.threshold };
+    const es = doc.early_stopping;
+    doc.early_stopping = es.enabled ? { patience: es.patience, min_delta: es.min_delta, eval_every: es.eval_every, restore_best: es.restore_best } : null;
+    if (this.extraDataset) Object.assign(doc.dataset, this.extraDataset);
+    if (info && info.source === "drawn") {
+      delete doc.dataset.samples;
+      delete doc.dataset.noise;
+    }
+    return doc;
+  }
+
+  /** Fill the form from a config document. */
+  writeConfig(cfg) {
+    const c = withDefaults(cfg);
+    this.extraDataset = {};
+    if (c.dataset.points) this.extraDataset.points = c.dataset.points;
+    if (c.dataset.target) this.extraDataset.target = c.dataset.target;
+    if (!this.datasetInfo(c.dataset.name)) {
+      this.datasetSelect.append(el("option", { value: c.dataset.name, text: c.dataset.name }));
+    }
+    const flatDoc = {
+      ...c,
+      gradient_clip: c.gradient_clip ? c.gradient_clip : { kind: "off", threshold: 1 },
+      early_stopping: c.early_stopping
+        ? { enabled: true, patience: 10, min_delta: 0, eval_every: 25, restore_best: true, ...c.early_stopping }
+        : { enabled: false, patience: 10, min_delta: 0, eval_every: 25, restore_best: true },
+    };
+    for (const input of this.form.querySelectorAll("[data-field][data-type]")) {
+      const f = input.dataset.field;
+      if (f.startsWith("layers[")) continue;
+      const v = getPath(flatDoc, f);
+      if (v !== undefined) writeInput(input, v);
+    }
+    this.layers = c.layers.map((l) => ({ ...(LAYER_DEFAULTS[l.type] || {}), ...l }));
+    this.features = c.features.slice();
+    this.renderLayers();
+    this.renderFeatures();
+    this.syncConditional();
+    this.updateOutputs();
+    this.clearErrors();
+  }
+
+  // ---------------------------------------------------------------- errors
+
+  clearErrors(field) {
+    for (const box of document.querySelectorAll(".field-error[data-error-for]")) {
+      if (field && box.dataset.errorFor !== field) continue;
+      box.hidden = true;
+      box.textContent = "";
+    }
+    for (const input of this.form.querySelectorAll("[aria-invalid]")) {
+      if (!field || input.dataset.field === field) input.removeAttribute("aria-invalid");
+    }
+  }
+
+  /** Show each {field, message} next to its field (walking up the path when no box matches). */
+  showErrors(errors) {
+    this.clearErrors();
+    for (const { field, message } of errors) {
+      let f = field || "";
+      let box = null;
+      while (true) {
+        box = document.querySelector(`.field-error[data-error-for="${CSS.escape(f)}"]`);
+        if (box || !f) break;
+        const cut = Math.max(f.lastIndexOf("."), f.lastIndexOf("["));
+        f = cut > 0 ? f.slice(0, cut) : "";
+      }
+      if (!box) box = document.getElementById("form-error");
+      box.hidden = false;
+      box.textContent = box.textContent ? `${box.textContent}; ${field && f !== field ? `${field}: ` : ""}${message}` : `${field && f !== field ? `${field}: ` : ""}${message}`;
+      const input = this.form.querySelector(`[data-field="${CSS.escape(field)}"]`);
+      if (input) input.setAttribute("aria-invalid", "true");
+    }
+    const first = document.querySelector(".field-error:not([hidden])");
+    if (first) {
+      this.showTab("build");
+      first.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  // ---------------------------------------------------------------- URL, export, import
+
+  /** #run=<id>&c=<config JSON>: a link that reproduces the setup (and reopens the run if it exists). */
+  writeFragment(cfg, runId) {
+    const params = new URLSearchParams();
+    if (runId) params.set("run", runId);
+    params.set("c", JSON.stringify(cfg));
+    const hash = `#${params.toString()}`;
+    if (location.hash !== hash) history.replaceState(null, "", hash);
+  }
+
+  static readFragment() {
+    const params = new URLSearchParams(location.hash.slice(1));
+    let config = null;
+    try {
+      config = params.get("c") ? JSON.parse(params.get("c")) : null;
+    } catch {
+      config = null;
+    }
+    return { runId: params.get("run"), config, preset: params.get("preset") };
+  }
+
+  exportJson() {
+    const blob = new Blob([`${JSON.stringify(this.readConfig(), null, 2)}\n`], { type: "application/json" });
+    const a = el("a", { href: URL.createObjectURL(blob), download: "backprop-lens-config.json" });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  }
+
+  async importJson(input) {
+    const file = input.files && input.files[0];
+    input.value = "";
+    if (!file) return;
+    try {
+      const doc = JSON.parse(await file.text());
+      const cfg = doc && doc.config && doc.layers === undefined ? doc.config : doc;
+      this.writeConfig(cfg);
+      this.handlers.onStructure(this.readConfig());
+      this.note(`imported ${file.name}`);
+    } catch (err) {
+      this.showErrors([{ field: "", message: `could not read ${file.name}: ${err.message}` }]);
+    }
+  }
+
+  async copyLink() {
+    try {
+      await navigator.clipboard.writeText(location.href);
+      this.note("link copied");
+    } catch {
+      this.note("copy the address bar: it holds the setup");
+    }
+  }
+
+  note(text) {
+    const n = document.getElementById("share-note");
+    n.textContent = text;
+    clearTimeout(this.noteTimer);
+    this.noteTimer = setTimeout(() => (n.textContent = ""), 3000);
+  }
+
+  // ---------------------------------------------------------------- Learn
+
+  renderLearn(presets) {
+    const box = document.getElementById("learn-list");
+    if (!presets.length) {
+      box.replaceChildren(el("p", { class: "hint", text: "No guided experiments from the server yet." }));
+      return;
+    }
+    box.replaceChildren(
+      ...presets.map((p) => {
+        const formulas = el("ul", { class: "formulas" }, (p.formulas || []).map((f) => el("li", { text: f })));
+        const load = el("button", { type: "button", class: "small accent", text: "Load this setup" });
+        load.addEventListener("click", () => {
+          this.presetSelect.value = p.id;
+          this.handlers.onPreset(p);
+        });
+        const actions = el("div", { class: "learn-actions" }, [load]);
+        if (p.try && p.try.config) {
+          const tryBtn = el("button", { type: "button", class: "small", text: "Load the “try” setup" });
+          tryBtn.addEventListener("click", () => this.handlers.onPreset({ ...p, config: p.try.config, title: `${p.title} (try)` }));
+          actions.append(tryBtn);
+        }
+        const tryBox = p.try ? el("p", { class: "try" }, [el("b", { text: "Try: " }), p.try.change || "", p.try.expect ? el("span", { class: "expect", text: ` → ${p.try.expect}` }) : null]) : null;
+        const compare = p.compare && p.compare.length ? el("p", { class: "hint", text: `Compares: ${p.compare.map((c) => c.label).join(" · ")}` }) : null;
+        const badge = p.lesson ? el("span", { class: "lesson-no", text: String(p.lesson) }) : null;
+        return el("details", { class: "learn-item", "data-preset": p.id, "data-kind": p.kind || "" }, [
+          el("summary", {}, [badge, el("b", { text: p.title || p.id }), p.summary ? el("span", { class: "summary", text: ` — ${p.summary}` }) : null]),
+          p.explanation ? el("p", { text: p.explanation }) : null,
+          formulas.childElementCount ? formulas : null,
+          p.watch ? el("p", {}, [el("b", { text: "Watch: " }), p.watch]) : null,
+          tryBox,
+          compare,
+          actions,
+        ]);
+      }),
+    );
+  }
+
+  // ---------------------------------------------------------------- runs and compare
+
+  async refreshRuns() {
+    const list = document.getElementById("run-list");
+    let sessions;
+    try {
+      sessions = (await api.sessions()).sessions || [];
+    } catch (err) {
+      list.replaceChildren(el("li", { class: "hint", text: err.message }));
+      return;
+    }
+    const current = this.store.session ? this.store.session.id : null;
+    this.compareIds = this.compareIds.filter((id) => sessions.some((s) => s.id === id));
+    list.replaceChildren(
+      ...sessions.map((s) => {
+        const cfg = s.config || {};
+        const arch = [(cfg.features || []).length || "img", ...(cfg.layers || []).filter((l) => l.type === "dense").map((l) => l.units)].join("-");
+        const tick = el("input", { type: "checkbox", title: "compare", "data-run": s.id });
+        tick.checked = this.compareIds.includes(s.id);
+        tick.addEventListener("change", () => {
+          this.compareIds = this.compareIds.filter((id) => id !== s.id);
+          if (tick.checked) this.compareIds.push(s.id);
+          while (this.compareIds.length > 2) this.compareIds.shift();
+          for (const t of list.querySelectorAll("input[data-run]")) t.checked = this.compareIds.includes(t.dataset.run);
+          document.getElementById("compare-runs").disabled = this.compareIds.length !== 2;
+        });
+        const open = el("button", { type: "button", class: "run-open", title: "open this run" }, [
+          el("span", { class: "run-name", text: s.name || s.id }),
+          el("span", { class: "run-meta", text: `${cfg.dataset ? cfg.dataset.name : "?"} · ${arch} · step ${fmtInt(s.step)}${s.metrics && s.metrics.loss !== undefined ? ` · loss ${fmt(s.metrics.loss)}` : ""}` }),
+        ]);
+        open.addEventListener("click", () => this.handlers.onOpenRun(s.id));
+        return el("li", { class: `run-item${s.id === current ? " current" : ""}`, "data-run": s.id, "data-status": s.status }, [tick, open, el("span", { class: "pill", "data-status": s.status, text: s.status })]);
+      }),
+    );
+    document.getElementById("compare-runs").disabled = this.compareIds.length !== 2;
+    if (!sessions.length) list.append(el("li", { class: "hint", text: "No runs yet." }));
+  }
+
+  async openCompare() {
+    if (this.compareIds.length !== 2) return;
+    const overlay = document.getElementById("compare");
+    overlay.hidden = false;
+    this.closeCompareCharts();
+    const cols = [document.getElementById("compare-a"), document.getElementById("compare-b")];
+    const results = await Promise.all(
+      this.compareIds.map(async (id) => {
+        try {
+          const [s, m] = await Promise.all([api.session(id), api.metrics(id, 0, 2000)]);
+          return { s, h: historyFromColumns(m) };
+        } catch (err) {
+          return { error: err.message, id };
+        }
+      }),
+    );
+    // shared y ranges so the two columns read alike
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const r of results) {
+      if (!r.h) continue;
+      for (const v of [...r.h.loss, ...r.h.test_loss]) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    }
+    results.forEach((r, k) => {
+      const col = cols[k];
+      col.replaceChildren();
+      if (r.error) {
+        col.append(el("p", { class: "field-error", text: `${r.id}: ${r.error}` }));
+        return;
+      }
+      const cfg = r.s.config || {};
+      col.append(
+        el("h3", { text: r.s.name || r.s.id }),
+        el("p", { class: "hint", text: `${cfg.dataset ? cfg.dataset.name : ""} · ${(cfg.layers || []).map((l) => (l.type === "dense" ? `${l.units} ${l.activation}` : l.type)).join(" → ")} · ${cfg.optimizer ? `${cfg.optimizer.name} lr ${cfg.optimizer.learning_rate}` : ""} · step ${fmtInt(r.s.step)}` }),
+      );
+      const lossHost = el("div", { class: "chart compare-chart", "data-compare": `loss-${k}` });
+      const gradHost = el("div", { class: "chart compare-chart", "data-compare": `grad-${k}` });
+      col.append(el("h4", { text: "Loss" }), lossHost, el("h4", { text: "Gradient norm per layer" }), gradHost);
+      const loss = new LineChart(lossHost, { id: `cmp-loss-${k}`, height: 170, yRange: Number.isFinite(lo) ? [Math.max(0, lo), hi] : undefined });
+      loss.setSeries([
+        { label: "train", color: "#0877bd", width: 1.8 },
+        { label: "test", color: "#f59322", width: 1.8 },
+      ]);
+      loss.setData([r.h.step, r.h.loss, r.h.test_loss]);
+      const names = layerNames(r.h);
+      const grad = new LineChart(gradHost, { id: `cmp-grad-${k}`, height: 170, log: true });
+      grad.setSeries(layerSeries(names, cfg));
+      grad.setData([r.h.step, ...names.map((n) => r.h.layers[n].grad_norm)]);
+      this.compareCharts.push(loss, grad);
+    });
+  }
+
+  closeCompareCharts() {
+    for (const c of this.compareCharts) c.destroy();
+    this.compareCharts = [];
+  }
+
+  closeCompare() {
+    this.closeCompareCharts();
+    document.getElementById("compare").hidden = true;
+  }
+}

@@ -1,0 +1,1010 @@
+// The network drawing. Built once per architecture (and on resize); every later update only restyles
+// elements found by id, through setAttr's cache, or repaints a canvas layer that is marked dirty.
+//
+// Layers, bottom to top:  edge canvas (many edges) | edge SVG (few edges) | glow canvas (pulse) |
+// map canvas (neuron heatmaps, filters) | top SVG (node frames, bias marks, labels, gradient meter).
+// Columns: the inputs, then one per dense or conv layer; pool, flatten, batchnorm and dropout layers
+// are drawn as tags on the column before them.
+
+import {
+  BLUE,
+  ORANGE,
+  divergingRGB,
+  el,
+  fitCanvas,
+  flat,
+  fmt,
+  glowOf,
+  logPos,
+  rgbCss,
+  setAttr,
+  setText,
+  svg,
+} from "./util.js";
+
+const MAX_DRAWN_UNITS = 64; // wider layers are drawn as a bundle with a count
+const MAX_DRAWN_FILTERS = 16;
+const SVG_EDGE_LIMIT = 500; // above this many edges, edges go to a canvas
+const HEADER = 44;
+const STRIP = 92; // height of the gradient meter at the bottom
+const LEFT = 70;
+const RIGHT = 74;
+const GRAD_LO = 1e-8;
+const GRAD_HI = 1e2;
+const FWD_GLOW = [255, 176, 0];
+const GLOW_MIN_MS = 30; // glow repaints at most ~30 times a second
+const GLOW_EDGE_CAP = 320; // edges that glow per gap, strongest first
+const BWD_GLOW = [224, 36, 94];
+
+const FEATURE_FUNCS = {
+  x1: (a) => a,
+  x2: (a, b) => b,
+  "x1^2": (a) => a * a,
+  "x2^2": (a, b) => b * b,
+  "x1*x2": (a, b) => a * b,
+  "sin(x1)": (a) => Math.sin(a),
+  "sin(x2)": (a, b) => Math.sin(b),
+};
+const FEATURE_LABELS = { x1: "x₁", x2: "x₂", "x1^2": "x₁²", "x2^2": "x₂²", "x1*x2": "x₁x₂", "sin(x1)": "sin x₁", "sin(x2)": "sin x₂" };
+const TYPE_LABELS = { maxpool2d: "max pool", avgpool2d: "avg pool", flatten: "flatten", batchnorm: "batch norm", dropout: "dropout" };
+
+/** Bezier x-progress u(t) for control points at the horizontal midpoint, and its inverse. */
+function uOf(t) {
+  return 1.5 * t - 1.5 * t * t + t * t * t;
+}
+function tOfU(u) {
+  let t = u;
+  for (let k = 0; k < 6; k++) {
+    const f = uOf(t) - u;
+    const d = 1.5 - 3 * t + 3 * t * t;
+    t -= f / d;
+    if (t < 0) t = 0;
+    else if (t > 1) t = 1;
+  }
+  return t;
+}
+
+/** Edge width for a weight, Playground-like: thin for small weights, capped at 7 px. */
+export function edgeWidth(w) {
+  const a = Math.min(Math.abs(w), 3);
+  return 0.5 + (a / 3) * 6.5;
+}
+
+export class NetworkView {
+  /**
+   * @param {HTMLElement} root  an empty, positioned container
+   * @param {{onHover?: Function, onClick?: Function}} handlers  hit = {kind: "edge"|"node"|"bias", ...}
+   */
+  constructor(root, handlers = {}) {
+    this.root = root;
+    this.handlers = handlers;
+    this.edgeCanvas = el("canvas", { class: "net-layer net-canvas" });
+    this.edgeSvg = svg("svg", { class: "net-layer" });
+    // one visible canvas for the neuron maps and the glow: maps are drawn into an offscreen buffer
+    // at snapshot rate and blitted under each glow repaint (fewer layers to composite per frame)
+    this.paintCanvas = el("canvas", { class: "net-layer net-canvas" });
+    this.mapBuffer = document.createElement("canvas");
+    this.topSvg = svg("svg", { class: "net-layer net-top", id: "net-top" });
+    root.append(this.edgeCanvas, this.edgeSvg, this.paintCanvas, this.topSvg);
+    this.cols = [];
+    this.gaps = [];
+    this.config = null;
+    this.info = null;
+    this.snap = null;
+    this.layerStats = {};
+    this.width = 0;
+    this.height = 0;
+    this.dirty = { build: false, weights: false, maps: false, bars: false, glow: false, explain: false };
+    /** Pulse / explainer glow: per column node intensities and per gap edge intensities. */
+    this.glow = null; // {mode: "forward"|"backward", nodeBase: [Float32Array], edgeBase: [Float32Array], colEnv, gapEnv}
+    /** Explainer overlay: {values: {col: number[]}, kind: "a"|"δ", highlightCol, highlightNode, weights: {gap: Float32Array}}. */
+    this.explain = null;
+    this.hover = null;
+    this.inputImage = null; // [h][w] of the sample shown in an image input column
+    this.offscreen = document.createElement("canvas");
+    this.resizeObserver = new ResizeObserver(() => {
+      const r = this.root.getBoundingClientRect();
+      if (Math.abs(r.width - this.width) > 1 || Math.abs(r.height - this.height) > 1) this.dirty.build = true;
+    });
+    this.resizeObserver.observe(root);
+    root.addEventListener("mousemove", (e) => this.onMove(e));
+    root.addEventListener("mouseleave", () => this.setHover(null, null));
+    root.addEventListener("click", (e) => {
+      const hit = this.hitTest(...this.localXY(e));
+      if (hit && this.handlers.onClick) this.handlers.onClick(hit, e);
+    });
+  }
+
+  // ------------------------------------------------------------------ model
+
+  /** Set the architecture from a run config and its dataset entry (rebuilds on the next render). */
+  setArchitecture(config, info) {
+    this.config = config;
+    this.info = info || null;
+    this.snap = null;
+    this.explain = null;
+    this.glow = null;
+    this.dirty.build = true;
+  }
+
+  setSnapshot(snap) {
+    this.snap = snap;
+    this.dirty.weights = this.dirty.maps = true;
+    if (this.cols.length) this.computeGapValues();
+  }
+
+  setLayerStats(stats) {
+    this.layerStats = stats || {};
+    this.dirty.bars = true;
+  }
+
+  setExplain(explain) {
+    this.explain = explain;
+    this.dirty.explain = this.dirty.weights = this.dirty.maps = true;
+  }
+
+  setInputImage(img) {
+    this.inputImage = img;
+    this.dirty.maps = true;
+  }
+
+  /** The columns as the layout sees them (used by the pulse and the explainer). */
+  columnModel() {
+    return this.cols;
+  }
+
+  buildModel() {
+    const cfg = this.config;
+    const cols = [];
+    const kind = this.info ? this.info.input_kind : cfg.features ? "2d" : "2d";
+    const isImage = kind === "image" || (cfg.layers || []).some((l) => l.type === "conv2d");
+    if (isImage) {
+      cols.push({ kind: "image", name: null, layerIndex: -1, units: 1, label: "Input image", tags: [] });
+    } else {
+      const feats = cfg.features && cfg.features.length ? cfg.features : ["x1", "x2"];
+      cols.push({ kind: "input", name: null, layerIndex: -1, units: feats.length, features: feats, label: "Input", tags: [] });
+    }
+    (cfg.layers || []).forEach((layer, i) => {
+      const name = String(i);
+      if (layer.type === "dense") {
+        cols.push({ kind: "dense", name, layerIndex: i, units: layer.units, activation: layer.activation, label: `Dense ${layer.units}`, tags: [] });
+      } else if (layer.type === "conv2d") {
+        cols.push({ kind: "conv", name, layerIndex: i, units: layer.filters, activation: layer.activation, label: `Conv ${layer.filters}×${layer.kernel_size}²`, tags: [] });
+      } else {
+        const prev = cols[cols.length - 1];
+        let tag = TYPE_LABELS[layer.type] || layer.type;
+        if (layer.type === "dropout") tag += ` ${layer.rate}`;
+        if (layer.type === "maxpool2d" || layer.type === "avgpool2d") tag += ` ${layer.size}`;
+        prev.tags.push({ text: tag, name, type: layer.type });
+      }
+    });
+    const last = cols[cols.length - 1];
+    if (last.kind === "dense") last.output = true;
+    for (const c of cols) {
+      c.bundle = c.kind === "conv" ? c.units > MAX_DRAWN_FILTERS : c.units > MAX_DRAWN_UNITS;
+      c.drawn = c.kind === "image" ? 1 : c.bundle ? 0 : c.units;
+    }
+    cols.forEach((c, i) => (c.index = i));
+    this.cols = cols;
+    this.gaps = [];
+    for (let g = 0; g + 1 < cols.length; g++) {
+      const from = cols[g];
+      const to = cols[g + 1];
+      let mode;
+      if (to.kind === "conv") mode = "conv";
+      else if (from.bundle || from.kind === "image" || from.kind === "conv") mode = to.bundle ? "single" : "in";
+      else if (to.bundle) mode = "out";
+      else mode = "full";
+      this.gaps.push({ index: g, from, to, mode, name: to.name });
+    }
+  }
+
+  layout() {
+    const W = this.width;
+    const H = this.height;
+    const n = this.cols.length;
+    const areaTop = HEADER + 10;
+    const areaBottom = H - STRIP - 14;
+    const areaH = Math.max(60, areaBottom - areaTop);
+    const spacing = n > 1 ? (W - LEFT - RIGHT) / (n - 1) : 0;
+    this.colSpacing = spacing;
+    const is2d = this.info ? this.info.input_kind === "2d" : true;
+    this.cols.forEach((c, i) => {
+      c.x = n > 1 ? LEFT + 20 + i * ((W - LEFT - RIGHT - 40) / (n - 1)) : W / 2;
+      const maxS = c.kind === "conv" ? Math.min(30, spacing * 0.22) : Math.min(is2d ? 34 : 26, spacing * 0.42);
+      const count = c.kind === "image" ? 1 : c.drawn;
+      if (c.kind === "image") {
+        c.s = Math.min(76, spacing * 0.55, areaH * 0.5);
+        c.w = c.s;
+      } else if (c.bundle) {
+        c.s = Math.min(26, spacing * 0.3);
+        c.w = c.s;
+      } else {
+        c.s = Math.max(4, Math.min(maxS, (areaH / count) * 0.78));
+        c.w = c.kind === "conv" ? c.s * 2 + 4 : c.s;
+      }
+      c.nodes = [];
+      if (c.bundle) {
+        const h = Math.min(areaH * 0.7, 220);
+        c.bundleBox = { x: c.x - c.w / 2, y: areaTop + (areaH - h) / 2, w: c.w, h };
+        c.nodes.push({ x: c.x, y: areaTop + areaH / 2, unit: -1 });
+      } else {
+        const gapY = count > 1 ? Math.min(c.s * 0.9 + 6, (areaH - count * c.s) / (count - 1)) : 0;
+        const total = count * c.s + (count - 1) * Math.max(gapY, 1);
+        let y = areaTop + (areaH - total) / 2 + c.s / 2;
+        for (let u = 0; u < count; u++) {
+          c.nodes.push({ x: c.x, y, unit: u });
+          y += c.s + Math.max(gapY, 1);
+        }
+      }
+    });
+    for (const g of this.gaps) {
+      g.x0 = g.from.x + g.from.w / 2;
+      g.x1 = g.to.x - g.to.w / 2;
+      const src = g.mode === "full" || g.mode === "out" ? g.from.nodes : [g.from.nodes.length === 1 ? g.from.nodes[0] : { y: (areaTop + areaBottom) / 2 }];
+      const dst = g.mode === "full" || g.mode === "in" || g.mode === "conv" ? g.to.nodes : [g.to.nodes[0]];
+      const fromList = g.mode === "conv" && !g.from.bundle && g.from.kind !== "image" ? [{ y: (areaTop + areaBottom) / 2 }] : src;
+      g.ni = fromList.length;
+      g.nj = dst.length;
+      g.count = g.ni * g.nj;
+      g.y0 = new Float32Array(g.count);
+      g.y1 = new Float32Array(g.count);
+      for (let i = 0; i < g.ni; i++) {
+        for (let j = 0; j < g.nj; j++) {
+          g.y0[i * g.nj + j] = fromList[i].y;
+          g.y1[i * g.nj + j] = dst[j].y;
+        }
+      }
+      g.w = new Float32Array(g.count); // weight shown per edge (signed)
+      g.gl = new Float32Array(g.count); // gradient glow base per edge
+    }
+    this.edgeCount = this.gaps.reduce((s, g) => s + g.count, 0);
+    this.useCanvasEdges = this.edgeCount > SVG_EDGE_LIMIT;
+    this.stripTop = H - STRIP;
+  }
+
+  /** Weights and gradient magnitudes per drawn edge, from the snapshot (or explainer override). */
+  computeGapValues() {
+    const snap = this.snap;
+    for (const g of this.gaps) {
+      g.w.fill(0);
+      g.gl.fill(0);
+      g.hasWeights = false;
+      if (!snap) continue;
+      if (g.mode === "conv") {
+        const conv = snap.conv && snap.conv[g.name];
+        if (conv && conv.filters) {
+          for (let j = 0; j < g.nj; j++) {
+            const f = flat(conv.filters[j]);
+            let s = 0;
+            for (const v of f) s += v;
+            g.w[j] = f.length ? (s / f.length) * 3 : 0;
+            g.gl[j] = glowOf(conv.filter_grad_norm ? conv.filter_grad_norm[j] : 0);
+          }
+          g.hasWeights = true;
+        }
+        continue;
+      }
+      const W = snap.weights && snap.weights[`${g.name}.W`];
+      const G = snap.grads && snap.grads[`${g.name}.W`];
+      if (W) g.hasWeights = true;
+      if (g.mode === "full") {
+        for (let i = 0; i < g.ni; i++) {
+          const wr = W && W[i];
+          const gr = G && G[i];
+          for (let j = 0; j < g.nj; j++) {
+            const e = i * g.nj + j;
+            if (wr) g.w[e] = wr[j];
+            if (gr) g.gl[e] = glowOf(gr[j]);
+          }
+        }
+      } else if (W || G) {
+        // bundles: one edge per unit of the small side, showing the RMS of its weights, signed by the mean
+        const rows = (W || G).length;
+        const colsN = (W || G)[0] ? (W || G)[0].length : 0;
+        for (let e = 0; e < g.count; e++) {
+          let sw = 0;
+          let sw2 = 0;
+          let sg2 = 0;
+          let n = 0;
+          if (g.mode === "in") {
+            for (let i = 0; i < rows; i++) {
+              if (W) { sw += W[i][e]; sw2 += W[i][e] * W[i][e]; }
+              if (G) sg2 += G[i][e] * G[i][e];
+              n++;
+            }
+          } else if (g.mode === "out") {
+            for (let j = 0; j < colsN; j++) {
+              if (W) { sw += W[e][j]; sw2 += W[e][j] * W[e][j]; }
+              if (G) sg2 += G[e][j] * G[e][j];
+              n++;
+            }
+          }
+          if (n) {
+            g.w[e] = Math.sign(sw) * Math.sqrt(sw2 / n) * 2;
+            g.gl[e] = glowOf(Math.sqrt(sg2 / n));
+          }
+        }
+      }
+    }
+  }
+
+  // ------------------------------------------------------------------ build DOM
+
+  build() {
+    const r = this.root.getBoundingClientRect();
+    this.width = Math.max(200, r.width);
+    this.height = Math.max(200, r.height);
+    if (!this.config) return;
+    this.buildModel();
+    this.layout();
+    this.computeGapValues();
+    const W = this.width;
+    const H = this.height;
+    for (const s of [this.edgeSvg, this.topSvg]) {
+      s.replaceChildren();
+      s.setAttribute("width", W);
+      s.setAttribute("height", H);
+      s.setAttribute("viewBox", `0 0 ${W} ${H}`);
+    }
+    this.edgeCtx = fitCanvas(this.edgeCanvas, W, H);
+    this.paintCtx = fitCanvas(this.paintCanvas, W, H);
+    this.mapCtx = fitCanvas(this.mapBuffer, W, H);
+    this.edgeCtx.clearRect(0, 0, W, H);
+    this.root.dataset.edges = this.useCanvasEdges ? "canvas" : "svg";
+    this.edgeCanvas.hidden = !this.useCanvasEdges;
+    this.edgeSvg.style.setProperty("display", this.useCanvasEdges ? "none" : "block");
+    this.root.dataset.edgeCount = String(this.edgeCount);
+
+    // edges (SVG mode): one path per edge, restyled by id later
+    if (!this.useCanvasEdges) {
+      for (const g of this.gaps) {
+        g.paths = [];
+        const xm = (g.x0 + g.x1) / 2;
+        for (let e = 0; e < g.count; e++) {
+          const y0 = g.y0[e];
+          const y1 = g.y1[e];
+          const p = svg("path", {
+            id: `edge-${g.name}-${Math.floor(e / g.nj)}-${e % g.nj}`,
+            class: "edge",
+            d: `M${g.x0.toFixed(1)},${y0.toFixed(1)} C${xm.toFixed(1)},${y0.toFixed(1)} ${xm.toFixed(1)},${y1.toFixed(1)} ${g.x1.toFixed(1)},${y1.toFixed(1)}`,
+            "data-layer": g.name,
+            "data-i": Math.floor(e / g.nj),
+            "data-j": e % g.nj,
+          });
+          g.paths.push(p);
+          this.edgeSvg.append(p);
+        }
+      }
+    }
+
+    const top = this.topSvg;
+    // gradient meter: axis with decades, then one bar per column with parameters
+    const strip = svg("g", { class: "grad-strip" });
+    const sTop = this.stripTop + 18;
+    const sBot = H - 16;
+    this.stripRange = [sTop, sBot];
+    for (let d = -8; d <= 2; d += 2) {
+      const y = sBot - ((d + 8) / 10) * (sBot - sTop);
+      strip.append(svg("line", { x1: LEFT - 6, x2: W - 10, y1: y, y2: y, class: d === 0 ? "grid-line grid-one" : "grid-line" }));
+      if (d % 4 !== 0 && d !== 2) continue;
+      const t = svg("text", { x: LEFT - 10, y: y + 3, class: "axis-label", "text-anchor": "end" });
+      t.textContent = d === 0 ? "1" : `1e${d}`;
+      strip.append(t);
+    }
+    const title = svg("text", { x: 6, y: this.stripTop + 8, class: "strip-title" });
+    title.textContent = "‖∂L/∂W‖ per layer";
+    strip.append(title);
+    top.append(strip);
+    this.bars = [];
+    for (const c of this.cols) {
+      if (!c.name) continue;
+      const names = [c.name, ...c.tags.filter((t) => t.type === "batchnorm").map((t) => t.name)];
+      names.forEach((name, k) => {
+        const bx = c.x - 7 + k * 16;
+        const track = svg("rect", { x: bx, y: sTop, width: 12, height: sBot - sTop, class: "gradbar-track", rx: 2 });
+        const bar = svg("rect", { x: bx, y: sBot, width: 12, height: 0, class: k > 0 ? "gradbar gradbar-bn" : "gradbar", id: `gradbar-${name}`, "data-layer": name, rx: 2 });
+        // batch-norm bars sit beside their dense layer's bar; their value shows on hover only
+        const label = svg("text", { x: bx + 6, y: sTop - 4, class: k > 0 ? "gradbar-label bn" : "gradbar-label", "text-anchor": "middle" });
+        top.append(track, bar, label);
+        this.bars.push({ name, bar, label, top: sTop, bottom: sBot, bn: k > 0 });
+      });
+    }
+
+    // columns: header, tags, nodes
+    this.nodeEls = [];
+    for (const c of this.cols) {
+      const h = svg("text", { x: c.x, y: 16, class: "col-title", "text-anchor": "middle" });
+      h.textContent = c.output ? `Output ${c.units}` : c.label;
+      const sub = svg("text", { x: c.x, y: 30, class: "col-sub", "text-anchor": "middle" });
+      const parts = [];
+      if (c.activation) parts.push(c.activation);
+      for (const t of c.tags) parts.push(t.text);
+      if (c.kind === "input") parts.push(`${c.units} feature${c.units === 1 ? "" : "s"}`);
+      sub.textContent = parts.join(" · ");
+      const header = svg("g", { class: "col-header", "data-col": c.index });
+      header.append(h, sub);
+      top.append(header);
+      const els = [];
+      if (c.bundle) {
+        const b = c.bundleBox;
+        top.append(svg("rect", { x: b.x, y: b.y, width: b.w, height: b.h, rx: 6, class: "bundle", id: `bundle-${c.index}` }));
+        const t = svg("text", { x: c.x, y: b.y + b.h + 14, class: "bundle-label", "text-anchor": "middle" });
+        t.textContent = `${c.units} ${c.kind === "conv" ? "filters" : "units"}`;
+        top.append(t);
+      } else {
+        for (const node of c.nodes) {
+          const x = node.x - c.w / 2;
+          const y = node.y - c.s / 2;
+          const frame = svg("rect", {
+            x,
+            y,
+            width: c.w,
+            height: c.s,
+            rx: c.s > 12 ? 3 : 1.5,
+            class: `node node-${c.kind}`,
+            id: `node-${c.index}-${node.unit}`,
+            "data-col": c.index,
+            "data-unit": node.unit,
+            "data-layer": c.name ?? "input",
+          });
+          top.append(frame);
+          let bias = null;
+          if ((c.kind === "dense" || c.kind === "conv") && c.s >= 10) {
+            const bs = Math.max(4, Math.min(7, c.s * 0.22));
+            bias = svg("rect", { x: x - bs - 1.5, y: y + c.s - bs, width: bs, height: bs, class: "bias", id: `bias-${c.index}-${node.unit}` });
+            top.append(bias);
+          }
+          if (c.kind === "input" && c.s >= 12) {
+            const t = svg("text", { x: x - 6, y: node.y + 4, class: "feature-label", "text-anchor": "end" });
+            t.textContent = FEATURE_LABELS[c.features[node.unit]] || c.features[node.unit];
+            top.append(t);
+          }
+          els.push({ frame, bias });
+        }
+      }
+      this.nodeEls.push(els);
+    }
+    this.valueGroup = svg("g", { class: "values" });
+    this.highlight = svg("path", { class: "edge-highlight", d: "" });
+    top.append(this.valueGroup, this.highlight);
+    this.dirty.build = false;
+    this.dirty.weights = this.dirty.maps = this.dirty.bars = this.dirty.explain = true;
+    this.glowDrawn = false;
+    this.lastGlow = 0;
+  }
+
+  // ------------------------------------------------------------------ render (called every frame)
+
+  render(now = performance.now()) {
+    if (this.dirty.build) this.build();
+    if (!this.cols.length) return;
+    if (this.dirty.weights) this.drawEdges();
+    if (this.dirty.maps) this.drawMaps();
+    if (this.dirty.bars) this.drawBars();
+    if (this.dirty.explain) this.drawExplain();
+    this.drawGlow(now);
+  }
+
+  edgeWeights(g) {
+    const o = this.explain && this.explain.weights && this.explain.weights[g.index];
+    return o || g.w;
+  }
+
+  drawEdges() {
+    this.dirty.weights = false;
+    const rgb = [0, 0, 0];
+    if (!this.useCanvasEdges) {
+      for (const g of this.gaps) {
+        const w = this.edgeWeights(g);
+        for (let e = 0; e < g.count; e++) {
+          const p = g.paths[e];
+          if (!g.hasWeights && !(this.explain && this.explain.weights)) {
+            setAttr(p, "stroke", "#c9ced3");
+            setAttr(p, "stroke-width", "0.8");
+            continue;
+          }
+          divergingRGB(w[e], rgb);
+          setAttr(p, "stroke", rgbCss(rgb));
+          setAttr(p, "stroke-width", edgeWidth(w[e]).toFixed(2));
+        }
+      }
+      return;
+    }
+    // canvas: bucket edges by colour and width so each bucket is one stroke
+    const ctx = this.edgeCtx;
+    ctx.clearRect(0, 0, this.width, this.height);
+    const buckets = new Map();
+    for (const g of this.gaps) {
+      const w = this.edgeWeights(g);
+      for (let e = 0; e < g.count; e++) {
+        const v = g.hasWeights ? w[e] : 0;
+        const tone = Math.round(Math.max(-1, Math.min(1, v)) * 6); // -6..6
+        const width = Math.round(edgeWidth(v) * 2) / 2;
+        const key = tone * 100 + width * 2;
+        let b = buckets.get(key);
+        if (!b) buckets.set(key, (b = { tone, width, list: [] }));
+        b.list.push(g, e);
+      }
+    }
+    for (const b of buckets.values()) {
+      divergingRGB(b.tone / 6, rgb);
+      ctx.strokeStyle = rgbCss(rgb, 0.9);
+      ctx.lineWidth = b.width;
+      ctx.beginPath();
+      for (let k = 0; k < b.list.length; k += 2) {
+        const g = b.list[k];
+        const e = b.list[k + 1];
+        const xm = (g.x0 + g.x1) / 2;
+        ctx.moveTo(g.x0, g.y0[e]);
+        ctx.bezierCurveTo(xm, g.y0[e], xm, g.y1[e], g.x1, g.y1[e]);
+      }
+      ctx.stroke();
+    }
+  }
+
+  /** Per-neuron heatmaps (2-D data), activation fills, conv filters and feature maps. */
+  drawMaps() {
+    this.dirty.maps = false;
+    this.composeNeeded = true;
+    const ctx = this.mapCtx;
+    ctx.clearRect(0, 0, this.width, this.height);
+    const snap = this.snap;
+    const grid = snap && snap.grid;
+    const rgb = [0, 0, 0];
+    const explainVals = this.explain && this.explain.values;
+    for (const c of this.cols) {
+      if (c.bundle) continue;
+      const els = this.nodeEls[c.index];
+      if (c.kind === "image") {
+        const node = c.nodes[0];
+        const img = this.inputImage;
+        if (img) this.paintImage(ctx, img, node.x - c.s / 2, node.y - c.s / 2, c.s, c.s, "grey");
+        continue;
+      }
+      if (c.kind === "conv") {
+        const conv = snap && snap.conv && snap.conv[c.name];
+        for (const node of c.nodes) {
+          const x = node.x - c.w / 2;
+          const y = node.y - c.s / 2;
+          if (conv && conv.filters && conv.filters[node.unit]) {
+            const f = conv.filters[node.unit];
+            const k = Array.isArray(f[0]) && Array.isArray(f[0][0]) ? meanChannels(f) : f;
+            this.paintImage(ctx, k, x, y, c.s, c.s, "diverging");
+          }
+          const traced = this.explain && this.explain.featureMaps ? this.explain.featureMaps[c.index] : null;
+          const maps = traced || (conv && conv.feature_maps);
+          if (maps && maps[node.unit]) this.paintImage(ctx, maps[node.unit], x + c.s + 4, y, c.s, c.s, "grey");
+        }
+        continue;
+      }
+      const vals = explainVals && explainVals[c.index];
+      const neuronMaps = grid && grid.neurons && c.name !== null ? grid.neurons[c.name] : null;
+      for (const node of c.nodes) {
+        const x = node.x - c.s / 2;
+        const y = node.y - c.s / 2;
+        if (vals && vals[node.unit] !== undefined) {
+          // explainer: the node is filled with its value for the traced sample (deltas on a log scale)
+          const v = vals[node.unit];
+          const t = this.explain.kind === "δ" ? Math.sign(v) * logPos(v, 1e-6, 1) : this.scaleFor(c, v, 1);
+          divergingRGB(t, rgb);
+          ctx.fillStyle = rgbCss(rgb);
+          ctx.fillRect(x, y, c.s, c.s);
+        } else if (grid && c.kind === "input" && c.s >= 8) {
+          const map = grid.inputs && grid.inputs[c.features[node.unit]];
+          if (map) this.paintNeuron(ctx, map, "input", x, y, c.s);
+          else this.paintFeature(ctx, grid, c.features[node.unit], x, y, c.s);
+        } else if (neuronMaps && neuronMaps[node.unit] && c.s >= 8) {
+          this.paintNeuron(ctx, neuronMaps[node.unit], c.activation, x, y, c.s);
+        } else if (c.output && grid && grid.output && c.units === 1 && c.s >= 8) {
+          this.paintNeuron(ctx, grid.output, c.activation, x, y, c.s);
+        } else if (c.output && grid && grid.output && c.units === 2 && c.s >= 8 && this.config.loss === "cross_entropy") {
+          // two-class softmax: the engine's map is p1 - p0; unit 1 shows it, unit 0 its negation
+          const sign = node.unit === 1 ? 1 : -1;
+          this.paintGrid(ctx, grid.output.length, (r, k) => sign * grid.output[r][k], x, y, c.s);
+        } else if (snap && snap.nodes && c.name && snap.nodes[c.name]) {
+          const a = snap.nodes[c.name].activation;
+          const v = a ? a[node.unit] : 0;
+          divergingRGB(this.scaleFor(c, v, 1), rgb);
+          ctx.fillStyle = rgbCss(rgb);
+          ctx.fillRect(x, y, c.s, c.s);
+        } else {
+          ctx.fillStyle = "#f1f3f4";
+          ctx.fillRect(x, y, c.s, c.s);
+        }
+      }
+      // bias marks
+      if (els && c.name) {
+        const b = snap && snap.weights ? snap.weights[`${c.name}.b`] : null;
+        const eb = this.explain && this.explain.biases ? this.explain.biases[c.index] : null;
+        for (const node of c.nodes) {
+          const mark = els[node.unit] && els[node.unit].bias;
+          if (!mark) continue;
+          const v = eb ? eb[node.unit] : b ? b[node.unit] : 0;
+          divergingRGB(v, rgb);
+          setAttr(mark, "fill", rgbCss(rgb));
+        }
+      }
+    }
+  }
+
+  /** A value mapped to [-1, 1] for colouring, by activation range. */
+  scaleFor(c, v, maxAbs) {
+    if (c.kind === "input") return v / Math.max(1, maxAbs || 1);
+    switch (c.activation) {
+      case "sigmoid":
+      case "softmax":
+        return 2 * v - 1;
+      case "tanh":
+        return v;
+      default:
+        return v / Math.max(1, maxAbs || 1);
+    }
+  }
+
+  paintNeuron(ctx, map, activation, x, y, s) {
+    const res = map.length;
+    let maxAbs = 0;
+    if (activation !== "tanh" && activation !== "sigmoid") {
+      for (const row of map) for (const v of row) if (Math.abs(v) > maxAbs) maxAbs = Math.abs(v);
+    }
+    const c = { kind: "dense", activation };
+    this.paintGrid(ctx, res, (r, k) => this.scaleFor(c, map[r][k], maxAbs), x, y, s);
+  }
+
+  paintFeature(ctx, grid, feature, x, y, s) {
+    const res = 24;
+    const [x0, x1] = grid.x;
+    const [y0, y1] = grid.y;
+    const f = FEATURE_FUNCS[feature] || FEATURE_FUNCS.x1;
+    let maxAbs = 0;
+    const vals = new Float32Array(res * res);
+    for (let r = 0; r < res; r++) {
+      const b = y0 + ((y1 - y0) * r) / (res - 1);
+      for (let k = 0; k < res; k++) {
+        const a = x0 + ((x1 - x0) * k) / (res - 1);
+        const v = f(a, b);
+        vals[r * res + k] = v;
+        if (Math.abs(v) > maxAbs) maxAbs = Math.abs(v);
+      }
+    }
+    this.paintGrid(ctx, res, (r, k) => vals[r * res + k] / (maxAbs || 1), x, y, s);
+  }
+
+  /** Paint a res x res grid (row 0 = lowest y, drawn at the bottom) into the square at x, y. */
+  paintGrid(ctx, res, valueAt, x, y, s) {
+    const off = this.offscreen;
+    if (off.width !== res || off.height !== res) {
+      off.width = res;
+      off.height = res;
+    }
+    const octx = off.getContext("2d");
+    if (!this.gridImage || this.gridImage.width !== res) this.gridImage = octx.createImageData(res, res);
+    const img = this.gridImage;
+    const d = img.data;
+    const rgb = [0, 0, 0];
+    for (let r = 0; r < res; r++) {
+      const py = res - 1 - r;
+      for (let k = 0; k < res; k++) {
+        divergingRGB(valueAt(r, k), rgb);
+        const o = (py * res + k) * 4;
+        d[o] = rgb[0];
+        d[o + 1] = rgb[1];
+        d[o + 2] = rgb[2];
+        d[o + 3] = 255;
+      }
+    }
+    octx.putImageData(img, 0, 0);
+    ctx.imageSmoothingEnabled = true;
+    ctx.drawImage(off, x, y, s, s);
+  }
+
+  /** Paint a 2-D array as an image: "grey" (min..max) or "diverging" (symmetric around 0). */
+  paintImage(ctx, arr, x, y, w, h, mode) {
+    const rows = arr.length;
+    const cols = rows ? arr[0].length : 0;
+    if (!rows || !cols) return;
+    const off = this.offscreen;
+    off.width = cols;
+    off.height = rows;
+    const octx = off.getContext("2d");
+    const img = octx.createImageData(cols, rows);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const row of arr) for (const v of row) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const maxAbs = Math.max(Math.abs(lo), Math.abs(hi)) || 1;
+    const rgb = [0, 0, 0];
+    for (let r = 0; r < rows; r++) {
+      for (let k = 0; k < cols; k++) {
+        const v = arr[r][k];
+        const o = (r * cols + k) * 4;
+        if (mode === "grey") {
+          const t = hi > lo ? (v - lo) / (hi - lo) : 0;
+          const g = 250 - t * 215;
+          img.data[o] = g;
+          img.data[o + 1] = g;
+          img.data[o + 2] = g + 5 * t;
+        } else {
+          divergingRGB(v / maxAbs, rgb);
+          img.data[o] = rgb[0];
+          img.data[o + 1] = rgb[1];
+          img.data[o + 2] = rgb[2];
+        }
+        img.data[o + 3] = 255;
+      }
+    }
+    octx.putImageData(img, 0, 0);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(off, x, y, w, h);
+  }
+
+  drawBars() {
+    this.dirty.bars = false;
+    for (const b of this.bars || []) {
+      const st = this.layerStats[b.name];
+      const v = st ? st.grad_norm : null;
+      const t = v === null || v === undefined ? 0 : logPos(v, GRAD_LO, GRAD_HI);
+      const h = Math.max(0, t * (b.bottom - b.top));
+      setAttr(b.bar, "y", (b.bottom - h).toFixed(1));
+      setAttr(b.bar, "height", h.toFixed(1));
+      const state = v === null || v === undefined ? "none" : !Number.isFinite(v) || v > 100 ? "exploding" : v < 1e-6 ? "vanishing" : "ok";
+      setAttr(b.bar, "data-state", state);
+      setAttr(b.bar, "data-value", v === null || v === undefined ? "" : String(v));
+      setText(b.label, v === null || v === undefined ? "" : fmt(v, 2));
+    }
+  }
+
+  /** Pulse / explainer glow: edges and node rings, all on one canvas (no DOM writes per frame). */
+  drawGlow(now) {
+    const glow = this.glow;
+    const ctx = this.paintCtx;
+    if (!glow) {
+      if (this.glowDrawn || this.composeNeeded) {
+        this.compose(ctx);
+        this.glowDrawn = false;
+      }
+      return;
+    }
+    if (!glow.changed && this.glowDrawn && !this.composeNeeded) return;
+    if (this.glowDrawn && !this.composeNeeded && now - this.lastGlow < GLOW_MIN_MS) return; // <= ~30 repaints/s
+    this.lastGlow = now;
+    glow.changed = false;
+    this.glowDrawn = true;
+    this.compose(ctx);
+    const color = glow.mode === "forward" ? FWD_GLOW : BWD_GLOW;
+    // edges, bucketed by quantised alpha; backward uses each edge's |dL/dw|, forward a uniform sweep.
+    // Wide gaps glow only their strongest edges, so a 64x64 gap costs what a small one does.
+    const levels = 6;
+    const lists = Array.from({ length: levels }, () => []);
+    for (const g of this.gaps) {
+      const env = glow.gapEnv ? glow.gapEnv[g.index] : 0;
+      if (!(env > 0.02)) continue;
+      const base = glow.mode === "backward" ? (glow.edgeBase && glow.edgeBase[g.index]) || g.gl : null;
+      const floor = base ? topThreshold(base, GLOW_EDGE_CAP) : 0;
+      const stride = !base && g.count > GLOW_EDGE_CAP ? Math.ceil(g.count / GLOW_EDGE_CAP) : 1;
+      for (let e = 0; e < g.count; e += stride) {
+        const b = base ? base[e] : 0.55;
+        if (base && b < floor) continue;
+        const a = b * env;
+        if (a < 0.08) continue;
+        const q = Math.min(levels - 1, Math.floor(a * levels));
+        lists[q].push(g, e);
+      }
+    }
+    ctx.lineCap = "round";
+    lists.forEach((list, q) => {
+      if (!list.length) return;
+      ctx.strokeStyle = rgbCss(color, 0.12 + (q / (levels - 1)) * 0.6);
+      ctx.lineWidth = 1.5 + q * 0.9;
+      ctx.beginPath();
+      for (let k = 0; k < list.length; k += 2) {
+        const g = list[k];
+        const e = list[k + 1];
+        const xm = (g.x0 + g.x1) / 2;
+        ctx.moveTo(g.x0, g.y0[e]);
+        ctx.bezierCurveTo(xm, g.y0[e], xm, g.y1[e], g.x1, g.y1[e]);
+      }
+      ctx.stroke();
+    });
+    // node rings: a halo around each node, as bright as its activation (forward) or |delta| (backward)
+    const rings = Array.from({ length: levels }, () => []);
+    for (const c of this.cols) {
+      const env = glow.colEnv ? glow.colEnv[c.index] : 0;
+      if (!(env > 0.02)) continue;
+      const base = glow.nodeBase ? glow.nodeBase[c.index] : null;
+      if (c.bundle) {
+        const a = env * (base ? base[0] ?? 0.6 : 1);
+        if (a >= 0.05) rings[Math.min(levels - 1, Math.floor(a * levels))].push(c.bundleBox.x - 3, c.bundleBox.y - 3, c.bundleBox.w + 6, c.bundleBox.h + 6);
+        continue;
+      }
+      for (const node of c.nodes) {
+        const a = env * (base ? base[node.unit] ?? 0 : 1);
+        if (a < 0.05) continue;
+        rings[Math.min(levels - 1, Math.floor(a * levels))].push(node.x - c.w / 2 - 3, node.y - c.s / 2 - 3, c.w + 6, c.s + 6);
+      }
+    }
+    rings.forEach((list, q) => {
+      if (!list.length) return;
+      ctx.strokeStyle = rgbCss(color, 0.25 + (q / (levels - 1)) * 0.75);
+      ctx.lineWidth = 4;
+      ctx.beginPath();
+      for (let k = 0; k < list.length; k += 4) ctx.rect(list[k], list[k + 1], list[k + 2], list[k + 3]);
+      ctx.stroke();
+    });
+  }
+
+  /** The visible canvas = the neuron maps buffer (the glow is drawn over it by drawGlow). */
+  compose(ctx) {
+    this.composeNeeded = false;
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.clearRect(0, 0, this.paintCanvas.width, this.paintCanvas.height);
+    ctx.drawImage(this.mapBuffer, 0, 0);
+    ctx.restore();
+  }
+
+  /** Values written beside nodes and the highlighted column / node of the explainer. */
+  drawExplain() {
+    this.dirty.explain = false;
+    const ex = this.explain;
+    this.valueGroup.replaceChildren();
+    for (const els of this.nodeEls) for (const n of els) setAttr(n.frame, "data-highlight", "");
+    this.root.dataset.explain = ex ? "on" : "off";
+    if (!ex) return;
+    for (const c of this.cols) {
+      const vals = ex.values && ex.values[c.index];
+      const els = this.nodeEls[c.index];
+      if (ex.highlightCol === c.index) for (const n of els) setAttr(n.frame, "data-highlight", "col");
+      if (!vals || c.bundle || c.kind === "image") continue;
+      if (c.nodes.length > 16) continue;
+      for (const node of c.nodes) {
+        const v = vals[node.unit];
+        if (v === undefined) continue;
+        const t = svg("text", {
+          x: node.x + c.w / 2 + 4,
+          y: node.y - c.s / 2 + 2,
+          class: `node-value kind-${ex.kind || "a"}`,
+          "data-col": c.index,
+          "data-unit": node.unit,
+          "data-value": v,
+        });
+        t.textContent = fmt(v, 3);
+        this.valueGroup.append(t);
+      }
+    }
+    if (ex.highlightNode) {
+      const { col, unit } = ex.highlightNode;
+      const n = this.nodeEls[col] && this.nodeEls[col][unit];
+      if (n) setAttr(n.frame, "data-highlight", "node");
+    }
+  }
+
+  // ------------------------------------------------------------------ hit testing and hover
+
+  localXY(e) {
+    const r = this.root.getBoundingClientRect();
+    return [e.clientX - r.left, e.clientY - r.top];
+  }
+
+  onMove(e) {
+    const [x, y] = this.localXY(e);
+    const hit = this.hitTest(x, y);
+    this.setHover(hit, e);
+  }
+
+  setHover(hit, e) {
+    const same = JSON.stringify(hit) === JSON.stringify(this.hover);
+    this.hover = hit;
+    if (!same) this.drawHighlight(hit);
+    if (this.handlers.onHover) this.handlers.onHover(hit, e);
+  }
+
+  /** Hit test at local x, y -> {kind: "node"|"bias"|"edge"|"bar", ...} or null. */
+  hitTest(x, y) {
+    for (const c of this.cols) {
+      if (Math.abs(x - c.x) > c.w / 2 + 10) continue;
+      if (c.bundle) {
+        const b = c.bundleBox;
+        if (y >= b.y && y <= b.y + b.h) return { kind: "node", col: c.index, unit: -1, layer: c.name };
+        continue;
+      }
+      for (const node of c.nodes) {
+        const x0 = node.x - c.w / 2;
+        const y0 = node.y - c.s / 2;
+        if (c.s >= 10 && (c.kind === "dense" || c.kind === "conv")) {
+          const bs = Math.max(4, Math.min(7, c.s * 0.22));
+          if (x >= x0 - bs - 3 && x <= x0 && y >= y0 + c.s - bs - 1 && y <= y0 + c.s + 1) {
+            return { kind: "bias", col: c.index, unit: node.unit, layer: c.name };
+          }
+        }
+        if (x >= x0 - 1 && x <= x0 + c.w + 1 && y >= y0 - 1 && y <= y0 + c.s + 1) {
+          return { kind: "node", col: c.index, unit: node.unit, layer: c.name };
+        }
+      }
+    }
+    for (const b of this.bars || []) {
+      const bx = Number(b.bar.getAttribute("x"));
+      if (x >= bx - 2 && x <= bx + 14 && y >= b.top - 14 && y <= b.bottom) return { kind: "bar", layer: b.name };
+    }
+    for (const g of this.gaps) {
+      if (x < g.x0 || x > g.x1 || g.mode === "conv") continue;
+      const u = (x - g.x0) / (g.x1 - g.x0);
+      const t = tOfU(u);
+      const s = 3 * t * t - 2 * t * t * t;
+      const ds = 6 * t - 6 * t * t;
+      const du = 1.5 - 3 * t + 3 * t * t;
+      let best = -1;
+      let bestD = 6;
+      for (let e = 0; e < g.count; e++) {
+        const dy = g.y1[e] - g.y0[e];
+        const ye = g.y0[e] + dy * s;
+        const slope = (dy * ds) / ((g.x1 - g.x0) * du);
+        const d = Math.abs(y - ye) / Math.sqrt(1 + slope * slope);
+        if (d < bestD) {
+          bestD = d;
+          best = e;
+        }
+      }
+      if (best >= 0) {
+        const i = Math.floor(best / g.nj);
+        const j = best % g.nj;
+        return { kind: "edge", gap: g.index, layer: g.name, mode: g.mode, i: g.mode === "in" ? -1 : i, j: g.mode === "out" ? -1 : j, e: best, fromCol: g.from.index, toCol: g.to.index };
+      }
+    }
+    return null;
+  }
+
+  drawHighlight(hit) {
+    if (!this.highlight) return;
+    if (hit && hit.kind === "edge") {
+      const g = this.gaps[hit.gap];
+      const xm = (g.x0 + g.x1) / 2;
+      const y0 = g.y0[hit.e];
+      const y1 = g.y1[hit.e];
+      setAttr(this.highlight, "d", `M${g.x0},${y0} C${xm},${y0} ${xm},${y1} ${g.x1},${y1}`);
+    } else {
+      setAttr(this.highlight, "d", "");
+    }
+  }
+
+  /** Centre of a node in page-local coordinates (for popovers). */
+  nodeCenter(col, unit) {
+    const c = this.cols[col];
+    const n = c && (c.nodes[unit] || c.nodes[0]);
+    return n ? { x: n.x, y: n.y } : null;
+  }
+
+  /** A point on edge (layer, i, j) at fraction u of its horizontal extent (for tests and popovers). */
+  edgePoint(layerName, i, j, u = 0.3) {
+    const g = this.gaps.find((gg) => gg.name === layerName);
+    if (!g) return null;
+    const e = g.mode === "full" ? i * g.nj + j : g.mode === "in" ? j : i;
+    const t = tOfU(u);
+    const s = 3 * t * t - 2 * t * t * t;
+    return { x: g.x0 + (g.x1 - g.x0) * u, y: g.y0[e] + (g.y1[e] - g.y0[e]) * s };
+  }
+}
+
+/** The value of the cap-th largest entry (cached on the array): entries below it do not glow. */
+function topThreshold(arr, cap) {
+  if (arr.length <= cap) return 0;
+  if (arr._thr !== undefined) return arr._thr;
+  const sorted = Float32Array.from(arr).sort();
+  arr._thr = sorted[arr.length - cap];
+  return arr._thr;
+}
+
+function meanChannels(f) {
+  // f: [c][kh][kw] -> [kh][kw]
+  const c = f.length;
+  const kh = f[0].length;
+  const kw = f[0][0].length;
+  const out = Array.from({ length: kh }, () => new Array(kw).fill(0));
+  for (let ch = 0; ch < c; ch++) for (let r = 0; r < kh; r++) for (let k = 0; k < kw; k++) out[r][k] += f[ch][r][k] / c;
+  return out;
+}
+
+export { BLUE, ORANGE };

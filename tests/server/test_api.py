@@ -1,0 +1,448 @@
+"""The REST API over real HTTP against the app under uvicorn: the whole session lifecycle, every
+inspection endpoint, field-named 422s, 404s, 409s, 429 over the training cap, uploads, the
+OpenAPI document and the README's scripting example."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.support import ROOT, LiveServer
+
+XOR = {
+    "seed": 1,
+    "dataset": {"name": "xor", "samples": 200},
+    "layers": [
+        {"type": "dense", "units": 4, "activation": "tanh"},
+        {"type": "dense", "units": 1, "activation": "tanh"},
+    ],
+}
+SINE = {
+    "dataset": {"name": "sine", "samples": 100},
+    "features": ["x1"],
+    "layers": [
+        {"type": "dense", "units": 4},
+        {"type": "dense", "units": 1, "activation": "linear"},
+    ],
+}
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll until predicate() is truthy (a liveness bound, not a performance threshold)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def create(client: httpx.Client, config: dict[str, Any] = XOR, **extra: Any) -> dict[str, Any]:
+    response = client.post("/api/sessions", json={"config": config, **extra})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def session(client: httpx.Client) -> Iterator[dict[str, Any]]:
+    """A fresh idle XOR session, deleted afterwards."""
+    created = create(client)
+    yield created
+    client.post(f"/api/sessions/{created['id']}/stop")
+    client.delete(f"/api/sessions/{created['id']}")
+
+
+def test_lifecycle_create_start_patch_stop_step_inspect_delete(client: httpx.Client) -> None:
+    created = create(client, name="lifecycle")
+    sid = created["id"]
+    assert created["status"] == "idle"
+    assert created["step"] == 0 and created["metrics"] is None
+    assert created["name"] == "lifecycle"
+    assert created["config"]["layers"][0]["units"] == 4
+    assert created["created_at"].startswith("20")
+    assert client.get(f"/api/sessions/{sid}").json()["id"] == sid
+    assert sid in [s["id"] for s in client.get("/api/sessions").json()["sessions"]]
+
+    started = client.post(f"/api/sessions/{sid}/start")
+    assert started.status_code == 200, started.text
+    assert started.json()["status"] == "running"
+    again = client.post(f"/api/sessions/{sid}/start")
+    assert again.status_code == 409
+    assert "already running" in again.json()["detail"]
+    busy_step = client.post(f"/api/sessions/{sid}/step", json={"steps": 5})
+    assert busy_step.status_code == 409
+
+    wait_for(lambda: client.get(f"/api/sessions/{sid}").json()["step"] > 50, what="steps")
+    patched = client.patch(f"/api/sessions/{sid}", json={"learning_rate": 0.1})
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["config"]["optimizer"]["learning_rate"] == 0.1
+    assert client.get(f"/api/sessions/{sid}").json()["config"]["optimizer"]["learning_rate"] == 0.1
+
+    def lr_event() -> list[dict[str, Any]]:
+        events = client.get(f"/api/sessions/{sid}/metrics").json()["events"]
+        return [e for e in events if e["type"] == "hyperparameters"]
+
+    event = wait_for(lr_event, what="hyperparameters event")[0]
+    assert event["changes"]["learning_rate"] == {"old": 0.03, "new": 0.1}
+    wait_for(
+        lambda: 0.1 in client.get(f"/api/sessions/{sid}/metrics").json()["learning_rate"],
+        what="a report at the new learning rate",
+    )
+
+    stopped = client.post(f"/api/sessions/{sid}/stop")
+    assert stopped.status_code == 200
+    assert stopped.json()["status"] == "paused"
+    step = stopped.json()["step"]
+    assert client.get(f"/api/sessions/{sid}").json()["step"] == step
+
+    metrics = client.get(f"/api/sessions/{sid}/metrics").json()
+    assert metrics["step"] and metrics["step"][-1] == step
+    assert set(metrics["layers"]) == {"0", "1"}
+    assert len(metrics["layers"]["0"]["grad_norm"]) == len(metrics["step"])
+    assert all(v is None or v >= 0 for v in metrics["layers"]["0"]["grad_norm"])
+    paged = client.get(
+        f"/api/sessions/{sid}/metrics", params={"since": metrics["step"][0], "limit": 2}
+    )
+    assert paged.json()["step"] == metrics["step"][1:3]
+
+    stepped = client.post(f"/api/sessions/{sid}/step", json={"steps": 37})
+    assert stepped.status_code == 200, stepped.text
+    assert stepped.json()["step"] == step + 37
+    assert stepped.json()["status"] == "paused"
+    assert stepped.json()["metrics"]["step"] == step + 37
+    one = client.post(f"/api/sessions/{sid}/step", json={"steps": 1}).json()
+    assert one["step"] == step + 38
+
+    trace = client.post(
+        f"/api/sessions/{sid}/trace", json={"inputs": [[1.0, 2.0], [-3.0, 1.0]], "targets": [1, 0]}
+    )
+    assert trace.status_code == 200, trace.text
+    body = trace.json()
+    assert isinstance(body["loss"], float)
+    assert [layer["name"] for layer in body["layers"]] == ["0", "1"]
+    assert np.asarray(body["layers"][0]["grad_W"]).shape == (2, 4)
+    assert client.get(f"/api/sessions/{sid}").json()["step"] == step + 38  # trace changes nothing
+
+    predicted = client.post(f"/api/sessions/{sid}/predict", json={"inputs": [[1, 1], [1, -1]]})
+    assert np.asarray(predicted.json()["outputs"]).shape == (2, 1)
+
+    grid = client.get(f"/api/sessions/{sid}/boundary", params={"resolution": 12}).json()
+    assert grid["resolution"] == 12
+    assert np.asarray(grid["output"]).shape == (12, 12)
+
+    data = client.get(f"/api/sessions/{sid}/data", params={"limit": 5}).json()
+    assert data["task"] == "binary" and data["input_kind"] == "2d"
+    assert np.asarray(data["train"]["x"]).shape == (5, 2) and len(data["test"]["y"]) == 5
+
+    snapshot = client.get(f"/api/sessions/{sid}/snapshot").json()
+    assert snapshot["step"] == step + 38 and "0.W" in snapshot["weights"]
+
+    config = client.get(f"/api/sessions/{sid}/config").json()
+    assert config["optimizer"]["learning_rate"] == 0.1
+    assert config["layers"] == created["config"]["layers"]
+
+    weights_round_trip(client, sid)
+
+    reset = client.post(f"/api/sessions/{sid}/reset").json()
+    assert reset["status"] == "idle" and reset["step"] == 0
+    events = client.get(f"/api/sessions/{sid}/metrics").json()
+    assert events["step"] == [] and [e["type"] for e in events["events"]] == ["reset"]
+
+    assert client.delete(f"/api/sessions/{sid}").status_code == 204
+    assert client.get(f"/api/sessions/{sid}").status_code == 404
+    assert sid not in [s["id"] for s in client.get("/api/sessions").json()["sessions"]]
+
+
+def weights_round_trip(client: httpx.Client, sid: str) -> None:
+    """GET -> PUT the same -> GET is unchanged; a wrong shape is a 400 naming the array; the .npz
+    download holds the same arrays."""
+    weights = client.get(f"/api/sessions/{sid}/weights").json()
+    assert set(weights) == {"0.W", "0.b", "1.W", "1.b"}
+    assert np.asarray(weights["0.W"]).shape == (2, 4)
+    changed = dict(weights, **{"1.b": [0.25]})
+    put = client.put(f"/api/sessions/{sid}/weights", json=changed)
+    assert put.status_code == 200, put.text
+    assert put.json()["names"] == ["0.W", "0.b", "1.W", "1.b"]
+    again = client.get(f"/api/sessions/{sid}/weights").json()
+    assert again["1.b"] == [0.25]
+    assert np.allclose(np.asarray(again["0.W"]), np.asarray(weights["0.W"]))
+
+    bad = dict(weights, **{"0.W": [[0.0] * 4] * 3})
+    mismatch = client.put(f"/api/sessions/{sid}/weights", json=bad)
+    assert mismatch.status_code == 400
+    assert mismatch.json()["detail"].startswith("0.W:")
+    assert "(2, 4)" in mismatch.json()["detail"]
+
+    download = client.get(f"/api/sessions/{sid}/weights.npz")
+    assert download.status_code == 200
+    assert "attachment" in download.headers["content-disposition"]
+    with np.load(io.BytesIO(download.content), allow_pickle=False) as archive:
+        assert sorted(archive.files) == sorted(again)
+        assert np.allclose(archive["0.W"], np.asarray(again["0.W"]))
+        assert np.allclose(archive["1.b"], [0.25])
+
+
+@pytest.mark.parametrize(
+    ("config", "field"),
+    [
+        (
+            {"dataset": {"name": "xor"}, "layers": [{"type": "dense", "units": 0}]},
+            "layers[0].units",
+        ),
+        ({"dataset": {"name": "xor"}, "layers": []}, "layers"),
+        ({"dataset": {"name": "xor"}, "layers": [{"type": "dense", "units": 1}], "lr": 1}, "lr"),
+        ({"layers": [{"type": "dense", "units": 1}]}, "dataset"),
+        (
+            {
+                "dataset": {"name": "xor"},
+                "layers": [{"type": "dense", "units": 1}],
+                "optimizer": {"learning_rate": -1},
+            },
+            "optimizer.learning_rate",
+        ),
+        (
+            {
+                "dataset": {"name": "spiral"},
+                "loss": "cross_entropy",
+                "layers": [{"type": "dense", "units": 3, "activation": "softmax"}],
+            },
+            "layers[0].units",
+        ),
+        (
+            {"dataset": {"name": "no-such-data"}, "layers": [{"type": "dense", "units": 1}]},
+            "dataset.name",
+        ),
+    ],
+)
+def test_bad_config_is_422_naming_the_field(client: httpx.Client, config: dict, field: str) -> None:
+    response = client.post("/api/sessions", json={"config": config})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert field in [error["field"] for error in detail], detail
+    for error in detail:
+        assert {"field", "message", "loc", "msg", "type"} <= set(error)
+        assert error["loc"][:2] == ["body", "config"]
+        assert error["message"] and error["field"] in error["msg"]
+
+
+def test_malformed_bodies_are_422_naming_the_field(
+    client: httpx.Client, session: dict[str, Any]
+) -> None:
+    sid = session["id"]
+    no_config = client.post("/api/sessions", json={"name": "x"})
+    assert no_config.status_code == 422
+    assert no_config.json()["detail"][0]["field"] == "config"
+    patch = client.patch(f"/api/sessions/{sid}", json={"learning_rate": -1, "bogus": 1})
+    assert patch.status_code == 422
+    fields = {e["field"]: e["message"] for e in patch.json()["detail"]}
+    assert fields["learning_rate"] == "must be a number > 0.0, got -1"
+    assert "bogus" in fields
+    steps = client.post(f"/api/sessions/{sid}/step", json={"steps": 0})
+    assert steps.status_code == 422
+    assert steps.json()["detail"][0]["field"] == "steps"
+    too_many = client.post(f"/api/sessions/{sid}/step", json={"steps": 100_001})
+    assert too_many.status_code == 422
+    resolution = client.get(f"/api/sessions/{sid}/boundary", params={"resolution": "abc"})
+    assert resolution.status_code == 422
+    assert resolution.json()["detail"][0]["field"] == "resolution"
+    not_json = client.post(
+        "/api/sessions", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert not_json.status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", ""),
+        ("PATCH", ""),
+        ("DELETE", ""),
+        ("POST", "/start"),
+        ("POST", "/stop"),
+        ("POST", "/step"),
+        ("POST", "/reset"),
+        ("GET", "/metrics"),
+        ("POST", "/trace"),
+        ("POST", "/predict"),
+        ("GET", "/boundary"),
+        ("GET", "/data"),
+        ("GET", "/weights"),
+        ("PUT", "/weights"),
+        ("GET", "/weights.npz"),
+        ("GET", "/config"),
+        ("GET", "/snapshot"),
+    ],
+)
+def test_unknown_session_is_404(client: httpx.Client, method: str, path: str) -> None:
+    bodies = {
+        "/trace": {"inputs": [[0, 0]], "targets": [0]},
+        "/predict": {"inputs": [[0, 0]]},
+        "/step": {"steps": 1},
+        "/weights": {},
+        "": {},
+    }
+    body = bodies.get(path) if method in ("POST", "PATCH", "PUT") else None
+    response = client.request(method, f"/api/sessions/no-such-id{path}", json=body)
+    assert response.status_code == 404, (method, path, response.text)
+    assert "no-such-id" in response.json()["detail"]
+
+
+def test_bad_inputs_are_400(client: httpx.Client, session: dict[str, Any]) -> None:
+    sid = session["id"]
+    trace = client.post(f"/api/sessions/{sid}/trace", json={"inputs": [[1, 2, 3]], "targets": [1]})
+    assert trace.status_code == 400
+    assert "inputs" in trace.json()["detail"]
+    predict = client.post(f"/api/sessions/{sid}/predict", json={"inputs": [["a", "b"]]})
+    assert predict.status_code == 400
+    unknown = client.put(f"/api/sessions/{sid}/weights", json={"9.W": [[1.0]]})
+    assert unknown.status_code == 400
+
+
+def test_boundary_is_400_for_data_that_is_not_2d(client: httpx.Client) -> None:
+    created = create(client, SINE)
+    try:
+        response = client.get(f"/api/sessions/{created['id']}/boundary")
+        assert response.status_code == 400
+        assert response.json()["detail"]
+        data = client.get(f"/api/sessions/{created['id']}/data").json()
+        assert data["input_kind"] == "1d" and data["task"] == "regression"
+        assert isinstance(data["train"]["y"][0], float)
+    finally:
+        client.delete(f"/api/sessions/{created['id']}")
+
+
+def test_weights_put_is_409_while_running(client: httpx.Client, session: dict[str, Any]) -> None:
+    sid = session["id"]
+    weights = client.get(f"/api/sessions/{sid}/weights").json()
+    assert client.post(f"/api/sessions/{sid}/start").status_code == 200
+    assert client.put(f"/api/sessions/{sid}/weights", json=weights).status_code == 409
+    # reading works while running: the call runs between two steps in the training thread
+    assert set(client.get(f"/api/sessions/{sid}/weights").json()) == set(weights)
+    assert (
+        client.post(
+            f"/api/sessions/{sid}/trace", json={"inputs": [[0, 1]], "targets": [1]}
+        ).status_code
+        == 200
+    )
+    reset = client.post(f"/api/sessions/{sid}/reset")  # stops first
+    assert reset.status_code == 200 and reset.json()["status"] == "idle"
+
+
+def test_upload_csv_then_train_on_it(client: httpx.Client) -> None:
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-1, 1, (60, 2))
+    rows = "\n".join(f"{a:.4f},{b:.4f},{int(a * b > 0)}" for a, b in points)
+    csv = f"a,b,label\n{rows}\n".encode()
+    upload = client.post(
+        "/api/datasets/upload",
+        files={"file": ("quad.csv", csv, "text/csv")},
+        data={"target": "label"},
+    )
+    assert upload.status_code == 201, upload.text
+    info = upload.json()
+    assert info["name"] == f"upload:{info['id']}"
+    assert (info["rows"], info["columns"], info["task"], info["num_classes"]) == (
+        60,
+        2,
+        "binary",
+        2,
+    )
+    config = {
+        "dataset": {"name": info["name"]},
+        "layers": [{"type": "dense", "units": 3}, {"type": "dense", "units": 1}],
+    }
+    created = create(client, config)
+    try:
+        assert (
+            client.post(f"/api/sessions/{created['id']}/step", json={"steps": 3}).json()["step"]
+            == 3
+        )
+    finally:
+        client.delete(f"/api/sessions/{created['id']}")
+    bad = client.post("/api/datasets/upload", files={"file": ("x.csv", b"a,b\n1,zz\n", "text/csv")})
+    assert bad.status_code == 422
+    assert bad.json()["detail"][0]["field"] == "upload"
+    missing = client.post(
+        "/api/datasets/upload", files={"file": ("y.csv", csv, "text/csv")}, data={"target": "nope"}
+    )
+    assert missing.status_code == 422
+
+
+def test_catalogue_endpoints(client: httpx.Client) -> None:
+    datasets = client.get("/api/datasets").json()["datasets"]
+    assert {"xor", "spiral", "sine"} <= {d["name"] for d in datasets}
+    assert isinstance(client.get("/api/presets").json()["presets"], list)
+
+
+def test_openapi_documents_every_route_with_a_summary(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+    for path in (
+        "/api/sessions",
+        "/api/sessions/{session_id}",
+        "/api/sessions/{session_id}/step",
+        "/api/sessions/{session_id}/metrics",
+        "/api/sessions/{session_id}/weights.npz",
+        "/api/datasets/upload",
+    ):
+        assert path in paths, path
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            assert operation.get("summary"), (method, path)
+            assert (
+                "200" in operation["responses"]
+                or "201" in operation["responses"]
+                or "204" in operation["responses"]
+            )
+    assert "SessionPublic" in spec["components"]["schemas"]
+    assert "RunConfig" in spec["components"]["schemas"]
+
+
+def test_training_cap_is_429(tmp_path: Path) -> None:
+    live = LiveServer(tmp_path / "data", ["--max-training", "1"]).start()
+    try:
+        with httpx.Client(base_url=live.url, timeout=30.0) as http:
+            first, second = create(http)["id"], create(http)["id"]
+            assert http.post(f"/api/sessions/{first}/start").status_code == 200
+            refused = http.post(f"/api/sessions/{second}/start")
+            assert refused.status_code == 429
+            assert "--max-training 1" in refused.json()["detail"]
+            assert http.post(f"/api/sessions/{second}/step", json={"steps": 1}).status_code == 429
+            assert http.post(f"/api/sessions/{first}/stop").status_code == 200
+            assert http.post(f"/api/sessions/{second}/start").status_code == 200
+            assert http.post(f"/api/sessions/{first}/start").status_code == 429
+            assert http.post(f"/api/sessions/{second}/stop").json()["status"] == "paused"
+    finally:
+        live.stop()
+
+
+def readme_example() -> str:
+    """The Python code block of README.md's "Call it from a script" section."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Call it from a script", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert blocks, "README's 'Call it from a script' section has no python block"
+    return blocks[0]
+
+
+def test_readme_script_example_runs(shared_server: LiveServer, tmp_path: Path) -> None:
+    script = tmp_path / "example.py"
+    script.write_text(readme_example())
+    env = dict(os.environ, BACKPROP_LENS_URL=shared_server.url)
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "stopped at step" in done.stdout

@@ -1,0 +1,309 @@
+"""The WebSocket stream against the real server: hello, metrics with per-layer stats, snapshots,
+status and event frames, client commands, malformed messages, the client cap, and a stalled
+client that must not hold up anyone else."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import socket
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+
+from tests.support import LiveServer
+
+XOR = {
+    "dataset": {"name": "xor", "samples": 200},
+    "layers": [{"type": "dense", "units": 4}, {"type": "dense", "units": 1}],
+}
+WIDE = {  # big snapshots (a neuron grid per unit): a stalled reader fills its socket quickly
+    "dataset": {"name": "spiral"},
+    "layers": [
+        {"type": "dense", "units": 64, "activation": "relu"},
+        {"type": "dense", "units": 64, "activation": "relu"},
+        {"type": "dense", "units": 1},
+    ],
+}
+LAYER_STATS = {
+    "name",
+    "type",
+    "grad_norm",
+    "grad_mean_abs",
+    "grad_max_abs",
+    "weight_norm",
+    "update_ratio",
+    "activation_mean",
+    "activation_std",
+    "dead_fraction",
+    "saturated_fraction",
+    "clipped",
+    "max_grad_norm",
+}
+
+
+@pytest.fixture
+def sid(client: httpx.Client) -> Iterator[str]:
+    """A fresh XOR session, stopped and deleted afterwards."""
+    response = client.post("/api/sessions", json={"config": XOR})
+    assert response.status_code == 201, response.text
+    session_id = response.json()["id"]
+    yield session_id
+    client.post(f"/api/sessions/{session_id}/stop")
+    client.delete(f"/api/sessions/{session_id}")
+
+
+def ws_connect(server: LiveServer, session_id: str) -> ClientConnection:
+    return connect(
+        f"{server.ws_url}/ws/sessions/{session_id}",
+        max_size=None,
+        proxy=None,
+        open_timeout=10,
+        compression=None,
+    )
+
+
+def recv(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
+    return json.loads(ws.recv(timeout=timeout))
+
+
+def recv_until(
+    ws: ClientConnection, predicate: Callable[[dict[str, Any]], bool], timeout: float = 15.0
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Frames until one matches (bounded); returns it and everything seen before."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = recv(ws, timeout=max(0.1, deadline - time.monotonic()))
+        if predicate(frame):
+            return frame, seen
+        seen.append(frame)
+    raise AssertionError(f"no matching frame within {timeout}s; saw {[f['type'] for f in seen]}")
+
+
+def command(ws: ClientConnection, action: str, **extra: Any) -> None:
+    ws.send(json.dumps({"type": "command", "action": action, **extra}))
+
+
+def test_hello_metrics_snapshot_status_and_events(
+    shared_server: LiveServer, client: httpx.Client, sid: str
+) -> None:
+    client.post(f"/api/sessions/{sid}/step", json={"steps": 20})
+    with ws_connect(shared_server, sid) as ws:
+        hello = recv(ws)
+        assert hello["type"] == "hello"
+        assert hello["session"]["id"] == sid and hello["session"]["step"] == 20
+        assert hello["config"]["layers"][0]["units"] == 4
+        assert hello["history"]["step"][-1] == 20
+        assert set(hello["history"]["layers"]) == {"0", "1"}
+
+        command(ws, "start")
+        status, _ = recv_until(ws, lambda f: f["type"] == "status")
+        assert status["session"]["status"] == "running"
+        metrics = [recv_until(ws, lambda f: f["type"] == "metrics")[0] for _ in range(5)]
+        steps = [m["step"] for m in metrics]
+        assert steps == sorted(steps) and steps[-1] > steps[0] > 20
+        for frame in metrics:
+            assert [layer["name"] for layer in frame["layers"]] == ["0", "1"]
+            assert set(frame["layers"][0]) >= LAYER_STATS
+            assert frame["layers"][0]["grad_norm"] >= 0
+            assert isinstance(frame["t"], float)
+            for key in ("epoch", "loss", "batch_loss", "learning_rate", "max_grad_norm"):
+                assert key in frame
+        snapshot, _ = recv_until(ws, lambda f: f["type"] == "snapshot")
+        assert "0.W" in snapshot["weights"] and snapshot["grid"]["resolution"] > 0
+
+        assert client.patch(f"/api/sessions/{sid}", json={"learning_rate": 0.05}).status_code == 200
+        event, _ = recv_until(ws, lambda f: f["type"] == "event")
+        assert event["event"]["type"] == "hyperparameters"
+        assert event["event"]["changes"]["learning_rate"]["new"] == 0.05
+        later, _ = recv_until(ws, lambda f: f["type"] == "metrics" and f["learning_rate"] == 0.05)
+        assert later["step"] >= event["event"]["step"]
+
+        command(ws, "stop")
+        stopped, before = recv_until(ws, lambda f: f["type"] == "status")
+        assert stopped["session"]["status"] == "paused"
+        final_step = client.get(f"/api/sessions/{sid}").json()["step"]
+        assert stopped["session"]["step"] == final_step
+        last_metrics = [f for f in before if f["type"] == "metrics"]
+        assert last_metrics and last_metrics[-1]["step"] == final_step  # metrics before status
+
+        command(ws, "step", steps=7)
+        done, seen = recv_until(ws, lambda f: f["type"] == "status")
+        assert done["session"]["step"] == final_step + 7
+
+        def fresh_snapshot(frame: dict[str, Any]) -> bool:
+            return frame["type"] == "snapshot" and frame["step"] == final_step + 7
+
+        if not any(fresh_snapshot(frame) for frame in seen):  # it may come before or after
+            recv_until(ws, fresh_snapshot)
+
+        command(ws, "reset")
+        reset_event, _ = recv_until(ws, lambda f: f["type"] == "event")
+        assert reset_event["event"]["type"] == "reset"
+        idle, _ = recv_until(ws, lambda f: f["type"] == "status")
+        assert idle["session"]["status"] == "idle" and idle["session"]["step"] == 0
+
+
+def test_malformed_messages_get_error_frames_and_the_connection_stays(
+    shared_server: LiveServer, sid: str
+) -> None:
+    with ws_connect(shared_server, sid) as ws:
+        assert recv(ws)["type"] == "hello"
+        cases = [
+            ("{not json", "JSON"),
+            (json.dumps({"type": "command", "action": "dance"}), "unknown action"),
+            (json.dumps({"action": "start"}), "command"),
+            (json.dumps([1, 2]), "command"),
+            (json.dumps({"type": "command", "action": "step", "steps": 0}), "steps"),
+            ("x" * (64 * 1024 + 1), "too large"),
+        ]
+        for message, words in cases:
+            ws.send(message)
+            error = recv(ws)
+            assert error["type"] == "error", error
+            assert words in error["message"]
+        ws.send(b"\x00binary is not JSON")
+        assert recv(ws)["type"] == "error"
+        command(ws, "step", steps=3)
+        status, _ = recv_until(ws, lambda f: f["type"] == "status")
+        assert status["session"]["step"] == 3
+
+
+def test_command_conflicts_are_error_frames(
+    shared_server: LiveServer, client: httpx.Client, sid: str
+) -> None:
+    with ws_connect(shared_server, sid) as ws:
+        recv(ws)
+        command(ws, "start")
+        recv_until(ws, lambda f: f["type"] == "status")
+        command(ws, "start")
+        error, _ = recv_until(ws, lambda f: f["type"] == "error")
+        assert "already running" in error["message"]
+        command(ws, "stop")
+        recv_until(ws, lambda f: f["type"] == "status")
+
+
+def test_unknown_session_is_closed_with_4404(shared_server: LiveServer) -> None:
+    with ws_connect(shared_server, "no-such-session") as ws:
+        error = recv(ws)
+        assert error["type"] == "error" and "no-such-session" in error["message"]
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+
+
+def test_more_than_32_clients_are_refused_with_1008(shared_server: LiveServer, sid: str) -> None:
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(ws_connect(shared_server, sid)) for _ in range(32)]
+        for ws in clients:
+            assert recv(ws)["type"] == "hello"
+        with ws_connect(shared_server, sid) as extra, pytest.raises(ConnectionClosed) as closed:
+            extra.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+        assert "32" in closed.value.rcvd.reason
+
+
+def stalled_websocket(server: LiveServer, session_id: str) -> socket.socket:
+    """A WebSocket handshake on a raw socket with a tiny receive buffer that is never read."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", server.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /ws/sessions/{session_id} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)  # byte by byte: read the handshake answer and nothing more
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return sock
+
+
+def test_stalled_client_does_not_block_other_clients_or_requests(
+    shared_server: LiveServer, client: httpx.Client
+) -> None:
+    sid = client.post("/api/sessions", json={"config": WIDE}).json()["id"]
+    stalled = stalled_websocket(shared_server, sid)
+    try:
+        with ws_connect(shared_server, sid) as ws:
+            assert recv(ws)["type"] == "hello"
+            command(ws, "start")
+            recv_until(ws, lambda f: f["type"] == "status")
+            # Several seconds of multi-megabyte snapshots: the stalled socket is full long before.
+            deadline = time.monotonic() + 4.0
+            metrics = snapshots = 0
+            health_worst = 0.0
+            while time.monotonic() < deadline:
+                frame = recv(ws, timeout=10)
+                metrics += frame["type"] == "metrics"
+                snapshots += frame["type"] == "snapshot"
+                if metrics % 10 == 1:
+                    started = time.monotonic()
+                    assert client.get("/api/health").status_code == 200
+                    health_worst = max(health_worst, time.monotonic() - started)
+            assert metrics >= 20, metrics  # liveness: ~30/s expected, 5/s would still pass
+            assert snapshots >= 1
+            assert health_worst < 5.0  # generous liveness bound
+            stopped = client.post(f"/api/sessions/{sid}/stop")
+            assert stopped.status_code == 200
+            status, _ = recv_until(ws, lambda f: f["type"] == "status")
+            assert status["session"]["status"] == "paused"
+    finally:
+        stalled.close()
+        client.delete(f"/api/sessions/{sid}")
+
+
+def test_divergence_is_an_event_then_a_status_with_the_reason(
+    shared_server: LiveServer, client: httpx.Client
+) -> None:
+    config = {
+        "dataset": {"name": "plane", "samples": 100},
+        "optimizer": {"learning_rate": 100},
+        "layers": [
+            {"type": "dense", "units": 8, "activation": "relu"},
+            {"type": "dense", "units": 1, "activation": "linear"},
+        ],
+    }
+    session_id = client.post("/api/sessions", json={"config": config}).json()["id"]
+    try:
+        with ws_connect(shared_server, session_id) as ws:
+            recv(ws)
+            command(ws, "start")
+            recv_until(ws, lambda f: f["type"] == "status")  # running
+            event, _ = recv_until(ws, lambda f: f["type"] == "event")
+            assert event["event"]["type"] == "diverged" and event["event"]["message"]
+            status, _ = recv_until(ws, lambda f: f["type"] == "status")
+            assert status["session"]["status"] == "diverged"
+            assert status["session"]["message"] == event["event"]["message"]
+        stored = client.get(f"/api/sessions/{session_id}").json()
+        assert stored["status"] == "diverged"
+        events = client.get(f"/api/sessions/{session_id}/metrics").json()["events"]
+        assert [e["type"] for e in events] == ["diverged"]
+    finally:
+        client.delete(f"/api/sessions/{session_id}")
+
+
+def test_deleting_a_session_closes_its_clients_with_4404(
+    shared_server: LiveServer, client: httpx.Client
+) -> None:
+    session_id = client.post("/api/sessions", json={"config": XOR}).json()["id"]
+    with ws_connect(shared_server, session_id) as ws:
+        recv(ws)
+        assert client.delete(f"/api/sessions/{session_id}").status_code == 204
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                recv(ws)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
