@@ -76,7 +76,7 @@ export class LineChart {
       scales: { x: { time: false }, y: yScale },
       axes: [
         { stroke: "#667", grid: { stroke: "#eef0f2", width: 1 }, ticks: { stroke: "#dde", width: 1, size: 4 }, size: 28, font: "11px system-ui, sans-serif", values: (u, vals) => vals.map((v) => (v === null ? "" : compactStep(v))) },
-        { stroke: "#667", grid: { stroke: "#eef0f2", width: 1 }, ticks: { stroke: "#dde", width: 1, size: 4 }, size: 50, space: this.log ? 26 : 18, font: "11px system-ui, sans-serif", values: (u, vals) => tickLabels(vals, this.log) },
+        { stroke: "#667", grid: { stroke: "#eef0f2", width: 1 }, ticks: { stroke: "#dde", width: 1, size: 4 }, size: 50, space: this.log ? 34 : 18, font: "11px system-ui, sans-serif", values: (u, vals) => tickLabels(vals, this.log) },
       ],
       series,
     };
