@@ -9,12 +9,20 @@ and the ratio engine / torch. Targets (issue 3): (a) >= 6x, (b) >= 3x, (c) >= 1.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+# One BLAS thread on each side: in one process, NumPy's OpenBLAS threads and PyTorch's OpenMP
+# threads spin-wait for work and starve each other on a 2-core machine (measured: torch fell to
+# 11 steps/s on case (b)). --threads N raises both to N.
+_threads = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1"
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = _threads
 
 # This file is named like the package it measures: keep bench/ off the import path, the repo on it.
 _HERE = Path(__file__).resolve().parent
@@ -113,7 +121,7 @@ def make_data(case: Case, samples: int = 2048) -> tuple[np.ndarray, np.ndarray]:
     return x, y
 
 
-def engine_runner(case: Case) -> Callable[[int], None]:
+def engine_runner(case: Case, on_report: Callable | None = None) -> Callable[[int], None]:
     """A function that trains `n` steps of the Backprop Lens engine."""
     x, y = make_data(case)
     classes = max(case.classes, 2)
@@ -141,7 +149,7 @@ def engine_runner(case: Case) -> Callable[[int], None]:
     trainer = Trainer(config, dataset=dataset)
 
     def run(n: int) -> None:
-        trainer.train(n)
+        trainer.train(n, on_report=on_report)
 
     return run
 
@@ -205,12 +213,16 @@ def torch_runner(case: Case) -> Callable[[int], None] | None:
 
 
 def rate(run: Callable[[int], None], seconds: float) -> float:
-    """Steps per second of `run`, over at least `seconds` of work."""
+    """Steps per CPU second of `run`, over at least `seconds` of work.
+
+    CPU time of this process (both sides run single-threaded) rather than wall time, so that
+    other processes on a noisy machine distort both sides less.
+    """
     n = 1
     while True:
-        start = time.perf_counter()
+        start = time.process_time()
         run(n)
-        elapsed = time.perf_counter() - start
+        elapsed = time.process_time() - start
         if elapsed >= seconds:
             return n / elapsed
         n = max(n * 2, int(n * seconds / max(elapsed, 1e-6) * 1.1))
@@ -220,11 +232,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds per side")
     parser.add_argument("--seconds", type=float, default=0.6, help="length of one round")
-    parser.add_argument("--cases", default="abcd", help="which cases to run, e.g. 'ab'")
+    parser.add_argument(
+        "--cases", default="abcds", help="cases to run, e.g. 'ab'; 's' = statistics overhead"
+    )
+    parser.add_argument("--threads", default="1", help="BLAS/OpenMP threads for both sides")
     args = parser.parse_args()
     try:
         import torch
 
+        torch.set_num_threads(int(args.threads))
         reference = f"torch {torch.__version__} ({torch.get_num_threads()} threads)"
     except ImportError:
         reference = "none (pip install torch==2.13.0 for ratios)"
@@ -240,10 +256,11 @@ def main() -> None:
         if theirs is not None:
             theirs(3)
         ours_rates, theirs_rates = [], []
-        for _ in range(args.rounds):
-            ours_rates.append(rate(ours, args.seconds))
-            if theirs is not None:
-                theirs_rates.append(rate(theirs, args.seconds))
+        for i in range(args.rounds):  # alternate which side goes first
+            pair = [(ours, ours_rates), (theirs, theirs_rates)]
+            for run, rates in pair if i % 2 == 0 else pair[::-1]:
+                if run is not None:
+                    rates.append(rate(run, args.seconds))
         ours_med = statistics.median(ours_rates)
         if theirs is None:
             print(f"({case.key}) {case.title:<52} {ours_med:>10.0f} {'-':>10} {'-':>7}")
@@ -254,6 +271,30 @@ def main() -> None:
         print(
             f"({case.key}) {case.title:<52} {ours_med:>10.0f} {theirs_med:>10.0f} "
             f"{ratio:>6.2f}x {case.target:>5.2f}x {mark}"
+        )
+    if "s" in args.cases:
+        stats_overhead(args.rounds, args.seconds)
+
+
+def stats_overhead(rounds: int, seconds: float) -> None:
+    """Training with per-layer statistics taken at 30 Hz vs without (issue 3: <= 5 % slower)."""
+    print()
+    print("statistics at 30 Hz (report: per-layer stats + evaluation) vs none, same process")
+    for case in CASES[:2]:
+        plain = engine_runner(case)
+        reports: list = []
+        observed = engine_runner(case, on_report=reports.append)
+        plain(3)
+        observed(3)
+        plain_rates, observed_rates = [], []
+        for i in range(rounds):  # alternate which side goes first
+            pair = [(plain, plain_rates), (observed, observed_rates)]
+            for run, rates in pair if i % 2 == 0 else pair[::-1]:
+                rates.append(rate(run, seconds))
+        ratio = statistics.median(observed_rates) / statistics.median(plain_rates)
+        print(
+            f"({case.key}) {case.title:<52} with/without = {ratio:.3f} "
+            f"({len(reports)} reports) {'ok' if ratio >= 0.95 else 'BELOW 0.95'}"
         )
 
 

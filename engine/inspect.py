@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 _CACHES = ("input", "preactivation", "output", "grad_output", "grad_preactivation")
 MAX_SNAPSHOT_VALUES = 20_000  # a layer's weights are left out of snapshots above this size
 MAX_GRID_RESOLUTION = 200
+SNAPSHOT_NEURON_VALUES = 60_000  # all per-neuron heatmaps of one snapshot together
 
 
 def save_caches(net: Network) -> list[tuple[dict[str, Any], list[np.ndarray]]]:
@@ -68,14 +69,19 @@ def largest_gradient(net: Network) -> str | None:
     return name
 
 
-def _list(array: np.ndarray | None) -> Any:
-    """Array -> nested lists of Python floats (None stays None; NaN/Inf become None)."""
+def _list(array: np.ndarray | None, digits: int | None = None) -> Any:
+    """Array -> nested lists of Python floats (None stays None; NaN/Inf become None).
+
+    digits rounds the values (pictures need 4 significant digits, not 17 JSON characters).
+    """
     if array is None:
         return None
     values = np.asarray(array, dtype=np.float64)
+    if digits is not None:
+        values = np.round(values, digits)
     if np.all(np.isfinite(values)):
         return values.tolist()
-    return np.where(np.isfinite(values), values, np.nan).astype(object).tolist()
+    return np.where(np.isfinite(values), values, None).tolist()
 
 
 def trace(trainer: Trainer, inputs: Any, targets: Any) -> dict[str, Any]:
@@ -123,10 +129,14 @@ def trace(trainer: Trainer, inputs: Any, targets: Any) -> dict[str, Any]:
     }
 
 
-def grid(trainer: Trainer, resolution: int = 100) -> dict[str, Any]:
+def grid(
+    trainer: Trainer, resolution: int = 100, neuron_budget: int | None = None
+) -> dict[str, Any]:
     """The output and every dense neuron over the 2-D plane (Playground's heatmaps).
 
     Rows run along x2 (y axis), columns along x1; "inputs" holds each input feature's map.
+    With neuron_budget, the neuron maps use a coarser "neuron_resolution" so that all of them
+    together hold at most that many values (wide networks would otherwise send megabytes).
     """
     data = trainer.dataset
     if not data.is_2d or data.domain is None:
@@ -148,7 +158,19 @@ def grid(trainer: Trainer, resolution: int = 100) -> dict[str, Any]:
         for layer in net.layers[:-1]:
             if isinstance(layer, Dense):
                 a = layer.output  # (res*res, units)
-                neurons[layer.name] = [_list(a[:, j].reshape(shape)) for j in range(a.shape[1])]
+                neurons[layer.name] = [_list(a[:, j].reshape(shape), 4) for j in range(a.shape[1])]
+    neuron_resolution = resolution
+    units = sum(len(maps) for maps in neurons.values())
+    if neuron_budget is not None and units and units * resolution**2 > neuron_budget:
+        neuron_resolution = max(6, int((neuron_budget / units) ** 0.5))
+        step = resolution / neuron_resolution
+        pick = np.minimum(
+            (np.arange(neuron_resolution) * step + step / 2).astype(int), resolution - 1
+        )
+        neurons = {
+            name: [np.asarray(m)[np.ix_(pick, pick)].tolist() for m in maps]
+            for name, maps in neurons.items()
+        }
     output = out[:, 0] if out.shape[1] == 1 else out.argmax(axis=1).astype(np.float64)
     if out.shape[1] == 2 and net.loss_name == "cross_entropy":
         output = out[:, 1] - out[:, 0]  # margin of the positive class, in [-1, 1]
@@ -156,9 +178,10 @@ def grid(trainer: Trainer, resolution: int = 100) -> dict[str, Any]:
         "resolution": resolution,
         "x": [float(x_lo), float(x_hi)],
         "y": [float(y_lo), float(y_hi)],
-        "output": _list(output.reshape(shape)),
-        "inputs": {f: _list(x[:, j].reshape(shape)) for j, f in enumerate(trainer.features)},
+        "output": _list(output.reshape(shape), 4),
+        "inputs": {f: _list(x[:, j].reshape(shape), 4) for j, f in enumerate(trainer.features)},
         "neurons": neurons,
+        "neuron_resolution": neuron_resolution,
     }
 
 
@@ -183,16 +206,18 @@ def snapshot(trainer: Trainer, grid_resolution: int | None = 40) -> dict[str, An
         if isinstance(layer, Conv2D):
             W = layer.params["W"]
             maps = layer.output[0] if layer.output is not None else None  # (filters, h, w)
+            sample = layer.input[0] if layer.input is not None else None  # (channels, h, w)
             conv[layer.name] = {
+                "input": _list(sample, 4),
                 "filters": _list(W.data),
                 "filter_grad_norm": _list(
                     np.sqrt((W.grad.astype(np.float64) ** 2).reshape(len(W.grad), -1).sum(1))
                 ),
-                "feature_maps": _list(maps),
+                "feature_maps": _list(maps, 4),
             }
     grid_data = None
     if grid_resolution and trainer.dataset.is_2d and trainer.dataset.domain is not None:
-        grid_data = grid(trainer, grid_resolution)
+        grid_data = grid(trainer, grid_resolution, neuron_budget=SNAPSHOT_NEURON_VALUES)
     return {
         "step": trainer.step,
         "weights": weights,

@@ -119,6 +119,7 @@ class Network:
         if errors:
             raise ConfigError(errors)
         self.layers[0].needs_input_grad = False  # nobody needs dL/d(input data)
+        self._flatten_parameters()
         self.output_shape = shape  # per-sample output shape
         self.fused_softmax = loss == "cross_entropy"  # CE reads logits; softmax folds into dL/dz
         total = self.param_count()
@@ -134,6 +135,34 @@ class Network:
                 f"one sample costs about {flops:,} multiply-adds, at most "
                 f"{MAX_FLOPS_PER_SAMPLE:,} are allowed; use fewer units or filters",
             )
+
+    def _flatten_parameters(self) -> None:
+        """Lay every parameter out in one flat array; each Parameter.data becomes a view of it.
+
+        The optimizer then updates the whole network in a handful of array operations, and the
+        gradients are gathered into `flat.grad` with one concatenate: for a small network this
+        halves the cost of a step compared with one update per array.
+        """
+        params = self.parameters()
+        sizes = [p.data.size for p in params]
+        flat = np.zeros(sum(sizes), dtype=self.dtype)  # (all parameters,)
+        self.flat = Parameter(flat)  # the whole network as one parameter, for the optimizer
+        self.param_slices: list[tuple[int, slice]] = []  # (layer index, slice of flat) per param
+        index_of = {id(p): i for i, layer in enumerate(self.layers) for p in layer.params.values()}
+        start = 0
+        for param, size in zip(params, sizes, strict=True):
+            view = flat[start : start + size].reshape(param.data.shape)
+            view[...] = param.data
+            param.data = view
+            self.param_slices.append((index_of[id(param)], slice(start, start + size)))
+            start += size
+
+    def gather_grads(self) -> np.ndarray:
+        """Copy every param.grad into flat.grad (parameter order) and return it."""
+        grads = [p.grad for p in self.parameters()]
+        if grads:
+            np.concatenate(grads, axis=None, out=self.flat.grad)
+        return self.flat.grad
 
     # ------------------------------------------------------------------ passes
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -175,7 +204,10 @@ class Network:
 
     def parameters(self) -> list[Parameter]:
         """Every trainable Parameter in layer order."""
-        return [param for _, param in self.named_parameters()]
+        cached = self.__dict__.get("_parameters")
+        if cached is None:
+            cached = self._parameters = [param for _, param in self.named_parameters()]
+        return cached
 
     def named_arrays(self) -> Iterator[tuple[str, np.ndarray]]:
         """Parameters and buffers (running statistics) by stable name, live references."""

@@ -35,7 +35,7 @@ from engine.optim import build_optimizer, clip_gradients, learning_rate_at
 __all__ = ["Report", "StepResult", "Trainer", "WeightsError"]
 
 EVAL_CHUNK = 2048  # samples per forward pass when evaluating
-EVAL_BUDGET = 0.05  # time-based evaluations take at most this share of training time
+EVAL_BUDGET = 0.02  # time-based evaluations take at most this share of training time
 GOOD_WEIGHTS_EVERY = 256  # steps between copies of the last good (finite) weights
 DIVERGENCE_UPDATE = 1e30  # lr * |g| above this is an explosion even if still finite
 
@@ -214,13 +214,11 @@ class Trainer:
         self.network = Network(
             cfg.layers, self.x_train.shape[1:], cfg.loss, cfg.init, self._init_rng, self.dtype
         )
-        self.optimizer = build_optimizer(self.network.parameters(), cfg.optimizer)
+        self.optimizer = build_optimizer([self.network.flat], cfg.optimizer)  # one flat array
         self._weight_params = [  # what l1/l2 penalise: weights, not biases or batchnorm
             p for name, p in self.network.named_parameters() if name.endswith(".W")
         ]
-        self._layer_of_param = [  # index into network.layers of each parameter
-            i for i, layer in enumerate(self.network.layers) for _ in layer.params
-        ]
+        self._slices = self.network.param_slices  # (layer index, slice of the flat array)
         self.step = 0  # completed training steps
         self.epoch = 0  # completed passes over the training set
         self.diverged: str | None = None  # why training stopped on a non-finite number
@@ -274,15 +272,15 @@ class Trainer:
         data_loss, grad_loss = net.loss(net.loss_input(), y)  # loss and dL/d(prediction)
         net.backward(grad_loss)  # backward: every param.grad = dL/dparam
         penalty = self._regularize()  # l1/l2: adds the penalty's gradient to each W.grad
-        grads = [p.grad for p in self.optimizer.params]
-        clip = clip_gradients(grads, cfg.gradient_clip)  # clip, and measure every norm
+        grad = net.gather_grads()  # (parameters,) every gradient in one flat array
+        clip = clip_gradients([grad], cfg.gradient_clip)  # clip, and measure the global norm
         lr = learning_rate_at(cfg.optimizer.schedule, cfg.optimizer.learning_rate, self.step)
         if not (math.isfinite(data_loss) and math.isfinite(clip.norm_before)) or (
             clip.norm_after * lr > DIVERGENCE_UPDATE
         ):
             return self._diverge(data_loss, clip.norm_before)  # keep the last finite weights
-        before = [p.data.copy() for p in self.optimizer.params] if self._want_update else None
-        self.optimizer.step(lr)  # update: param.data -= lr * (direction from param.grad)
+        before = net.flat.data.copy() if self._want_update else None
+        self.optimizer.step(lr)  # update: every weight -= lr * (direction from its gradient)
         self.step += 1  # record
         self._int_steps += 1
         self._int_loss += data_loss + penalty
@@ -291,9 +289,9 @@ class Trainer:
             self._int_clips += 1
             self._note_clip(clip)
         if before is not None:
-            self._measure_update(before, clip.norms)
-        else:
-            self._track_layer_norms(clip.norms)
+            self._measure_update(before)
+        elif self._int_steps % 8 == 1:  # sampled; the step before each report is always measured
+            self._fold_layer_norms()
         result = StepResult(
             self.step, data_loss + penalty, data_loss, clip.norm_before, clip.clipped, clip.fraction
         )
@@ -317,40 +315,41 @@ class Trainer:
                 p.grad = p.grad + reg.rate * np.sign(p.data)
         return penalty
 
-    def _track_layer_norms(self, norms: list[float]) -> None:
-        """Keep each layer's largest gradient norm of the interval (cheap: a few floats)."""
-        if self._int_steps % 8 and self._int_steps > 1:
-            return  # sampled every 8 steps; the report's own step is always measured
-        self._fold_layer_norms(norms)
+    def _fold_layer_norms(self) -> None:
+        """Keep each layer's largest gradient norm of the interval (from the flat gradient)."""
+        grad = self.network.flat.grad
+        per_layer = [0.0] * len(self.network.layers)
+        for index, part in self._slices:
+            g = grad[part]
+            per_layer[index] += float(np.dot(g, g))
+        maxima = self._int_layer_max
+        for index, sq in enumerate(per_layer):
+            if sq > maxima[index] ** 2:
+                maxima[index] = math.sqrt(sq)
 
-    def _fold_layer_norms(self, norms: list[float]) -> None:
-        per_layer: dict[int, float] = {}
-        for index, norm in zip(self._layer_of_param, norms, strict=True):
-            per_layer[index] = per_layer.get(index, 0.0) + norm * norm
-        for index, sq in per_layer.items():
-            self._int_layer_max[index] = max(self._int_layer_max[index], math.sqrt(sq))
-
-    def _measure_update(self, before: list[np.ndarray], norms: list[float]) -> None:
+    def _measure_update(self, before: np.ndarray) -> None:
         """Per-layer L2 norm of the update this step made (for update/weight ratios)."""
+        delta = (self.network.flat.data - before).astype(np.float64)  # (parameters,)
         sq = [0.0] * len(self.network.layers)
-        for index, old, p in zip(self._layer_of_param, before, self.optimizer.params, strict=True):
-            delta = (p.data - old).ravel().astype(np.float64)
-            sq[index] += float(np.dot(delta, delta))
+        for index, part in self._slices:
+            d = delta[part]
+            sq[index] += float(np.dot(d, d))
         self._last_update_norms = [math.sqrt(s) for s in sq]
         self._update_step = self.step
         self._want_update = False
-        self._fold_layer_norms(norms)
+        self._fold_layer_norms()
 
     def _note_clip(self, clip: Any) -> None:
         """Record which layers were clipped and raise one clip event per interval."""
         threshold = self.config.gradient_clip.threshold  # type: ignore[union-attr]
         if self.config.gradient_clip.kind == "norm":  # type: ignore[union-attr]
-            self._last_clip_layers = set(self._layer_of_param)
+            self._last_clip_layers = {index for index, _ in self._slices}
         else:
+            grad = self.network.flat.grad
             self._last_clip_layers = {
                 index
-                for index, p in zip(self._layer_of_param, self.optimizer.params, strict=True)
-                if float(np.abs(p.grad).max()) >= threshold
+                for index, part in self._slices
+                if grad[part].size and float(np.abs(grad[part]).max()) >= threshold
             }
         if not any(e["type"] == "clip" for e in self._int_events):
             self._int_events.append(
@@ -381,7 +380,7 @@ class Trainer:
         what = "loss" if not math.isfinite(data_loss) else "gradient norm"
         value = data_loss if what == "loss" else grad_norm
         self.network.set_weights(self._last_good)
-        self.optimizer = build_optimizer(self.network.parameters(), self.config.optimizer)
+        self.optimizer = build_optimizer([self.network.flat], self.config.optimizer)
         self._last_eval = None
         if where:
             where_text = f"; {where} went non-finite first"
