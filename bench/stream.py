@@ -9,7 +9,9 @@ training steps per second
   (c) the same with 20 WebSocket clients (in this process, so a separate one from the server)
       each receiving up to 30 metrics frames a second plus snapshots;
 
-and prints the ratios (c)/(b) and (b)/(a), the step-to-client latency of metrics frames (p50/p99:
+and prints the ratios (c)/(b) and (b)/(a) (paired per round, rounds in ABBA order: this VM's
+speed drifts by +-20 % from one window to the next), the server's CPU split (training thread,
+event loop, other threads), the step-to-client latency of metrics frames (p50/p99:
 the server stamps each frame with its CLOCK_MONOTONIC time "t", the clients compare with theirs on
 the same machine) and the server's RSS growth over a long run with the clients connected (a short
 run by default, --long for 1,000,000 steps).
@@ -39,7 +41,16 @@ import httpx
 import orjson
 import websockets
 
+# One BLAS thread in this process and in the server (which inherits the environment), as in
+# bench/engine.py: OpenBLAS worker threads spin-wait and, on a 2-core machine, compete with the
+# WebSocket clients for the second core. --threads N raises it.
+_threads = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1"
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = _threads
+
 ROOT = Path(__file__).resolve().parent.parent
+_HERE = Path(__file__).resolve().parent  # bench/engine.py would shadow the engine package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(ROOT))
 
 from engine.trainer import Trainer  # noqa: E402
@@ -271,12 +282,15 @@ def bench_net(
             with httpx.Client(base_url=server.url, timeout=30) as http:
                 sid = http.post("/api/sessions", json={"config": config}).json()["id"]
                 ws_url = f"ws://127.0.0.1:{server.port}/ws/sessions/{sid}"
-                for _ in range(rounds):
-                    a_runs.append(engine_steps_per_second(config, seconds))
-                    bare_runs.append(engine_steps_per_second(config, seconds / 2, reports=False))
+                for round_ in range(rounds):
+                    # ABBA order: a, b, c then c, b, a, so a drifting machine biases no ratio
+                    forward = round_ % 2 == 0
+                    if forward:
+                        a_runs.append(engine_steps_per_second(config, seconds))
                     http.post(f"/api/sessions/{sid}/start").raise_for_status()
                     time.sleep(0.5)  # warm-up
-                    b_runs.append(measure_window(server, http, sid, seconds))
+                    if forward:
+                        b_runs.append(measure_window(server, http, sid, seconds))
                     watchers = Watchers(ws_url, clients)
                     watchers.start()
                     time.sleep(0.5)
@@ -287,11 +301,22 @@ def bench_net(
                     frames += watchers.frames
                     snaps += watchers.snapshots
                     watchers.stop()
+                    if not forward:
+                        time.sleep(0.5)
+                        b_runs.append(measure_window(server, http, sid, seconds))
                     http.post(f"/api/sessions/{sid}/stop").raise_for_status()
+                    if not forward:
+                        a_runs.append(engine_steps_per_second(config, seconds))
+                    bare_runs.append(engine_steps_per_second(config, seconds / 2, reports=False))
         finally:
             server.stop()
-    per_client = frames / clients / seconds / rounds if clients else 0.0
+    per_client = len(latencies) / clients / seconds / rounds if clients else 0.0
+    b_rates = [w.steps_per_second for w in b_runs]
+    c_rates = [w.steps_per_second for w in c_runs]
     return {
+        # paired estimates: geometric mean over rounds of each round's own ratio
+        "c/b": statistics.geometric_mean(c / b for c, b in zip(c_rates, b_rates, strict=True)),
+        "b/a": statistics.geometric_mean(b / a for b, a in zip(b_rates, a_runs, strict=True)),
         "a": statistics.median(a_runs),
         "a_bare": statistics.median(bare_runs),
         "b": statistics.median(w.steps_per_second for w in b_runs),
@@ -347,17 +372,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long", action="store_true", help="memory run of 1,000,000 steps")
     parser.add_argument("--memory-steps", type=int, default=100_000, help="memory run (default)")
     parser.add_argument("--net", choices=list(NETS), action="append", help="only these nets")
+    parser.add_argument("--memory-only", action="store_true", help="skip the throughput part")
+    parser.add_argument("--threads", default="1", help="BLAS threads, here and in the server")
     args = parser.parse_args(argv)
 
     print(
         f"Backprop Lens streaming bench: {os.cpu_count()} CPUs, {args.clients} clients, "
-        f"{args.seconds:g} s windows x {args.rounds} rounds (medians), "
+        f"{args.seconds:g} s windows x {args.rounds} rounds in ABBA order (rates: medians; "
+        f"ratios: geometric mean of each round's ratio), {_threads} BLAS thread(s), "
         f"load average {os.getloadavg()[0]:.1f} before starting"
     )
     failed = False
-    for name in args.net or list(NETS):
+    for name in [] if args.memory_only else args.net or list(NETS):
         r = bench_net(name, NETS[name], args.seconds, args.clients, args.rounds)
-        cb, ba = r["c"] / r["b"], r["b"] / r["a"]
+        cb, ba = r["c/b"], r["b/a"]
         print(f"\n{name}")
         print(
             f"  (a) engine alone          {r['a']:10.0f} steps/s   (no reports: {r['a_bare']:.0f})"
@@ -365,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  (b) server, no client     {r['b']:10.0f} steps/s")
         print(
             f"  (c) server, {args.clients} clients    {r['c']:10.0f} steps/s   "
-            f"({r['frames_per_client_s']:.1f} frames/s per client, {r['snapshots']} snapshots)"
+            f"({r['frames_per_client_s']:.1f} metrics frames/s per client, "
+            f"{r['snapshots'] / args.clients / args.seconds / args.rounds:.1f} snapshots/s)"
         )
         print(
             f"  (c)/(b) = {cb:.3f}  (target >= {TARGETS['c/b']})   "
@@ -375,18 +404,11 @@ def main(argv: list[str] | None = None) -> int:
             f"  step-to-client latency p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "
             f"(target p99 <= {TARGETS['p99_ms']:g} ms)"
         )
-        # On a busy machine wall-clock rates swing; the CPU split gives an estimate that does
-        # not: rate = steps per training-thread CPU second x the core share the GIL leaves it.
-        est = []
-        for key, cpu in (("b", r["b_cpu"]), ("c", r["c_cpu"])):
-            efficiency = r[key] / cpu[0] if cpu[0] > 0 else float("nan")
-            est.append(efficiency * max(0.0, 1.0 - cpu[1] - cpu[2]))
-        print(f"  CPU-normalised estimate of (c)/(b) = {est[1] / est[0]:.3f}")
         runs = "; ".join(
             f"{label} " + " ".join(f"{x:.0f}" for x in values)
             for label, values in zip(("(a)", "(b)", "(c)"), r["runs"], strict=True)
         )
-        print(f"  every round: {runs}")
+        print(f"  every round (steps/s): {runs}")
         for label, cpu in (("(b)", r["b_cpu"]), ("(c)", r["c_cpu"])):
             print(
                 f"  server CPU {label}: training thread {cpu[0]:.0%}, event loop {cpu[1]:.0%}, "

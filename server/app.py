@@ -27,6 +27,7 @@ from server.deps import install_error_handlers
 from server.hub import Hub
 from server.paths import default_data_dir, static_dir, templates_dir
 from server.routes import api_router, ws_router
+from server.security import SecuritySettings, install_security
 from server.sessions import SessionManager
 from server.store import Store
 
@@ -46,6 +47,7 @@ class ServerSettings:
     data_dir: Path | None = None
     max_training: int = field(default_factory=_default_max_training)  # sessions training at once
     frame_rate: float = 30.0  # metrics frames per second per WebSocket client, at most
+    security: SecuritySettings | None = None  # host/origin/token rules; default: loopback only
 
     def resolved_data_dir(self) -> Path:
         """The data directory, defaulting to the platform's user data directory."""
@@ -86,6 +88,7 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_security(app, settings.security or SecuritySettings(settings.host, settings.port))
     app.include_router(api_router)
     app.include_router(ws_router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")

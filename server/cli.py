@@ -19,6 +19,7 @@ import uvicorn
 from server.app import ServerSettings, create_app
 from server.limits import MAX_WS_FRAME_BYTES
 from server.paths import default_data_dir
+from server.security import SecurityConfigError, SecuritySettings
 from server.store import Store, StoreError
 
 EXIT_USAGE = 2
@@ -65,6 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="most metrics frames per second per WebSocket client (default 30)",
     )
     parser.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="another host name or address this server answers to (repeatable)",
+    )
+    parser.add_argument(
+        "--token",
+        default=None,
+        help="access token to require (default: a random one when --host is not loopback)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     return parser
@@ -73,12 +86,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, open the data directory, build the app and serve it until Ctrl-C."""
     args = build_parser().parse_args(argv)
+    try:
+        security = SecuritySettings.for_bind(args.host, args.port, args.allowed_host, args.token)
+    except SecurityConfigError as exc:
+        print(f"backprop-lens: error: {exc}", file=sys.stderr, flush=True)
+        return EXIT_USAGE
     settings = ServerSettings(
         host=args.host,
         port=args.port,
         data_dir=args.data_dir,
         max_training=args.max_training,
         frame_rate=args.frame_rate,
+        security=security,
     )
     try:
         store = Store(settings.resolved_data_dir())
@@ -86,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backprop-lens: error: {exc}", file=sys.stderr, flush=True)
         return EXIT_USAGE
     app = create_app(settings, store=store)
-    url = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"
+    url = security.url()  # carries ?token=... when one is required: printed once, here
     print(f"Backprop Lens is serving on {url}", flush=True)
     if args.open:
         threading.Timer(1.0, lambda: webbrowser.open(url)).start()

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from engine.config import ConfigError, FieldError, errors_from_validation, field_path, parse_config
@@ -30,10 +30,9 @@ _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 _SOURCES = ("body", "query", "path", "header", "cookie")
 
 
-class JSONBytes(Response):
-    """A JSON response encoded once by orjson (NumPy arrays allowed, NaN -> null)."""
-
-    media_type = "application/json"
+class JSONBytes(JSONResponse):
+    """A JSON response encoded once by orjson (NumPy arrays allowed, NaN -> null). A subclass of
+    JSONResponse, so the OpenAPI document keeps the route's response model."""
 
     def render(self, content: Any) -> bytes:
         if isinstance(content, bytes):
@@ -176,6 +175,14 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _session(request: Request, exc: SessionError) -> JSONResponse:
         return JSONResponse(status_code=exc.status_code, content={"detail": str(exc)})
 
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Starlette still logs the traceback; the client gets JSON like every other error.
+        return JSONResponse(
+            status_code=500,
+            content={"detail": f"internal server error: {type(exc).__name__}: {exc}"},
+        )
+
     @app.exception_handler(StoreError)
     async def _store(request: Request, exc: StoreError) -> JSONResponse:
         log.error("store error: %s", exc)
@@ -185,7 +192,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for the error answers a route can give."""
     text = {
-        400: "the request does not fit this session",
+        400: "the request does not fit this session, or its body cannot be read",
         404: "no session with that id",
         409: "the session's state does not allow this now",
         413: "the upload is too large",

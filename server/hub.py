@@ -127,7 +127,8 @@ class Client:
                         break
                     await self.websocket.send_text(text)
                     self.sent += 1
-                    await asyncio.sleep(0)  # let other clients' senders and requests run
+                    if self.queue or self.metrics is not None or self.snapshot is not None:
+                        await asyncio.sleep(0)  # between sends: let other senders and requests run
         except (WebSocketDisconnect, RuntimeError, OSError) as exc:
             log.debug("client of session %s gone: %s", self.session_id, exc)
         except asyncio.CancelledError:

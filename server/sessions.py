@@ -35,12 +35,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+from pydantic import ValidationError
 
 from engine.config import (
     ConfigError,
     HyperparameterUpdate,
     RunConfig,
     config_to_dict,
+    errors_from_validation,
     parse_config,
 )
 from server.history import History
@@ -60,8 +62,8 @@ STOP_TIMEOUT = 60.0  # seconds /stop waits for the worker to finish its step
 REPORT_INTERVAL = 1 / 30  # seconds between the trainer's reports (and metrics frames)
 SNAPSHOT_INTERVAL = 0.2  # seconds between snapshots while somebody watches (5/s at most,
 # fewer when they are costly to build or, with many clients, to send)
-SNAPSHOT_BUDGET = 0.04  # snapshots may take at most this share of the training thread
-SNAPSHOT_BYTES_PER_SECOND = 16e6  # snapshot bytes sent per second to all clients together
+SNAPSHOT_BUDGET = 0.03  # snapshots may take at most this share of the training thread
+SNAPSHOT_BYTES_PER_SECOND = 10e6  # snapshot bytes sent per second to all clients together
 SNAPSHOT_GRID_VALUES = 32_000  # values in a streamed snapshot's grids (output, inputs, neurons)
 SNAPSHOT_GRID_RANGE = (12, 40)  # resolution of a streamed snapshot's grid, coarsest to finest
 CHECKPOINT_MIN_INTERVAL = 1.0  # seconds between checkpoints while training, when cheap
@@ -716,7 +718,10 @@ class SessionManager:
         """Apply a PATCH between steps; emits and stores a "hyperparameters" event."""
 
         def apply(trainer: Trainer) -> tuple[dict[str, Any], dict[str, Any], int]:
-            changes = trainer.update_hyperparameters(update)
+            try:
+                changes = trainer.update_hyperparameters(update)
+            except ValidationError as exc:  # e.g. nesterov without momentum
+                raise ConfigError(errors_from_validation(exc)) from None
             return changes, config_to_dict(trainer.config), int(trainer.step)
 
         changes, doc, step = session.call(apply)

@@ -45,7 +45,7 @@ def list_presets() -> dict[str, Any]:
     status_code=status.HTTP_201_CREATED,
     response_model=UploadResult,
     summary="Upload a CSV (header row, numeric) or an NPZ (arrays X and y) dataset",
-    responses=errors(413, 422),
+    responses=errors(400, 413, 422),
 )
 async def upload_dataset(
     store: StoreDep,

@@ -28,7 +28,7 @@ router = APIRouter(prefix="/sessions", tags=["sessions"])
     status_code=status.HTTP_201_CREATED,
     response_model=SessionPublic,
     summary="Create a session from a run configuration",
-    responses=errors(409, 422),
+    responses=errors(400, 409, 422),
 )
 def create_session(body: SessionCreate, sessions: SessionsDep) -> dict[str, Any]:
     """Validate the config against its data (output units, features, size) and store it, idle."""
@@ -57,7 +57,7 @@ def get_session(session: SessionDep) -> dict[str, Any]:
     "/{session_id}",
     response_model=SessionPublic,
     summary="Change hyperparameters, even while training",
-    responses=errors(404, 409, 422),
+    responses=errors(400, 404, 409, 422),
 )
 def patch_session(
     update: HyperparameterUpdate, session: SessionDep, sessions: SessionsDep
@@ -95,7 +95,7 @@ def stop_session(session: SessionDep, sessions: SessionsDep) -> dict[str, Any]:
     "/{session_id}/step",
     response_model=StepResult,
     summary="Run exactly n training steps and wait for them",
-    responses=errors(404, 409, 422, 429),
+    responses=errors(400, 404, 409, 422, 429),
 )
 async def step_session(
     session: SessionDep, sessions: SessionsDep, body: StepRequest | None = None

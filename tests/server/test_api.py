@@ -249,6 +249,9 @@ def test_malformed_bodies_are_422_naming_the_field(
     fields = {e["field"]: e["message"] for e in patch.json()["detail"]}
     assert fields["learning_rate"] == "must be a number > 0.0, got -1"
     assert "bogus" in fields
+    nesterov = client.patch(f"/api/sessions/{sid}", json={"nesterov": True})  # momentum is 0
+    assert nesterov.status_code == 422
+    assert nesterov.json()["detail"][0]["field"] == "nesterov"
     steps = client.post(f"/api/sessions/{sid}/step", json={"steps": 0})
     assert steps.status_code == 422
     assert steps.json()["detail"][0]["field"] == "steps"

@@ -4,6 +4,7 @@ client that must not hold up anyone else."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -18,6 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from server.hub import Hub, HubFullError, encode
 from tests.support import LiveServer
 
 XOR = {
@@ -307,3 +309,74 @@ def test_deleting_a_session_closes_its_clients_with_4404(
             while True:
                 recv(ws)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+
+
+class FakeSocket:
+    """Records sent text; `gate` holds sends back like a peer that stopped reading."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.gate = asyncio.Event()
+        self.gate.set()
+
+    async def send_text(self, text: str) -> None:
+        await self.gate.wait()
+        self.sent.append(text)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        self.gate.set()
+
+
+def test_hub_latest_wins_never_drops_status_and_caps_the_rate() -> None:
+    async def scenario() -> None:
+        hub = Hub(asyncio.get_running_loop(), frame_rate=20.0)
+        slow, fast = FakeSocket(), FakeSocket()
+        slow.gate.clear()  # stalled
+        slow_client = hub.add("s", slow)  # type: ignore[arg-type]
+        fast_client = hub.add("s", fast)  # type: ignore[arg-type]
+        slow_client.start(encode({"type": "hello"}))
+        fast_client.start(encode({"type": "hello"}))
+        for step in range(1, 101):
+            hub.publish("s", "metrics", {"type": "metrics", "step": step})
+            if step % 25 == 0:
+                hub.publish("s", "status", {"type": "status", "step": step})
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0.2)
+        slow.gate.set()  # the stalled client reads again
+        await asyncio.sleep(0.2)
+        for socket_ in (slow, fast):
+            frames = [json.loads(text) for text in socket_.sent]
+            assert frames[0]["type"] == "hello"
+            statuses = [f["step"] for f in frames if f["type"] == "status"]
+            assert statuses == [25, 50, 75, 100]  # never dropped, in order
+            steps = [f["step"] for f in frames if f["type"] == "metrics"]
+            assert steps == sorted(steps) and steps[-1] == 100  # newest always arrives
+            for status in statuses:  # the metrics of a step go out before its status
+                before = [
+                    f["step"]
+                    for f in frames[: frames.index({"type": "status", "step": status})]
+                    if f["type"] == "metrics"
+                ]
+                assert before[-1] == status
+        slow_steps = [json.loads(t)["step"] for t in slow.sent if '"metrics"' in t]
+        assert len(slow_steps) < 15  # the stalled one skipped stale frames
+        fast_steps = [json.loads(t)["step"] for t in fast.sent if '"metrics"' in t]
+        # ~0.7 s at most 20/s plus the ones flushed ahead of the 4 status frames
+        assert len(fast_steps) <= 20 * 0.8 + 4 + 2
+        await hub.close_all()
+        assert hub.viewers("s") == 0
+
+    asyncio.run(scenario())
+
+
+def test_hub_caps_clients_per_session() -> None:
+    async def scenario() -> None:
+        hub = Hub(asyncio.get_running_loop(), max_clients=2)
+        hub.add("s", FakeSocket())  # type: ignore[arg-type]
+        hub.add("s", FakeSocket())  # type: ignore[arg-type]
+        with pytest.raises(HubFullError):
+            hub.add("s", FakeSocket())  # type: ignore[arg-type]
+        hub.add("other", FakeSocket())  # type: ignore[arg-type]
+        assert (hub.viewers("s"), hub.viewers("other")) == (2, 1)
+
+    asyncio.run(scenario())
