@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import numpy as np
+from pydantic import ValidationError
 
 from engine import inspect, stats
 from engine.config import (
     ConfigError,
-    DatasetConfig,
-    FieldError,
     HyperparameterUpdate,
     RunConfig,
+    errors_from_validation,
     parse_config,
 )
 from engine.data import Dataset, DatasetError, apply_features, make_dataset
@@ -34,6 +34,7 @@ from engine.optim import build_optimizer, clip_gradients, learning_rate_at
 
 __all__ = ["Report", "StepResult", "Trainer", "WeightsError"]
 
+_OPTIMIZER_FIELDS = ("learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha")
 EVAL_CHUNK = 2048  # samples per forward pass when evaluating
 EVAL_BUDGET = 0.02  # time-based evaluations take at most this share of training time
 GOOD_WEIGHTS_EVERY = 256  # steps between copies of the last good (finite) weights
@@ -685,38 +686,46 @@ class Trainer:
     def update_hyperparameters(
         self, update: HyperparameterUpdate | dict[str, Any]
     ) -> dict[str, dict[str, Any]]:
-        """Change learning rate, batch size, regularization, clipping or optimizer settings."""
-        if not isinstance(update, HyperparameterUpdate):
-            update = HyperparameterUpdate.model_validate(update)
+        """Change learning rate, batch size, regularization, clipping or optimizer settings.
+
+        The whole update is validated against the current config first (ConfigError naming the
+        field), then applied at once: a bad field never leaves half an update behind.
+        """
+        try:
+            if not isinstance(update, HyperparameterUpdate):
+                update = HyperparameterUpdate.model_validate(update)
+            given = {name: getattr(update, name) for name in update.model_fields_set}
+            optimizer_fields = {
+                k: v for k, v in given.items() if k in _OPTIMIZER_FIELDS and v is not None
+            }
+            candidate = self.config.model_dump()
+            candidate["optimizer"].update(optimizer_fields)
+            for name in ("batch_size", "regularization"):
+                if given.get(name) is not None:
+                    candidate[name] = given[name]
+            if "gradient_clip" in given:
+                candidate["gradient_clip"] = given["gradient_clip"]
+            new_config = RunConfig.model_validate(candidate)
+        except ValidationError as exc:
+            errors = errors_from_validation(exc)
+            for error in errors:  # PATCH bodies are flat: "optimizer.momentum" -> "momentum"
+                if error["field"].removeprefix("optimizer.") in _OPTIMIZER_FIELDS:
+                    error["field"] = error["field"].removeprefix("optimizer.")
+            raise ConfigError(errors) from None
+        old_config = self.config
         changes: dict[str, dict[str, Any]] = {}
-        cfg = self.config
-        for name in update.model_fields_set:
-            new = getattr(update, name)
-            if name in ("learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha"):
-                if new is None:
-                    continue
-                old = getattr(cfg.optimizer, name)
-                candidate = cfg.optimizer.model_copy(update={name: new})
-                candidate = type(candidate).model_validate(candidate.model_dump())
-                cfg.optimizer = candidate
-                self._apply_to_optimizer(name, new)
-            elif name == "gradient_clip":
-                old = cfg.gradient_clip.model_dump() if cfg.gradient_clip else None
-                cfg.gradient_clip = new
-                new = new.model_dump() if new is not None else None
-            elif name == "regularization":
-                if new is None:
-                    continue
-                old = cfg.regularization.model_dump()
-                cfg.regularization = new
-                new = new.model_dump()
-            else:  # batch_size
-                if new is None:
-                    continue
-                old = cfg.batch_size
-                cfg.batch_size = new
+        for name in given:
+            if name in _OPTIMIZER_FIELDS:
+                old, new = getattr(old_config.optimizer, name), getattr(new_config.optimizer, name)
+            else:
+                old, new = getattr(old_config, name), getattr(new_config, name)
+                old = old.model_dump() if hasattr(old, "model_dump") else old
+                new = new.model_dump() if hasattr(new, "model_dump") else new
             if old != new:
                 changes[name] = {"old": old, "new": new}
+        self.config = new_config
+        for name in optimizer_fields:
+            self._apply_to_optimizer(name, getattr(new_config.optimizer, name))
         return changes
 
     def _apply_to_optimizer(self, name: str, value: Any) -> None:
@@ -792,11 +801,3 @@ class Trainer:
     def flops_per_step(self) -> int:
         """Rough multiply-adds of one training step (forward + backward ~ 3x forward)."""
         return 3 * self.network.flops_per_sample() * min(self.config.batch_size, len(self.x_train))
-
-
-def dataset_config_field(error: FieldError) -> str:
-    """The field of a FieldError (helper for callers that report errors by field)."""
-    return str(error["field"])
-
-
-_ = DatasetConfig  # re-exported for callers building configs programmatically
