@@ -30,6 +30,7 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.limits import MAX_WS_CLIENTS_PER_SESSION
+from server.security import RAW_SEND_KEY
 
 log = logging.getLogger("backprop_lens.hub")
 
@@ -38,6 +39,8 @@ CLOSE_NOT_FOUND = 4404  # application close code: no such session (mirrors HTTP 
 CLOSE_POLICY = 1008  # policy violation: too many clients, or a client too slow to keep up
 LATEST_WINS = frozenset({"metrics", "snapshot"})
 MIN_SLEEP = 0.002  # seconds: the shortest wait for a rate-limited frame
+STALL_SECONDS = 2.0  # a send blocked this long means the peer stopped reading: drop it
+DROP_GRACE_SECONDS = 2.0  # after queueing the close frame, abort the connection this much later
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
@@ -125,7 +128,17 @@ class Client:
                         continue
                     else:
                         break
-                    await self.websocket.send_text(text)
+                    try:
+                        await asyncio.wait_for(self.websocket.send_text(text), STALL_SECONDS)
+                    except TimeoutError:
+                        log.warning(
+                            "client of session %s stopped reading for %g s; dropping it",
+                            self.session_id,
+                            STALL_SECONDS,
+                        )
+                        self.hub.remove(self)
+                        self.drop(CLOSE_POLICY, f"stopped reading for {STALL_SECONDS:g} s")
+                        return
                     self.sent += 1
                     if self.queue or self.metrics is not None or self.snapshot is not None:
                         await asyncio.sleep(0)  # between sends: let other senders and requests run
@@ -141,12 +154,39 @@ class Client:
         with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect, TimeoutError):
             await asyncio.wait_for(self.websocket.close(code, reason), timeout=1.0)
 
+    def drop(self, code: int, reason: str) -> None:
+        """Drop a peer that stopped reading: queue a close frame, then free the socket.
+
+        A plain close would wait for the peer to read first. The close frame goes behind the
+        unread data (a peer that reads again within DROP_GRACE_SECONDS still sees the code);
+        after that the TCP connection is aborted, so the socket and its buffers are freed.
+        """
+        self.closed = True
+        transport = transport_of(self.websocket)
+        server_protocol = getattr(self.websocket.scope.get(RAW_SEND_KEY), "__self__", None)
+        protocol = getattr(server_protocol, "conn", None)  # uvicorn's websockets-sansio state
+        if transport is None:
+            asyncio.get_running_loop().create_task(self.close(code, reason))
+            return
+        with contextlib.suppress(Exception):  # the frame is a courtesy; the abort is what counts
+            if protocol is not None:
+                protocol.send_close(code, reason)
+                transport.write(b"".join(protocol.data_to_send()))
+        asyncio.get_running_loop().call_later(DROP_GRACE_SECONDS, transport.abort)
+
     def stop(self) -> None:
         """Stop the sender task (the endpoint closes the socket)."""
         self.closed = True
         self.wake.set()
         if self._task is not None and self._task is not asyncio.current_task():
             self._task.cancel()
+
+
+def transport_of(websocket: WebSocket) -> Any:
+    """The transport under a WebSocket (asyncio's or uvloop's), when the server is uvicorn."""
+    raw_send = websocket.scope.get(RAW_SEND_KEY)
+    transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
+    return transport if callable(getattr(transport, "abort", None)) else None
 
 
 class Hub:

@@ -408,6 +408,8 @@ class _LimitedReceive:
         return message
 
 
+RAW_SEND_KEY = "backprop_lens.raw_send"  # scope key of the ASGI server's own send callable
+
 # ----------------------------------------------------------------------------- middleware
 
 
@@ -425,6 +427,9 @@ class SecurityMiddleware:
         if scope["type"] == "http":
             await self._http(scope, receive, send)
         elif scope["type"] == "websocket":
+            # The server's own send callable, so the hub can reach the connection's transport
+            # to drop a peer that stopped reading (server.hub.transport_of).
+            scope[RAW_SEND_KEY] = send
             await self._websocket(scope, receive, send)
         else:  # lifespan
             await self.app(scope, receive, send)

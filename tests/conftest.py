@@ -39,9 +39,13 @@ def client(shared_server: LiveServer) -> Iterator[httpx.Client]:
         yield http
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    """The system Chromium under Playwright, headless. Under CI=true a missing one fails."""
+    """The system Chromium under Playwright, headless. Under CI=true a missing one fails.
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the main thread while
+    it lives, which would break asyncio.run() in any test that came after it.
+    """
     executable = find_chromium()
     if executable is None:
         message = "no Chromium: set $CHROMIUM or install Debian's chromium"
