@@ -9,6 +9,7 @@ import math
 import numpy as np
 import pytest
 
+from engine import presets
 from engine.config import ConfigError, parse_config
 from engine.trainer import Trainer, WeightsError
 
@@ -32,21 +33,7 @@ def tanh_net(data_name: str = "spiral", **overrides: object) -> dict:
 
 
 def cnn_glyphs(**overrides: object) -> dict:
-    config = {
-        "seed": 0,
-        "dataset": {"name": "glyphs", "samples": 600, "noise": 0.2, "test_fraction": 0.3},
-        "layers": [
-            {"type": "conv2d", "filters": 8, "kernel_size": 3, "activation": "relu"},
-            {"type": "maxpool2d", "size": 2},
-            {"type": "conv2d", "filters": 16, "kernel_size": 3, "activation": "relu"},
-            {"type": "maxpool2d", "size": 2},
-            {"type": "flatten"},
-            {"type": "dense", "units": 5, "activation": "softmax"},
-        ],
-        "loss": "cross_entropy",
-        "optimizer": {"name": "adam", "learning_rate": 0.005},
-        "batch_size": 32,
-    }
+    config = presets.cnn_glyphs()
     config.update(overrides)
     return config
 

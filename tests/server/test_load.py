@@ -17,12 +17,8 @@ Run with -s to see the numbers.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import os
-import socket
 import statistics
-import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -35,6 +31,14 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedOK
 
+from tests.probes import (
+    TCP_ESTABLISHED,
+    drain,
+    percentile,
+    rss_mb,
+    server_side_tcp,
+    stalled_websocket,
+)
 from tests.support import LiveServer
 
 SESSIONS = 20
@@ -57,7 +61,6 @@ WIDE = {  # larger snapshots: the stalled socket fills within a second or two
         {"type": "dense", "units": 1},
     ],
 }
-TCP_ESTABLISHED = "01"
 
 
 @pytest.fixture(scope="module")
@@ -76,20 +79,6 @@ def load_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
 
 
 # ---- measuring ----------------------------------------------------------------------------------
-
-
-def rss_mb(pid: int) -> float:
-    """Resident set size of a process, from /proc/<pid>/status (VmRSS, kB)."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError(f"no VmRSS in /proc/{pid}/status")
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 class HealthProbe:
@@ -313,78 +302,6 @@ def test_training_sessions_with_many_readers(load_server: LiveServer) -> None:
 # ---- 2. a client that stops reading -------------------------------------------------------------
 
 
-def stalled_websocket(server: LiveServer, session_id: str) -> socket.socket:
-    """A WebSocket handshake on a raw socket with a 4 KiB receive buffer that is then never
-    read: the kernel buffers fill and the server's sends stop completing."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(10)
-    sock.connect(("127.0.0.1", server.port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /ws/sessions/{session_id} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(1)  # byte by byte: the handshake answer and nothing more
-    assert response.startswith(b"HTTP/1.1 101"), response
-    return sock
-
-
-def server_side_tcp(server_port: int, client_port: int) -> tuple[str, int] | None:
-    """(state, bytes queued to send) of the server's end of a loopback connection, from
-    /proc/net/tcp; None once the server closed it."""
-    with open("/proc/net/tcp") as table:
-        for line in table.readlines()[1:]:
-            fields = line.split()
-            local, remote, state, queues = fields[1], fields[2], fields[3], fields[4]
-            if int(local.split(":")[1], 16) == server_port and (
-                int(remote.split(":")[1], 16) == client_port
-            ):
-                return state, int(queues.split(":")[0], 16)
-    return None
-
-
-def drain(sock: socket.socket, timeout: float) -> tuple[int, bool, tuple[int, str] | None]:
-    """Read what the server sent until EOF or `timeout` of silence: (bytes, EOF seen,
-    (code, reason) of a close frame if one came)."""
-    sock.settimeout(timeout)
-    data = bytearray()
-    eof = False
-    with contextlib.suppress(TimeoutError, OSError):
-        while True:
-            chunk = sock.recv(1 << 20)
-            if not chunk:
-                eof = True
-                break
-            data.extend(chunk)
-    return len(data), eof, close_frame(bytes(data))
-
-
-def close_frame(data: bytes) -> tuple[int, str] | None:
-    """The (code, reason) of the first close frame in a server-to-client byte stream."""
-    at = 0
-    while at + 2 <= len(data):
-        opcode, length = data[at] & 0x0F, data[at + 1] & 0x7F
-        at += 2
-        if length == 126:
-            (length,) = struct.unpack_from("!H", data, at)
-            at += 2
-        elif length == 127:
-            (length,) = struct.unpack_from("!Q", data, at)
-            at += 8
-        payload = data[at : at + length]
-        at += length
-        if opcode == 0x8:
-            code = struct.unpack_from("!H", payload)[0] if len(payload) >= 2 else 1005
-            return code, payload[2:].decode(errors="replace")
-    return None
-
-
 @dataclass
 class StallResult:
     rate_before: float
@@ -418,7 +335,7 @@ def stall(load_server: LiveServer) -> StallResult:
                 await asyncio.sleep(3.0)
                 before_end = time.monotonic()
                 rss_before = rss_mb(pid)
-                stalled = await asyncio.to_thread(stalled_websocket, load_server, sid)
+                stalled = await asyncio.to_thread(stalled_websocket, load_server.port, sid)
                 port = stalled.getsockname()[1]
                 began = time.monotonic()
                 rss_peak, queued_peak, dropped_after = rss_before, 0, None
