@@ -3,7 +3,7 @@
 // arrays directly; main.js calls update() at most ~10 times a second.
 
 import uPlot from "../vendor/uplot/uPlot.esm.js";
-import { SERIES_COLORS, el, fitCanvas, fmt } from "./util.js";
+import { SERIES_COLORS, el, fitCanvas, fmt, fmtInt } from "./util.js";
 
 function numberFmt(u, v) {
   return v === null || v === undefined ? "–" : fmt(v, 3);
@@ -26,6 +26,10 @@ export class LineChart {
     this.key = "";
     this.body = el("div", { class: "chart-body", id: opts.id });
     host.append(this.body);
+    /** Markers drawn over the plot: {ticks: [{x, x2?, h, text}], lines: [{x, label, cls}]}. */
+    this.marks = null;
+    this.markLayer = el("div", { class: "mark-layer" });
+    this.markTip = el("div", { class: "mark-tip", hidden: true });
     this.width = 0;
     this.ro = new ResizeObserver(() => this.resize());
     this.ro.observe(host);
@@ -79,9 +83,98 @@ export class LineChart {
         { stroke: "#667", grid: { stroke: "#eef0f2", width: 1 }, ticks: { stroke: "#dde", width: 1, size: 4 }, size: 50, space: this.log ? 34 : 18, font: "11px system-ui, sans-serif", values: (u, vals) => tickLabels(vals, this.log) },
       ],
       series,
+      hooks: { draw: [() => this.drawMarks()], setCursor: [(u) => this.onCursor(u)] },
     };
     const data = this.data.length === series.length ? this.data : [this.data[0] || [], ...this.seriesDefs.map(() => [])];
     this.plot = new uPlot(opts, this.sanitize(data), this.body);
+    this.plot.over.append(this.markLayer, this.markTip);
+    this.drawMarks();
+  }
+
+  /** Replace the markers (drawn on the next redraw, or now). */
+  setMarks(marks, redraw = false) {
+    this.marks = marks;
+    if (redraw) this.drawMarks();
+  }
+
+  /** Markers as DOM inside uPlot's plotting area: ticks along the bottom, labelled vertical lines. */
+  drawMarks() {
+    const layer = this.markLayer;
+    const u = this.plot;
+    const m = this.marks;
+    this.drawnTicks = [];
+    if (!u || !m) {
+      if (layer.childElementCount) layer.replaceChildren();
+      this.host.dataset.marks = "0";
+      return;
+    }
+    const width = u.over.clientWidth || u.bbox.width / devicePixelRatio;
+    const xs = u.scales.x;
+    const inRange = (x) => xs.min !== null && xs.min !== undefined && x >= xs.min && x <= xs.max;
+    const nodes = [];
+    // ticks: merged per 3 px so a run clipped at every step draws a band, not thousands of nodes
+    const buckets = new Map();
+    for (const t of m.ticks || []) {
+      const x0 = Math.max(t.x, xs.min ?? t.x);
+      const x1 = Math.min(t.x2 ?? t.x, xs.max ?? t.x);
+      if (!(inRange(x0) || inRange(x1)) || x1 < x0) continue;
+      const p0 = u.valToPos(x0, "x");
+      const p1 = u.valToPos(x1, "x");
+      for (let p = Math.floor(p0 / 3); p <= Math.floor(p1 / 3); p++) {
+        const b = buckets.get(p);
+        if (!b) buckets.set(p, { px: p * 3, h: t.h, t, n: 1 });
+        else {
+          b.n += 1;
+          if (t.h > b.h) {
+            b.h = t.h;
+            b.t = t;
+          }
+        }
+      }
+    }
+    for (const b of buckets.values()) {
+      if (b.px < 0 || b.px > width) continue;
+      const d = el("div", { class: `mark-tick ${m.tickClass || ""}`, "data-step": b.t.x });
+      d.style.setProperty("left", `${b.px}px`);
+      d.style.setProperty("height", `${(4 + Math.max(0, Math.min(1, b.h)) * 12).toFixed(1)}px`);
+      nodes.push(d);
+      this.drawnTicks.push(b);
+    }
+    for (const line of m.lines || []) {
+      if (!inRange(line.x)) continue;
+      const px = u.valToPos(line.x, "x");
+      const d = el("div", { class: `mark-line ${line.cls || ""}`, "data-step": line.x }, [el("span", { class: "mark-label", text: line.label })]);
+      d.style.setProperty("left", `${px}px`);
+      nodes.push(d);
+    }
+    layer.replaceChildren(...nodes);
+    this.host.dataset.marks = String(this.drawnTicks.length);
+    this.host.dataset.lines = String(nodes.length - this.drawnTicks.length);
+  }
+
+  /** Hovering near a tick shows what it marks. */
+  onCursor(u) {
+    const left = u.cursor.left;
+    const tip = this.markTip;
+    let best = null;
+    if (left !== null && left >= 0 && this.drawnTicks) {
+      let bestD = 5;
+      for (const b of this.drawnTicks) {
+        const d = Math.abs(b.px + 1 - left);
+        if (d < bestD) {
+          bestD = d;
+          best = b;
+        }
+      }
+    }
+    if (!best || !best.t.text) {
+      tip.hidden = true;
+      return;
+    }
+    tip.textContent = best.n > 1 ? `${best.t.text} (+${best.n - 1} nearby)` : best.t.text;
+    tip.hidden = false;
+    const w = u.over.clientWidth;
+    tip.style.setProperty("left", `${Math.min(Math.max(0, left - 80), Math.max(0, w - 200))}px`);
   }
 
   /** Log scales cannot show values <= 0: they become gaps. */
@@ -166,16 +259,43 @@ export class RunCharts {
     ]);
   }
 
-  update(history, config) {
+  update(history, config, extra = {}) {
     const h = history;
+    this.loss.setMarks(lossMarks(h, extra));
     this.loss.setData([h.step, h.loss, h.test_loss]);
     const names = layerNames(h);
-    this.grad.setSeries(layerSeries(names, config));
-    this.grad.setData([h.step, ...names.map((n) => h.layers[n].grad_norm)]);
+    const hasMax = h.max_grad_norm.some((v) => v !== null && v > 0);
+    const defs = layerSeries(names, config);
+    if (hasMax) defs.push({ label: "max (interval)", color: "#d62728", dash: [5, 4], width: 1.2 });
+    this.grad.setSeries(defs);
+    this.grad.setData([h.step, ...names.map((n) => h.layers[n].grad_norm), ...(hasMax ? [h.max_grad_norm] : [])]);
     this.ratio.setSeries(layerSeries(names, config));
     this.ratio.setData([h.step, ...names.map((n) => h.layers[n].update_ratio)]);
     this.acc.setData([h.step, h.accuracy, h.test_accuracy]);
   }
+}
+
+/** Clip ticks (height = share cut) and the best-step line for the loss chart. */
+export function lossMarks(h, { clips = [], bestStep = null, earlyStop = null } = {}) {
+  const ticks = [];
+  const seen = new Set();
+  for (const e of clips) {
+    const cut = typeof e.fraction === "number" ? e.fraction : 0.5;
+    const range = e.last_step && e.last_step !== e.step ? `steps ${fmtInt(e.step)}–${fmtInt(e.last_step)}` : `step ${fmtInt(e.step)}`;
+    const norms = typeof e.norm_before === "number" ? ` · norm ${fmt(e.norm_before, 3)} → ${fmt(e.norm_after, 3)}` : "";
+    const what = e.kind === "value" ? `${(cut * 100).toFixed(cut < 0.01 ? 2 : 1)}% of values cut to ±${fmt(e.threshold)}` : `scaled down by ${(cut * 100).toFixed(1)}%`;
+    ticks.push({ x: e.step, x2: e.last_step || e.step, h: cut, text: `${range}: clipped${e.count > 1 ? ` ×${e.count}` : ""} — ${what}${norms}` });
+    seen.add(e.step);
+  }
+  // intervals with clipped steps but no event in hand (e.g. thinned away) still get a tick
+  const cc = h.clip_count || [];
+  for (let i = 0; i < cc.length; i++) {
+    if (cc[i] > 0 && !seen.has(h.step[i])) ticks.push({ x: h.step[i], h: 0.3, text: `step ${fmtInt(h.step[i])}: ${cc[i]} clipped step${cc[i] === 1 ? "" : "s"} in this interval` });
+  }
+  const lines = [];
+  if (bestStep !== null && bestStep !== undefined) lines.push({ x: bestStep, label: `best ${fmtInt(bestStep)}`, cls: "best" });
+  if (earlyStop) lines.push({ x: earlyStop.step, label: "early stop", cls: "stop" });
+  return { ticks, lines, tickClass: "clip" };
 }
 
 /** Weight and gradient histograms of one layer from a snapshot's "histograms". */

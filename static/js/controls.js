@@ -1,11 +1,9 @@
 // The left panel: builds the run's config document from the form (every input carries the config
 // path it sets in data-field, e.g. "layers[2].units", so a 422 error lands next to its field), keeps
-// the setup in the URL fragment, exports/imports JSON, lists presets, runs and the Learn texts, and
-// draws the side-by-side comparison of two runs.
+// the setup in the URL fragment, exports/imports JSON, and lists presets and runs (the Learn tab and
+// the compare view live in learn.js).
 
 import { api } from "./api.js";
-import { LineChart, layerNames, layerSeries } from "./charts.js";
-import { historyFromColumns } from "./store.js";
 import { el, fmt, fmtInt } from "./util.js";
 
 const ACTIVATIONS = ["tanh", "relu", "leaky_relu", "sigmoid", "linear", "softmax"];
@@ -187,7 +185,6 @@ export class Controls {
     this.layers = [];
     this.features = ["x1", "x2"];
     this.compareIds = [];
-    this.compareCharts = [];
     this.fillDatasets(FALLBACK_DATASETS);
     this.bind();
   }
@@ -218,7 +215,6 @@ export class Controls {
     }
     document.getElementById("refresh-runs").addEventListener("click", () => this.refreshRuns());
     document.getElementById("compare-runs").addEventListener("click", () => this.openCompare());
-    document.getElementById("compare-close").addEventListener("click", () => this.closeCompare());
   }
 
   showTab(name) {
@@ -284,7 +280,7 @@ export class Controls {
     if (lessons.length) groups.push(el("optgroup", { label: "Guided experiments" }, lessons.map(option)));
     if (basic.length) groups.push(el("optgroup", { label: lessons.length ? "Starting points" : "Presets" }, basic.map(option)));
     this.presetSelect.replaceChildren(el("option", { value: "", text: "— choose —" }), ...groups);
-    this.renderLearn(presets);
+    if (this.handlers.onPresets) this.handlers.onPresets(presets);
   }
 
   datasetInfo(name) {
@@ -574,44 +570,6 @@ export class Controls {
     this.noteTimer = setTimeout(() => (n.textContent = ""), 3000);
   }
 
-  // ---------------------------------------------------------------- Learn
-
-  renderLearn(presets) {
-    const box = document.getElementById("learn-list");
-    if (!presets.length) {
-      box.replaceChildren(el("p", { class: "hint", text: "No guided experiments from the server yet." }));
-      return;
-    }
-    box.replaceChildren(
-      ...presets.map((p) => {
-        const formulas = el("ul", { class: "formulas" }, (p.formulas || []).map((f) => el("li", { text: f })));
-        const load = el("button", { type: "button", class: "small accent", text: "Load this setup" });
-        load.addEventListener("click", () => {
-          this.presetSelect.value = p.id;
-          this.handlers.onPreset(p);
-        });
-        const actions = el("div", { class: "learn-actions" }, [load]);
-        if (p.try && p.try.config) {
-          const tryBtn = el("button", { type: "button", class: "small", text: "Load the “try” setup" });
-          tryBtn.addEventListener("click", () => this.handlers.onPreset({ ...p, config: p.try.config, title: `${p.title} (try)` }));
-          actions.append(tryBtn);
-        }
-        const tryBox = p.try ? el("p", { class: "try" }, [el("b", { text: "Try: " }), p.try.change || "", p.try.expect ? el("span", { class: "expect", text: ` → ${p.try.expect}` }) : null]) : null;
-        const compare = p.compare && p.compare.length ? el("p", { class: "hint", text: `Compares: ${p.compare.map((c) => c.label).join(" · ")}` }) : null;
-        const badge = p.lesson ? el("span", { class: "lesson-no", text: String(p.lesson) }) : null;
-        return el("details", { class: "learn-item", "data-preset": p.id, "data-kind": p.kind || "" }, [
-          el("summary", {}, [badge, el("b", { text: p.title || p.id }), p.summary ? el("span", { class: "summary", text: ` — ${p.summary}` }) : null]),
-          p.explanation ? el("p", { text: p.explanation }) : null,
-          formulas.childElementCount ? formulas : null,
-          p.watch ? el("p", {}, [el("b", { text: "Watch: " }), p.watch]) : null,
-          tryBox,
-          compare,
-          actions,
-        ]);
-      }),
-    );
-  }
-
   // ---------------------------------------------------------------- runs and compare
 
   async refreshRuns() {
@@ -634,9 +592,9 @@ export class Controls {
         tick.addEventListener("change", () => {
           this.compareIds = this.compareIds.filter((id) => id !== s.id);
           if (tick.checked) this.compareIds.push(s.id);
-          while (this.compareIds.length > 2) this.compareIds.shift();
+          while (this.compareIds.length > 3) this.compareIds.shift();
           for (const t of list.querySelectorAll("input[data-run]")) t.checked = this.compareIds.includes(t.dataset.run);
-          document.getElementById("compare-runs").disabled = this.compareIds.length !== 2;
+          document.getElementById("compare-runs").disabled = this.compareIds.length < 2;
         });
         const open = el("button", { type: "button", class: "run-open", title: "open this run" }, [
           el("span", { class: "run-name", text: s.name || s.id }),
@@ -646,69 +604,16 @@ export class Controls {
         return el("li", { class: `run-item${s.id === current ? " current" : ""}`, "data-run": s.id, "data-status": s.status }, [tick, open, el("span", { class: "pill", "data-status": s.status, text: s.status })]);
       }),
     );
-    document.getElementById("compare-runs").disabled = this.compareIds.length !== 2;
+    document.getElementById("compare-runs").disabled = this.compareIds.length < 2;
     if (!sessions.length) list.append(el("li", { class: "hint", text: "No runs yet." }));
   }
 
-  async openCompare() {
-    if (this.compareIds.length !== 2) return;
-    const overlay = document.getElementById("compare");
-    overlay.hidden = false;
-    this.closeCompareCharts();
-    const cols = [document.getElementById("compare-a"), document.getElementById("compare-b")];
-    const results = await Promise.all(
-      this.compareIds.map(async (id) => {
-        try {
-          const [s, m] = await Promise.all([api.session(id), api.metrics(id, 0, 2000)]);
-          return { s, h: historyFromColumns(m) };
-        } catch (err) {
-          return { error: err.message, id };
-        }
-      }),
-    );
-    // shared y ranges so the two columns read alike
-    let lo = Infinity;
-    let hi = -Infinity;
-    for (const r of results) {
-      if (!r.h) continue;
-      for (const v of [...r.h.loss, ...r.h.test_loss]) if (v !== null) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
-    }
-    results.forEach((r, k) => {
-      const col = cols[k];
-      col.replaceChildren();
-      if (r.error) {
-        col.append(el("p", { class: "field-error", text: `${r.id}: ${r.error}` }));
-        return;
-      }
-      const cfg = r.s.config || {};
-      col.append(
-        el("h3", { text: r.s.name || r.s.id }),
-        el("p", { class: "hint", text: `${cfg.dataset ? cfg.dataset.name : ""} · ${(cfg.layers || []).map((l) => (l.type === "dense" ? `${l.units} ${l.activation}` : l.type)).join(" → ")} · ${cfg.optimizer ? `${cfg.optimizer.name} lr ${cfg.optimizer.learning_rate}` : ""} · step ${fmtInt(r.s.step)}` }),
-      );
-      const lossHost = el("div", { class: "chart compare-chart", "data-compare": `loss-${k}` });
-      const gradHost = el("div", { class: "chart compare-chart", "data-compare": `grad-${k}` });
-      col.append(el("h4", { text: "Loss" }), lossHost, el("h4", { text: "Gradient norm per layer" }), gradHost);
-      const loss = new LineChart(lossHost, { id: `cmp-loss-${k}`, height: 170, yRange: Number.isFinite(lo) ? [Math.max(0, lo), hi] : undefined });
-      loss.setSeries([
-        { label: "train", color: "#0877bd", width: 1.8 },
-        { label: "test", color: "#f59322", width: 1.8 },
-      ]);
-      loss.setData([r.h.step, r.h.loss, r.h.test_loss]);
-      const names = layerNames(r.h);
-      const grad = new LineChart(gradHost, { id: `cmp-grad-${k}`, height: 170, log: true });
-      grad.setSeries(layerSeries(names, cfg));
-      grad.setData([r.h.step, ...names.map((n) => r.h.layers[n].grad_norm)]);
-      this.compareCharts.push(loss, grad);
-    });
-  }
-
-  closeCompareCharts() {
-    for (const c of this.compareCharts) c.destroy();
-    this.compareCharts = [];
+  openCompare() {
+    if (this.compareIds.length < 2) return;
+    this.handlers.onCompareIds(this.compareIds.slice());
   }
 
   closeCompare() {
-    this.closeCompareCharts();
-    document.getElementById("compare").hidden = true;
+    if (this.handlers.onCloseCompare) this.handlers.onCloseCompare();
   }
 }

@@ -6,11 +6,12 @@ import { ApiError, api } from "./api.js";
 import { Explainer, LivePulse } from "./backward_anim.js";
 import { DataView } from "./boundary.js";
 import { Histograms, RunCharts } from "./charts.js";
+import { CompareView, LearnPanel, formulaNodes } from "./learn.js";
 import { Controls, DEFAULT_CONFIG, HYPER_TO_FIELD, hyperOf, stableJson, structuralKey, withDefaults } from "./controls.js";
 import { NetworkView } from "./network_view.js";
 import { store } from "./store.js";
 import { Stream } from "./stream.js";
-import { debounce, el, first, fmt, fmtInt, setAttr, setText } from "./util.js";
+import { debounce, el, first, fmt, fmtInt, setAttr, setStyle, setText } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 const CHART_INTERVAL_MS = 100;
@@ -24,6 +25,16 @@ const explainer = new Explainer(view, { api, store, onState: onExplainState });
 const dataView = new DataView($("data-view"), { onPick: (s) => explainSample(s), onDraw: (p) => drawPoint(p) });
 const charts = new RunCharts({ lossHost: $("loss-chart"), gradHost: $("grad-chart"), ratioHost: $("ratio-chart"), accHost: $("acc-chart") });
 const histograms = new Histograms($("hist-view"), $("hist-layer"));
+const compareView = new CompareView({ api });
+const learn = new LearnPanel({
+  onOpen: (p) => openLesson(p),
+  onTry: (p) => loadSetup(p.try.config, `${p.title} (try)`),
+  onCompare: (p) => openLessonCompare(p),
+  onExplain: async () => {
+    if (compareView.open) await compareView.close();
+    explainButton();
+  },
+});
 const controls = new Controls(store, {
   onStructure: (cfg) => {
     controls.writeFragment(cfg, store.session ? store.session.id : null);
@@ -34,16 +45,42 @@ const controls = new Controls(store, {
     applyHyper(cfg);
   },
   onPreset: (preset) => {
-    controls.writeConfig(preset.config);
-    const cfg = controls.readConfig();
-    controls.writeFragment(cfg, null);
-    rebuildSoon.cancel();
-    rebuild(cfg, { name: preset.title || preset.id, force: true }).then((s) => {
-      if (s && preset.mode === "explain") explainButton(); // "how a step works" opens the explainer
-    });
+    if (preset.kind === "lesson") learn.open(preset);
+    else loadSetup(preset.config, preset.title || preset.id);
   },
   onOpenRun: (id) => openRunById(id),
+  onPresets: (presets) => learn.setPresets(presets),
+  onCompareIds: (ids) => compareView.openIds(ids),
+  onCloseCompare: () => compareView.close(),
 });
+
+/** Build a fresh run from a config (a preset, a lesson or its "try" setup). */
+async function loadSetup(config, name) {
+  controls.writeConfig(config);
+  const cfg = controls.readConfig();
+  controls.writeFragment(cfg, null);
+  rebuildSoon.cancel();
+  return rebuild(cfg, { name, force: true });
+}
+
+/** Open a guided experiment: its run, then what its text promises (explainer, drawing, compare). */
+async function openLesson(p) {
+  if (compareView.open) await compareView.close();
+  if ([...controls.presetSelect.options].some((o) => o.value === p.id)) controls.presetSelect.value = p.id;
+  const s = await loadSetup(p.config, p.lesson ? `${p.lesson}. ${p.title}` : p.title || p.id);
+  if (!s || learn.current !== p) return;
+  if (p.mode === "explain") await explainButton(); // "how a step works" opens the explainer
+  if (p.compare && p.compare.length) await openLessonCompare(p);
+}
+
+async function openLessonCompare(p) {
+  if (isRunning()) await pause(); // leave the server's training slots to the compared runs
+  await compareView.openConfigs(p.compare, {
+    title: `${p.lesson ? `${p.lesson}. ` : ""}${p.title} — side by side`,
+    watch: p.watch ? `Watch: ${p.watch}` : "",
+    prefix: p.title,
+  });
+}
 
 /** structuralKey of the config the open session was created with. */
 let builtKey = null;
@@ -58,7 +95,7 @@ let predicting = false;
 let clientRun = null; // {timer} while a slow speed drives training by POST /step
 let busy = false;
 
-window.__bl = { store, view, explainer, pulse, controls }; // read-only hook for tests and debugging
+window.__bl = { store, view, explainer, pulse, controls, learn, compareView }; // read-only hook for tests and debugging
 
 // ------------------------------------------------------------------------------ sessions
 
@@ -157,6 +194,11 @@ async function openSession(s, { keepForm }) {
   const info = datasetInfo(cfg);
   view.setArchitecture(withDefaults(cfg), info);
   dataView.setRun(cfg, info);
+  hideBanner();
+  setupBnPanel(cfg);
+  const drawing = dataView.drawing;
+  $("draw-hint").hidden = !drawing;
+  $("data-card").classList.toggle("drawing", drawing);
   pulse.stop();
   stream.open(s.id);
   lastPredict = 0;
@@ -545,9 +587,10 @@ async function applyWeightEdit() {
 
 // ------------------------------------------------------------------------------ banner, status
 
-function showBanner(title, message) {
+function showBanner(title, message, kind = "error") {
   $("banner-title").textContent = title;
   $("banner-message").textContent = message;
+  $("banner").dataset.kind = kind;
   $("banner").hidden = false;
 }
 
@@ -638,7 +681,14 @@ function renderSession() {
   if (s && s.status === "diverged") {
     showBanner(`Training diverged (paused at step ${fmtInt(s.step)}).`, s.message || "The loss or the gradients became NaN or infinite; the last good weights are kept.");
   } else if (s && s.status === "stopped_early") {
-    setText($("st-event"), `early stop${s.best_step !== null && s.best_step !== undefined ? ` — best step ${fmtInt(s.best_step)}` : ""}${s.message ? `: ${s.message}` : ""}`);
+    const best = s.best_step !== null && s.best_step !== undefined ? s.best_step : store.bestStep;
+    const ev = store.earlyStop;
+    setText($("st-event"), `early stop${best !== null && best !== undefined ? ` — best step ${fmtInt(best)}` : ""}${s.message ? `: ${s.message}` : ""}`);
+    $("st-event").dataset.kind = "early_stop";
+    const detail = ev && ev.message ? ev.message : s.message || "the test loss stopped improving";
+    showBanner(`Early stop at step ${fmtInt(s.step)}${best !== null && best !== undefined ? ` — best step ${fmtInt(best)}` : ""}.`, `${detail.replace(/\.?\s*$/, ".")} The dashed line on the loss chart marks the best step.`, "info");
+  } else if ($("banner").dataset.kind === "info") {
+    hideBanner();
   }
   if (s && s.step !== undefined && (!store.latest || store.latest.step === undefined || s.step > store.latest.step)) {
     store.latest = { ...(store.latest || {}), step: s.step, epoch: s.epoch };
@@ -656,7 +706,92 @@ function renderLatest() {
   setText($("st-test-loss"), fmt(m.test_loss ?? null, 4));
   setText($("st-acc"), pct(m.accuracy));
   setText($("st-test-acc"), pct(m.test_accuracy));
-  if (Object.keys(store.latestLayers).length) view.setLayerStats(store.latestLayers);
+  if (Object.keys(store.latestLayers).length) {
+    view.setLayerStats(store.latestLayers);
+    renderBnPanel();
+  }
+}
+
+// ------------------------------------------------------------------------------ batch-norm panel
+
+let bnLayers = [];
+let bnSelected = null;
+
+/** One chip per batch-norm layer of the run; the panel is hidden when there is none. */
+function setupBnPanel(cfg) {
+  const layers = (cfg && cfg.layers) || [];
+  bnLayers = [];
+  layers.forEach((l, i) => {
+    if (l.type !== "batchnorm") return;
+    let units = null;
+    for (let k = i - 1; k >= 0; k--) {
+      if (layers[k].type === "dense") {
+        units = layers[k].units;
+        break;
+      }
+      if (layers[k].type === "conv2d") {
+        units = layers[k].filters;
+        break;
+      }
+    }
+    bnLayers.push({ name: String(i), units, eps: l.eps ?? 1e-5, after: i - 1 });
+  });
+  $("bn-panel").hidden = !bnLayers.length;
+  if (!bnLayers.length) return;
+  bnSelected = bnLayers[0].name;
+  $("bn-layers").replaceChildren(
+    ...bnLayers.map((b) => {
+      const chip = el("button", { type: "button", class: "bn-chip", "data-layer": b.name, title: `batch norm layer ${b.name} (after layer ${b.after})`, text: `L${b.name}` });
+      chip.addEventListener("click", () => {
+        bnSelected = b.name;
+        renderBnPanel(true);
+      });
+      return chip;
+    }),
+  );
+  $("bn-formula").replaceChildren(
+    el("span", { class: "bn-f" }, formulaNodes("x_hat = (x - mu_B) / sqrt(sigma_B^2 + eps)")),
+    el("span", { class: "bn-f" }, formulaNodes("y = gamma * x_hat + beta")),
+  );
+  renderBnPanel(true);
+}
+
+/** Live batch mean and variance of the selected batch-norm layer (from the latest metrics frame). */
+function renderBnPanel(rebuild = false) {
+  if (!bnLayers.length) return;
+  const b = bnLayers.find((x) => x.name === bnSelected) || bnLayers[0];
+  for (const chip of $("bn-layers").children) chip.classList.toggle("active", chip.dataset.layer === b.name);
+  const st = store.latestLayers[b.name];
+  const mean = st && Array.isArray(st.batch_mean) ? st.batch_mean : null;
+  const vari = st && Array.isArray(st.batch_var) ? st.batch_var : null;
+  const n = Math.min(16, (mean && mean.length) || b.units || 0);
+  const body = $("bn-body");
+  if (rebuild || body.dataset.layer !== b.name || Number(body.dataset.units) !== n) {
+    body.dataset.layer = b.name;
+    body.dataset.units = String(n);
+    const head = [el("span", { class: "bn-k", text: "unit" }), ...Array.from({ length: n }, (_, u) => el("span", { class: "bn-unit", text: String(u) }))];
+    const row = (cls, label) => [el("span", { class: "bn-k" }, formulaNodes(label)), ...Array.from({ length: n }, (_, u) => el("span", { class: `bn-cell ${cls}`, "data-unit": u }, [el("i", { class: "bn-bar" }), el("span", { class: "bn-num", text: "–" })]))];
+    body.replaceChildren(...head, ...row("bn-mean", "mu_B"), ...row("bn-var", "sigma_B^2"));
+    body.style.setProperty("--bn-cols", String(n));
+    const more = (mean && mean.length) || b.units || 0;
+    body.dataset.more = more > n ? `+${more - n}` : "";
+  }
+  const maxAbs = (arr) => (arr ? Math.max(1e-12, ...arr.slice(0, n).map((v) => Math.abs(v) || 0)) : 1);
+  const mMax = maxAbs(mean);
+  const vMax = maxAbs(vari);
+  const cells = body.querySelectorAll(".bn-cell");
+  for (const cell of cells) {
+    const u = Number(cell.dataset.unit);
+    const isMean = cell.classList.contains("bn-mean");
+    const arr = isMean ? mean : vari;
+    const v = arr ? arr[u] : null;
+    setAttr(cell, "data-value", v === null || v === undefined ? "" : String(v));
+    setText(cell.lastChild, v === null || v === undefined ? "–" : fmt(v, 3));
+    const t = v === null || v === undefined ? 0 : Math.min(1, Math.abs(v) / (isMean ? mMax : vMax));
+    setStyle(cell.firstChild, "width", `${(t * 100).toFixed(0)}%`);
+    setAttr(cell.firstChild, "data-sign", v < 0 ? "neg" : "pos");
+  }
+  setText($("bn-panel").querySelector(".bn-title"), `Batch norm L${b.name} · live batch statistics${st ? ` · step ${fmtInt(store.latest ? store.latest.step : 0)}` : " · press Start"}`);
 }
 
 function renderEvents() {
@@ -751,8 +886,9 @@ function frame(now) {
     if (d.history && now - lastChart >= CHART_INTERVAL_MS) {
       d.history = false;
       lastChart = now;
-      charts.update(store.history, store.config);
+      charts.update(store.history, store.config, { clips: store.clips, bestStep: store.bestStep, earlyStop: store.earlyStop });
     }
+    compareView.frame(now);
     refreshPredictions(now);
     pulse.frame(now);
     explainer.frame(now);
@@ -800,7 +936,7 @@ function bindDom() {
       for (const b of document.querySelectorAll("[data-chart-body]")) b.hidden = b.dataset.chartBody !== tab.dataset.chartTab;
       $("hist-layer").hidden = tab.dataset.chartTab !== "hist";
       if (tab.dataset.chartTab === "hist") histograms.draw();
-      charts.update(store.history, store.config);
+      charts.update(store.history, store.config, { clips: store.clips, bestStep: store.bestStep, earlyStop: store.earlyStop });
     });
   }
   $("banner-close").addEventListener("click", hideBanner);

@@ -406,22 +406,34 @@ export class NetworkView {
         const bar = svg("rect", { x: bx, y: sBot, width: 12, height: 0, class: k > 0 ? "gradbar gradbar-bn" : "gradbar", id: `gradbar-${name}`, "data-layer": name, rx: 2 });
         // batch-norm bars sit beside their dense layer's bar; their value shows on hover only
         const label = svg("text", { x: bx + 6, y: sTop - 4, class: k > 0 ? "gradbar-label bn" : "gradbar-label", "text-anchor": "middle" });
-        top.append(track, bar, label);
-        this.bars.push({ name, bar, label, top: sTop, bottom: sBot, bn: k > 0 });
+        // shown while the layer's gradients are being clipped
+        const flag = svg("text", { x: bx + 6, y: sBot + 11, class: "clip-flag", "text-anchor": "middle", id: `clipflag-${name}`, "data-layer": name, "data-clipped": "no" });
+        flag.textContent = "✂ clipped";
+        top.append(track, bar, label, flag);
+        this.bars.push({ name, bar, label, flag, top: sTop, bottom: sBot, bn: k > 0 });
       });
     }
 
     // columns: header, tags, nodes
     this.nodeEls = [];
+    this.colStats = [];
+    this.filterBars = [];
     for (const c of this.cols) {
+      if (c.name && (c.kind === "dense" || c.kind === "conv")) {
+        // dead / saturated share of the layer's units, under its nodes
+        const t = svg("text", { x: c.x, y: this.stripTop - 3, class: "col-stat", "text-anchor": "middle", id: `colstat-${c.name}`, "data-layer": c.name });
+        top.append(t);
+        this.colStats.push({ col: c, text: t });
+      }
       const h = svg("text", { x: c.x, y: 16, class: "col-title", "text-anchor": "middle" });
-      h.textContent = c.output ? `Output ${c.units}` : c.label;
+      const narrow = this.colSpacing < 72;
+      h.textContent = c.output ? (narrow ? `Out ${c.units}` : `Output ${c.units}`) : narrow && c.kind === "dense" ? `${c.units} units` : c.label;
       const sub = svg("text", { x: c.x, y: 30, class: "col-sub", "text-anchor": "middle" });
       const parts = [];
       if (c.activation) parts.push(c.activation);
       for (const t of c.tags) parts.push(t.text);
       if (c.kind === "input") parts.push(`${c.units} feature${c.units === 1 ? "" : "s"}`);
-      sub.textContent = parts.join(" · ");
+      sub.textContent = narrow ? parts.filter((t) => t !== "batch norm").slice(0, 1).join("") + (c.tags.some((t) => t.type === "batchnorm") ? " +BN" : "") : parts.join(" · ");
       const header = svg("g", { class: "col-header", "data-col": c.index });
       header.append(h, sub);
       top.append(header);
@@ -454,6 +466,21 @@ export class NetworkView {
             const bs = Math.max(4, Math.min(7, c.s * 0.22));
             bias = svg("rect", { x: x - bs - 1.5, y: y + c.s - bs, width: bs, height: bs, class: "bias", id: `bias-${c.index}-${node.unit}` });
             top.append(bias);
+          }
+          if (c.kind === "conv") {
+            // per-filter gradient norm, relative to the layer's largest, right of the filter's map
+            const bx = x + c.w + 3;
+            const track = svg("rect", { x: bx, y, width: 4, height: c.s, class: "filter-gradbar-track", rx: 1 });
+            const fbar = svg("rect", { x: bx, y: y + c.s, width: 4, height: 0, class: "filter-gradbar", rx: 1, id: `filterbar-${c.name}-${node.unit}`, "data-layer": c.name, "data-filter": node.unit });
+            top.append(track, fbar);
+            this.filterBars.push({ col: c, unit: node.unit, bar: fbar, y, s: c.s });
+          }
+          if (c.kind === "image") {
+            const cap = svg("text", { x: node.x, y: node.y + c.s / 2 + 13, class: "image-caption", "text-anchor": "middle", id: "image-caption" });
+            cap.textContent = "this sample →";
+            const cap2 = svg("text", { x: node.x, y: node.y + c.s / 2 + 25, class: "image-caption", "text-anchor": "middle" });
+            cap2.textContent = "its feature maps";
+            top.append(cap, cap2);
           }
           if (c.kind === "input" && c.s >= 12) {
             const t = svg("text", { x: x - 6, y: node.y + 4, class: "feature-label", "text-anchor": "end" });
@@ -546,6 +573,7 @@ export class NetworkView {
   /** Per-neuron heatmaps (2-D data), activation fills, conv filters and feature maps. */
   drawMaps() {
     this.dirty.maps = false;
+    this.drawFilterBars();
     this.composeNeeded = true;
     const ctx = this.mapCtx;
     ctx.clearRect(0, 0, this.width, this.height);
@@ -558,7 +586,7 @@ export class NetworkView {
       const els = this.nodeEls[c.index];
       if (c.kind === "image") {
         const node = c.nodes[0];
-        const img = this.inputImage;
+        const img = (!this.explain && this.snapshotImage()) || this.inputImage;
         if (img) this.paintImage(ctx, img, node.x - c.s / 2, node.y - c.s / 2, c.s, c.s, "grey");
         continue;
       }
@@ -625,6 +653,34 @@ export class NetworkView {
           setAttr(mark, "fill", rgbCss(rgb));
         }
       }
+    }
+  }
+
+  /** The sample the snapshot's feature maps come from ([h][w], channels averaged), or null. */
+  snapshotImage() {
+    const conv = this.snap && this.snap.conv;
+    if (!conv) return null;
+    const first = this.cols.find((c) => c.kind === "conv");
+    const entry = first && conv[first.name];
+    const img = entry && entry.input;
+    if (!Array.isArray(img) || !img.length) return null;
+    return Array.isArray(img[0]) && Array.isArray(img[0][0]) ? (img.length === 1 ? img[0] : meanChannels(img)) : img;
+  }
+
+  /** Per-filter gradient bars from the snapshot's conv entries. */
+  drawFilterBars() {
+    const snap = this.snap;
+    const max = {};
+    for (const fb of this.filterBars || []) {
+      const conv = snap && snap.conv && snap.conv[fb.col.name];
+      const g = conv && conv.filter_grad_norm;
+      if (g && max[fb.col.name] === undefined) max[fb.col.name] = Math.max(...g.map((v) => (Number.isFinite(v) ? v : 0)), 1e-30);
+      const v = g ? g[fb.unit] : null;
+      const t = v === null || v === undefined || !Number.isFinite(v) ? 0 : v / max[fb.col.name];
+      const h = Math.max(v ? 1 : 0, t * fb.s);
+      setAttr(fb.bar, "y", (fb.y + fb.s - h).toFixed(1));
+      setAttr(fb.bar, "height", h.toFixed(1));
+      setAttr(fb.bar, "data-value", v === null || v === undefined ? "" : String(v));
     }
   }
 
@@ -754,6 +810,35 @@ export class NetworkView {
       setAttr(b.bar, "data-state", state);
       setAttr(b.bar, "data-value", v === null || v === undefined ? "" : String(v));
       setText(b.label, v === null || v === undefined ? "" : fmt(v, 2));
+      setAttr(b.flag, "data-clipped", st && st.clipped ? "yes" : "no");
+      setAttr(b.bar, "data-clipped", st && st.clipped ? "yes" : "no");
+    }
+    for (const { col, text } of this.colStats || []) {
+      const st = this.layerStats[col.name];
+      let label = "";
+      let level = "ok";
+      let share = 0;
+      if (st) {
+        const dead = st.dead_fraction;
+        const sat = st.saturated_fraction;
+        const relu = col.activation === "relu" || col.activation === "leaky_relu";
+        const squash = col.activation === "sigmoid" || col.activation === "tanh";
+        const bits = [];
+        if (typeof dead === "number" && (relu || dead > 0)) {
+          bits.push(`dead ${pctText(dead)}`);
+          share = Math.max(share, dead);
+        }
+        if (typeof sat === "number" && (squash || sat > 0)) {
+          bits.push(`sat ${pctText(sat)}`);
+          share = Math.max(share, sat);
+        }
+        label = bits.join(" · ");
+        level = share >= 0.5 ? "bad" : share >= 0.2 ? "warn" : "ok";
+        setAttr(text, "data-dead", typeof dead === "number" ? String(dead) : "");
+        setAttr(text, "data-saturated", typeof sat === "number" ? String(sat) : "");
+      }
+      setText(text, label);
+      setAttr(text, "data-level", level);
     }
   }
 
@@ -986,6 +1071,10 @@ export class NetworkView {
     const s = 3 * t * t - 2 * t * t * t;
     return { x: g.x0 + (g.x1 - g.x0) * u, y: g.y0[e] + (g.y1[e] - g.y0[e]) * s };
   }
+}
+
+function pctText(v) {
+  return v > 0 && v < 0.01 ? "<1%" : `${Math.round(v * 100)}%`;
 }
 
 /** The value of the cap-th largest entry (cached on the array): entries below it do not glow. */

@@ -3,7 +3,9 @@
 // any number of messages between two frames costs one repaint.
 
 /** Metric columns kept per run (charts read these arrays directly, uPlot style). */
-const RUN_COLUMNS = ["loss", "test_loss", "accuracy", "test_accuracy", "batch_loss", "learning_rate"];
+const RUN_COLUMNS = ["loss", "test_loss", "accuracy", "test_accuracy", "batch_loss", "learning_rate", "max_grad_norm", "clip_count"];
+/** Clip events kept per run (the oldest half is thinned past this). */
+const MAX_CLIPS = 3000;
 const LAYER_COLUMNS = ["grad_norm", "update_ratio", "weight_norm"];
 /** Points kept per series; past this, the oldest two thirds are thinned by half (amortised O(1)). */
 export const MAX_POINTS = 3000;
@@ -107,6 +109,12 @@ export const store = {
   data: null,
   /** Recent events, newest last (bounded). */
   events: [],
+  /** Clip events of the open run (for the loss chart's markers), oldest first. */
+  clips: [],
+  /** Step of the best test loss (early stopping), from metrics frames or the session. */
+  bestStep: null,
+  /** The run's early-stop event, if it stopped early. */
+  earlyStop: null,
   /** Whether the WebSocket is connected. */
   connected: false,
   /** Messages received since load (for the status line and tests). */
@@ -127,14 +135,24 @@ export const store = {
     this.snapshot = null;
     this.data = null;
     this.events = [];
+    this.clips = [];
+    this.bestStep = session && session.best_step !== undefined ? session.best_step : null;
+    this.earlyStop = null;
     this.markAll();
   },
 
   setSession(session) {
     if (!session) return;
     if (this.session && session.id !== this.session.id) return;
+    // A REST answer can arrive after a newer WebSocket status (a run that diverges within a
+    // step of POST /start): never let an older state overwrite a newer one.
+    if (this.session && session.updated_at && this.session.updated_at && session.updated_at < this.session.updated_at) return;
     this.session = session;
     this.config = session.config || this.config;
+    if (session.best_step !== null && session.best_step !== undefined && session.best_step !== this.bestStep) {
+      this.bestStep = session.best_step;
+      this.dirty.history = true;
+    }
     if (session.metrics && (!this.latest || session.step >= (this.latest.step ?? -1))) {
       this.latest = { ...this.latest, ...session.metrics, step: session.step, epoch: session.epoch };
       this.dirty.latest = true;
@@ -146,8 +164,24 @@ export const store = {
     this.events.push(event);
     if (this.events.length > 50) this.events.splice(0, this.events.length - 50);
     this.dirty.events = true;
+    if (event.type === "clip") {
+      const last = this.clips[this.clips.length - 1];
+      if (!last || event.step !== last.step) this.clips.push(event);
+      if (this.clips.length > MAX_CLIPS) this.clips = this.clips.filter((e, i) => i >= MAX_CLIPS / 2 || i % 2 === 0);
+      this.dirty.history = true;
+    } else if (event.type === "early_stop") {
+      this.earlyStop = event;
+      if (event.best_step !== null && event.best_step !== undefined) this.bestStep = event.best_step;
+      this.dirty.history = true;
+    } else if (event.type === "best") {
+      this.bestStep = event.step;
+      this.dirty.history = true;
+    }
     if (event.type === "reset") {
       this.history = emptyHistory();
+      this.clips = [];
+      this.bestStep = null;
+      this.earlyStop = null;
       this.dirty.history = true;
     }
   },
@@ -168,13 +202,16 @@ export const store = {
         }
         this.history = historyFromColumns(msg.history);
         this.dirty.history = true;
+        this.clips = [];
         for (const e of (msg.history && msg.history.events) || []) this.addEvent(e);
         break;
       case "metrics":
         if (this.history.step.length && msg.step < this.history.step[this.history.step.length - 1]) {
           this.history = emptyHistory(); // the run was reset under us
+          this.clips = [];
         }
         this.latest = msg;
+        if (msg.best_step !== null && msg.best_step !== undefined && msg.best_step !== this.bestStep) this.bestStep = msg.best_step;
         this.latestLayers = {};
         for (const layer of msg.layers || []) this.latestLayers[layer.name] = layer;
         if (appendMetrics(this.history, msg)) this.dirty.history = true;

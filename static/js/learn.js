@@ -1,0 +1,552 @@
+// The Learn tab and the live compare view. The Learn tab lists the guided experiments in order;
+// opening one shows its text (explanation, typeset formulas, what to watch, what to try) while
+// main.js builds its run. The compare view follows 2-3 runs side by side, each with its own
+// WebSocket, loss chart and per-layer gradient-norm chart; main's frame loop calls frame().
+
+import { ApiError } from "./api.js";
+import { LineChart, layerNames, layerSeries } from "./charts.js";
+import { appendMetrics, emptyHistory, historyFromColumns } from "./store.js";
+import { Stream } from "./stream.js";
+import { el, fmt, fmtInt, setAttr, setText } from "./util.js";
+
+// ------------------------------------------------------------------------------ formulas
+
+const GREEK = {
+  eta: "η", delta: "δ", sigma: "σ", mu: "μ", beta: "β", gamma: "γ", alpha: "α", eps: "ε", epsilon: "ε",
+  lambda: "λ", theta: "θ", tau: "τ", phi: "φ", rho: "ρ", omega: "ω", pi: "π",
+};
+const HAT = "\u0302"; // combining circumflex: x_hat -> x̂
+// alternatives, longest first; each match becomes DOM nodes
+const TOKEN = new RegExp(
+  [
+    "\\|\\|", // norm bars
+    "<=|>=|!=|->|~",
+    "product over layers of",
+    "sum_[A-Za-z0-9,]+",
+    "\\bd[A-Za-z]/d(?=[A-Za-z])", // dE/dw -> ∂E/∂w
+    "\\^\\(?[A-Za-z0-9+\\-]+\\)?", // ^2, ^(t)
+    "[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)?",
+    "\\s\\*\\s|\\*",
+    "-",
+    "'",
+  ].join("|"),
+  "g",
+);
+
+function ident(word) {
+  const m = word.match(/^([A-Za-z][A-Za-z0-9]*)(?:_([A-Za-z0-9]+))?$/);
+  if (!m) return [word];
+  const [, base, sub] = m;
+  if (/^b[12]$/.test(base) && !sub) return [el("i", { text: "β" }), el("sub", { text: base[1] })];
+  const greek = GREEK[base];
+  const single = base.length === 1 || !!greek;
+  if (sub === "hat" && single) return [el("i", { text: `${greek || base}${HAT}` })];
+  if (!single) return [sub ? el("span", { class: "f-word", text: word }) : word]; // min_delta, relu, clip, if...
+  const head = greek ? el("span", { class: "f-greek", text: greek }) : el("i", { text: base });
+  return sub ? [head, el("sub", { text: sub.replace(/,/g, ", ") })] : [head];
+}
+
+/** DOM nodes of one ASCII formula ("z_j = sum_i w_ij a_i + b_j") typeset with sub/superscripts. */
+export function formulaNodes(text) {
+  const out = [];
+  let last = 0;
+  for (const m of String(text).matchAll(TOKEN)) {
+    if (m.index > last) out.push(text.slice(last, m.index));
+    last = m.index + m[0].length;
+    const t = m[0];
+    if (t === "||") out.push("‖");
+    else if (t === "<=") out.push("≤");
+    else if (t === ">=") out.push("≥");
+    else if (t === "!=") out.push("≠");
+    else if (t === "->") out.push("→");
+    else if (t === "~") out.push("∼");
+    else if (t === "product over layers of") out.push(el("span", { class: "f-op", text: "∏" }), el("sub", { text: "layers" }));
+    else if (t.startsWith("sum_")) out.push(el("span", { class: "f-op", text: "Σ" }), el("sub", { text: t.slice(4).replace(/,/g, ",") }));
+    else if (t === "sum") out.push(el("span", { class: "f-op", text: "Σ" }));
+    else if (t === "sqrt") out.push("√");
+    else if (/^d[A-Za-z]\/d$/.test(t)) out.push(`∂${t[1]}/∂`);
+    else if (t[0] === "^") out.push(el("sup", { text: t.slice(1).replace(/^\((.*)\)$/, "$1").replace(/-/g, "−") }));
+    else if (t.trim() === "*") out.push(" · ");
+    else if (t === "-") out.push("−");
+    else if (t === "'") out.push("′");
+    else out.push(...ident(t));
+  }
+  if (last < text.length) out.push(text.slice(last));
+  return out;
+}
+
+/** A formula block element. */
+export function formulaBlock(text, cls = "formula-line") {
+  return el("div", { class: cls, "data-formula": text, title: text }, formulaNodes(text));
+}
+
+// ------------------------------------------------------------------------------ Learn tab
+
+/** The Learn tab: lesson list and the open lesson's text. */
+export class LearnPanel {
+  /**
+   * @param {{onOpen: Function, onTry: Function, onCompare: Function, onExplain: Function}} handlers
+   */
+  constructor(handlers) {
+    this.handlers = handlers;
+    this.listBox = document.getElementById("learn-list");
+    this.detail = document.getElementById("learn-detail");
+    this.intro = document.getElementById("learn-intro");
+    this.presets = [];
+    this.current = null;
+  }
+
+  setPresets(presets) {
+    this.presets = presets || [];
+    this.lessons = this.presets.filter((p) => p.kind === "lesson").sort((a, b) => (a.lesson ?? 0) - (b.lesson ?? 0));
+    this.basics = this.presets.filter((p) => p.kind !== "lesson");
+    this.renderList();
+  }
+
+  renderList() {
+    const box = this.listBox;
+    if (!this.presets.length) {
+      box.replaceChildren(el("p", { class: "hint", text: "No guided experiments from the server yet." }));
+      return;
+    }
+    const row = (p) => {
+      const tags = [];
+      if (p.compare && p.compare.length) tags.push(el("span", { class: "learn-tag", text: `compare ${p.compare.length}` }));
+      if (p.mode === "explain") tags.push(el("span", { class: "learn-tag", text: "step by step" }));
+      if (p.mode === "draw") tags.push(el("span", { class: "learn-tag", text: "draw" }));
+      const b = el("button", { type: "button", class: "learn-item", "data-preset": p.id, "data-kind": p.kind || "", "data-lesson": p.lesson ?? "" }, [
+        p.lesson ? el("span", { class: "lesson-no", text: String(p.lesson) }) : el("span", { class: "lesson-no basic", text: "•" }),
+        el("span", { class: "learn-title", text: p.title || p.id }),
+        ...tags,
+      ]);
+      b.addEventListener("click", () => this.open(p));
+      return b;
+    };
+    const parts = [];
+    if (this.lessons.length) parts.push(el("div", { class: "learn-group", text: "Guided experiments" }), ...this.lessons.map(row));
+    if (this.basics.length) parts.push(el("div", { class: "learn-group", text: this.lessons.length ? "Starting points" : "Presets" }), ...this.basics.map(row));
+    box.replaceChildren(...parts);
+    this.markCurrent();
+  }
+
+  markCurrent() {
+    for (const b of this.listBox.querySelectorAll(".learn-item")) b.classList.toggle("current", !!this.current && b.dataset.preset === this.current.id);
+  }
+
+  /** Open a lesson: show its text and ask main to build its run. */
+  open(p) {
+    this.current = p;
+    this.showDetail(p);
+    this.markCurrent();
+    this.handlers.onOpen(p);
+  }
+
+  backToList() {
+    this.detail.hidden = true;
+    this.listBox.hidden = false;
+    this.intro.hidden = false;
+  }
+
+  showDetail(p) {
+    const d = this.detail;
+    const idx = this.lessons.indexOf(p);
+    const prev = idx > 0 ? this.lessons[idx - 1] : null;
+    const next = idx >= 0 && idx < this.lessons.length - 1 ? this.lessons[idx + 1] : null;
+    const nav = el("div", { class: "ld-nav" });
+    const back = el("button", { type: "button", class: "small ghost", id: "learn-back", text: "← all lessons" });
+    back.addEventListener("click", () => this.backToList());
+    nav.append(back);
+    const arrows = el("span", { class: "ld-arrows" });
+    for (const [target, label, title] of [[prev, "◀", "previous lesson"], [next, "▶", "next lesson"]]) {
+      const b = el("button", { type: "button", class: "small", text: label, title: target ? `${title}: ${target.title}` : title });
+      b.disabled = !target;
+      if (target) b.addEventListener("click", () => this.open(target));
+      arrows.append(b);
+    }
+    nav.append(arrows);
+    const head = el("div", { class: "ld-head" }, [
+      p.lesson ? el("span", { class: "lesson-no big", text: String(p.lesson) }) : null,
+      el("h2", { class: "ld-title", text: p.title || p.id }),
+    ]);
+    const parts = [nav, head];
+    if (p.explanation) parts.push(el("p", { class: "ld-text", text: p.explanation }));
+    if (p.formulas && p.formulas.length) {
+      parts.push(el("div", { class: "ld-formulas", id: "learn-formulas" }, p.formulas.map((f) => formulaBlock(f))));
+    }
+    if (p.watch) {
+      parts.push(el("div", { class: "ld-box watch", id: "learn-watch" }, [el("div", { class: "ld-box-title", text: "What to watch" }), el("p", { text: p.watch })]));
+    }
+    const actions = el("div", { class: "ld-actions" });
+    if (p.mode === "explain") {
+      const b = el("button", { type: "button", class: "small accent", id: "learn-explain", text: "Open the step explainer" });
+      b.addEventListener("click", () => this.handlers.onExplain(p));
+      actions.append(b);
+    }
+    if (p.compare && p.compare.length) {
+      const b = el("button", { type: "button", class: "small accent", id: "learn-compare", text: `Compare ${p.compare.length} runs side by side` });
+      b.addEventListener("click", () => this.handlers.onCompare(p));
+      actions.append(b);
+      parts.push(el("p", { class: "hint", text: `Runs: ${p.compare.map((c) => c.label).join(" · ")}` }));
+    }
+    if (p.mode === "draw") {
+      parts.push(el("div", { class: "ld-box draw", id: "learn-draw" }, [
+        el("div", { class: "ld-box-title", text: "Drawing mode" }),
+        el("p", { text: "In the data view on the right: click adds a blue point, shift-click an orange one, alt-click removes the nearest. The run rebuilds with your points; press Start to train on them." }),
+      ]));
+    }
+    const reload = el("button", { type: "button", class: "small", id: "learn-reload", text: "Reload this setup" });
+    reload.addEventListener("click", () => this.handlers.onOpen(p));
+    actions.append(reload);
+    parts.push(actions);
+    if (p.try && (p.try.change || p.try.expect)) {
+      const tryBox = el("div", { class: "ld-box try", id: "learn-try" }, [
+        el("div", { class: "ld-box-title", text: "Try this" }),
+        p.try.change ? el("p", { text: p.try.change }) : null,
+        p.try.expect ? el("p", { class: "expect" }, [el("b", { text: "Expect: " }), p.try.expect]) : null,
+      ]);
+      if (p.try.config) {
+        const b = el("button", { type: "button", class: "small accent", id: "learn-try-btn", text: "Load the “try” setup" });
+        b.addEventListener("click", () => this.handlers.onTry(p));
+        tryBox.append(b);
+      }
+      parts.push(tryBox);
+    }
+    d.replaceChildren(...parts);
+    d.dataset.lesson = p.id;
+    d.hidden = false;
+    this.listBox.hidden = true;
+    this.intro.hidden = true;
+    d.scrollTop = 0;
+  }
+}
+
+// ------------------------------------------------------------------------------ compare view
+
+const CHART_MS = 120;
+
+/** A small store for one compared run: just what its two charts need. */
+function runStore(view) {
+  return {
+    history: emptyHistory(),
+    session: null,
+    connected: false,
+    dirty: { connection: false, history: false, session: false },
+    push(msg) {
+      switch (msg.type) {
+        case "hello":
+          if (msg.session) this.session = msg.session;
+          this.history = historyFromColumns(msg.history);
+          this.dirty.history = this.dirty.session = true;
+          break;
+        case "metrics":
+          if (this.history.step.length && msg.step < this.history.step[this.history.step.length - 1]) this.history = emptyHistory();
+          if (appendMetrics(this.history, msg)) this.dirty.history = true;
+          this.layers = msg.layers || this.layers;
+          this.step = msg.step;
+          this.loss = msg.loss;
+          this.dirty.session = true;
+          break;
+        case "status":
+          this.session = msg.session;
+          this.dirty.session = true;
+          break;
+        case "event":
+          if (msg.event && msg.event.type === "diverged") {
+            this.note = msg.event.message;
+            this.dirty.session = true;
+          }
+          break;
+        default:
+          break;
+      }
+      view.dirty = true;
+    },
+  };
+}
+
+/** The overlay comparing 2-3 runs live. */
+export class CompareView {
+  constructor({ api, onClose }) {
+    this.api = api;
+    this.onClose = onClose;
+    this.overlay = document.getElementById("compare");
+    this.grid = document.getElementById("compare-grid");
+    this.runs = [];
+    this.dirty = false;
+    this.lastDraw = 0;
+    this.driving = null; // {stopped} while the page steps the runs in turn
+    this.started = false;
+    this.generation = 0;
+    document.getElementById("compare-close").addEventListener("click", () => this.close());
+    this.toggle = document.getElementById("compare-toggle");
+    this.toggle.addEventListener("click", () => (this.isRunning() ? this.pauseAll() : this.startAll()));
+    this.logBox = document.getElementById("compare-log");
+    this.logBox.addEventListener("change", () => {
+      for (const r of this.runs) r.loss.setLog(this.logBox.checked);
+      this.dirty = true;
+    });
+  }
+
+  get open() {
+    return !this.overlay.hidden;
+  }
+
+  /** Compare existing runs (from the Runs tab). */
+  async openIds(ids, opts = {}) {
+    const gen = await this.reset(opts);
+    const sessions = await Promise.all(ids.map((id) => this.api.session(id).catch((err) => ({ id, error: err.message }))));
+    if (gen !== this.generation) return;
+    this.build(sessions.map((s) => ({ session: s.error ? null : s, id: s.id, label: s.error ? s.id : s.name || s.id, error: s.error })));
+  }
+
+  /** Create one run per {label, config} and start them all (a lesson's "compare"). */
+  async openConfigs(list, opts = {}) {
+    const gen = await this.reset(opts);
+    this.setNote("creating the runs…");
+    const sessions = await Promise.all(
+      list.map((c) =>
+        this.api.create(c.config, `${opts.prefix ? `${opts.prefix}: ` : ""}${c.label}`).catch((err) => ({ error: err instanceof ApiError ? err.message : String(err) })),
+      ),
+    );
+    if (gen !== this.generation) {
+      for (const s of sessions) if (s.id) this.api.remove(s.id).catch(() => {});
+      return;
+    }
+    this.build(sessions.map((s, k) => ({ session: s.error ? null : s, id: s.id, label: list[k].label, error: s.error, config: list[k].config })));
+    this.owned = new Set(sessions.filter((s) => s.id).map((s) => s.id));
+    await this.startAll();
+  }
+
+  async reset(opts) {
+    this.generation += 1;
+    await this.teardown();
+    this.overlay.hidden = false;
+    this.overlay.dataset.count = "0";
+    document.getElementById("compare-title").textContent = opts.title || "Compare runs";
+    const watch = document.getElementById("compare-watch");
+    watch.textContent = opts.watch || "";
+    watch.hidden = !opts.watch;
+    this.grid.replaceChildren();
+    this.owned = new Set();
+    this.setNote("");
+    return this.generation;
+  }
+
+  setNote(text) {
+    document.getElementById("compare-note").textContent = text;
+  }
+
+  build(entries) {
+    this.grid.dataset.cols = String(entries.length);
+    this.overlay.dataset.count = String(entries.length);
+    for (const [k, e] of entries.entries()) {
+      const col = el("div", { class: "compare-col", "data-run": e.id || "", "data-index": k });
+      this.grid.append(col);
+      if (e.error || !e.session) {
+        col.append(el("h3", { text: e.label }), el("p", { class: "field-error", text: e.error || "no run" }));
+        continue;
+      }
+      const s = e.session;
+      const cfg = s.config || e.config || {};
+      const status = el("span", { class: "pill", "data-status": s.status, text: s.status });
+      const stepEl = el("span", { class: "cmp-step", text: `step ${fmtInt(s.step)}` });
+      const lossEl = el("span", { class: "cmp-loss", text: "" });
+      const noteEl = el("p", { class: "cmp-note", hidden: true });
+      const statsEl = el("div", { class: "cmp-stats" });
+      col.append(
+        el("div", { class: "cmp-head" }, [el("h3", { text: s.name || e.label }), status]),
+        el("p", { class: "hint", text: describeConfig(cfg) }),
+        el("div", { class: "cmp-live" }, [stepEl, lossEl]),
+        statsEl,
+        noteEl,
+      );
+      const lossHost = el("div", { class: "chart compare-chart", "data-compare": `loss-${k}`, "data-points": "0" });
+      const gradHost = el("div", { class: "chart compare-chart", "data-compare": `grad-${k}`, "data-points": "0" });
+      col.append(el("h4", { text: "Loss" }), lossHost, el("h4", { text: "Gradient norm per layer" }), gradHost);
+      const loss = new LineChart(lossHost, { id: `cmp-loss-${k}`, height: 160, log: this.logBox.checked, yRange: [0, 1] });
+      loss.setSeries([
+        { label: "train", color: "#0877bd", width: 1.8 },
+        { label: "test", color: "#f59322", width: 1.8 },
+      ]);
+      const grad = new LineChart(gradHost, { id: `cmp-grad-${k}`, height: 160, log: true });
+      const run = { id: s.id, label: e.label, cfg, session: s, loss, grad, status, stepEl, lossEl, noteEl, statsEl, store: null, stream: null };
+      run.store = runStore(this);
+      run.store.session = s;
+      run.stream = new Stream(run.store);
+      run.stream.open(s.id);
+      this.runs.push(run);
+    }
+    this.dirty = true;
+    this.syncToggle();
+  }
+
+  isRunning() {
+    return !!this.driving || this.runs.some((r) => r.store.session && r.store.session.status === "running");
+  }
+
+  syncToggle() {
+    const running = this.isRunning();
+    setText(this.toggle, running ? "❚❚ Pause all" : "▶ Start all");
+    setAttr(this.toggle, "data-state", running ? "running" : "paused");
+    this.toggle.disabled = !this.runs.length;
+  }
+
+  /**
+   * Start every run. When the server says how many sessions it trains at once (health
+   * "max_training") and all fit, each trains on the server at full speed; otherwise the page steps
+   * them in turn (POST /step, round robin), which never asks for more than one training slot.
+   */
+  async startAll() {
+    if (!this.runs.length) return;
+    const gen = this.generation;
+    for (const r of this.runs) this.owned.add(r.id);
+    let slots = 0;
+    try {
+      const h = await this.api.health();
+      if (h && Number.isInteger(h.max_training)) {
+        const all = (await this.api.sessions()).sessions || [];
+        const busy = all.filter((s) => s.status === "running" && !this.runs.some((r) => r.id === s.id)).length;
+        slots = h.max_training - busy;
+      }
+    } catch {
+      slots = 0;
+    }
+    if (gen !== this.generation) return;
+    if (slots >= this.runs.length) {
+      const results = await Promise.allSettled(this.runs.map((r) => this.api.start(r.id)));
+      if (gen !== this.generation) return;
+      results.forEach((res, k) => {
+        if (res.status === "fulfilled" && res.value) this.runs[k].store.session = res.value;
+      });
+      if (results.every((res) => res.status === "fulfilled")) {
+        this.setNote("");
+        this.dirty = true;
+        this.syncToggle();
+        return;
+      }
+      await Promise.allSettled(this.runs.map((r) => this.api.stop(r.id)));
+      if (gen !== this.generation) return;
+    }
+    this.setNote("The runs take turns: the page trains each a few steps at a time, so they stay at the same step.");
+    this.drive(gen);
+    this.dirty = true;
+    this.syncToggle();
+  }
+
+  /** Round-robin POST /step over the runs until paused or closed. */
+  drive(gen) {
+    const driving = { stopped: false, chunk: 20 };
+    this.driving = driving;
+    const loop = async () => {
+      while (!driving.stopped && gen === this.generation) {
+        const live = this.runs.filter((r) => !r.dead);
+        if (!live.length) break;
+        const t0 = performance.now();
+        for (const r of live) {
+          if (driving.stopped) break;
+          try {
+            const res = await this.api.step(r.id, driving.chunk);
+            if (res && res.status && res.status !== "paused" && res.status !== "idle" && res.status !== "running") r.dead = true;
+          } catch (err) {
+            if (err && err.status === 429) await new Promise((ok) => setTimeout(ok, 100));
+            else if (err && err.status !== 409) r.dead = true;
+          }
+        }
+        const per = (performance.now() - t0) / live.length;
+        // aim at 60-150 ms per request: the fixed cost of a request stays small next to the steps
+        if (per < 60 && driving.chunk < 400) driving.chunk = Math.min(400, Math.ceil(driving.chunk * 1.5));
+        else if (per > 150 && driving.chunk > 5) driving.chunk = Math.max(5, Math.floor(driving.chunk / 1.5));
+        await new Promise((ok) => setTimeout(ok, 0));
+      }
+      if (this.driving === driving) this.driving = null;
+      this.syncToggle();
+    };
+    loop();
+  }
+
+  async pauseAll() {
+    if (this.driving) this.driving.stopped = true;
+    this.driving = null;
+    await Promise.allSettled(this.runs.map((r) => this.api.stop(r.id)));
+    this.syncToggle();
+  }
+
+  async teardown() {
+    if (this.driving) this.driving.stopped = true;
+    this.driving = null;
+    const runs = this.runs;
+    this.runs = [];
+    for (const r of runs) {
+      r.stream.close();
+      r.loss.destroy();
+      r.grad.destroy();
+    }
+    const owned = this.owned || new Set();
+    await Promise.allSettled(runs.filter((r) => owned.has(r.id)).map((r) => this.api.stop(r.id)));
+  }
+
+  async close() {
+    this.generation += 1;
+    this.overlay.hidden = true;
+    await this.teardown();
+    this.grid.replaceChildren();
+    if (this.onClose) this.onClose();
+  }
+
+  /** Called by main's animation frame: charts at most every CHART_MS. */
+  frame(now) {
+    if (!this.dirty || !this.runs.length || now - this.lastDraw < CHART_MS) return;
+    this.dirty = false;
+    this.lastDraw = now;
+    // one loss range for all columns, so the curves read alike
+    let hi = 0;
+    for (const r of this.runs) {
+      for (const col of [r.store.history.loss, r.store.history.test_loss]) for (const v of col) if (v !== null && v > hi && Number.isFinite(v)) hi = v;
+    }
+    const range = [0, hi > 0 ? hi * 1.05 : 1];
+    for (const r of this.runs) {
+      const h = r.store.history;
+      r.loss.opts.yRange = range;
+      r.loss.setData([h.step, h.loss, h.test_loss]);
+      const names = layerNames(h);
+      r.grad.setSeries(layerSeries(names, r.cfg));
+      r.grad.setData([h.step, ...names.map((n) => h.layers[n].grad_norm)]);
+      const s = r.store.session;
+      if (s) {
+        setText(r.status, s.status);
+        setAttr(r.status, "data-status", this.driving && !r.dead ? "running" : s.status);
+        if (this.driving && !r.dead) setText(r.status, "running (stepped)");
+      }
+      const step = h.step.length ? h.step[h.step.length - 1] : s ? s.step : 0;
+      setText(r.stepEl, `step ${fmtInt(step)}`);
+      const last = h.loss.length ? h.loss[h.loss.length - 1] : null;
+      setText(r.lossEl, last === null ? "" : `loss ${fmt(last, 4)}`);
+      setText(r.statsEl, layerStatsText(r.store.layers, r.cfg));
+      const note = r.store.note || (s && s.status === "diverged" ? s.message : "");
+      r.noteEl.hidden = !note;
+      if (note) setText(r.noteEl, note);
+    }
+    this.syncToggle();
+  }
+}
+
+/** "dead: L0 12% L1 40%" for ReLU layers, "saturated: ..." for sigmoid/tanh ones. */
+function layerStatsText(layers, cfg) {
+  if (!layers || !layers.length) return "";
+  const dead = [];
+  const sat = [];
+  for (const l of layers) {
+    const conf = cfg.layers ? cfg.layers[Number(l.name)] : null;
+    const act = conf ? conf.activation : "";
+    if ((act === "relu" || act === "leaky_relu") && typeof l.dead_fraction === "number") dead.push(`L${l.name} ${Math.round(l.dead_fraction * 100)}%`);
+    if ((act === "sigmoid" || act === "tanh") && typeof l.saturated_fraction === "number") sat.push(`L${l.name} ${Math.round(l.saturated_fraction * 100)}%`);
+  }
+  return [dead.length ? `dead ReLU: ${dead.join(" ")}` : "", sat.length ? `saturated: ${sat.join(" ")}` : ""].filter(Boolean).join(" · ");
+}
+
+function describeConfig(cfg) {
+  const layers = (cfg.layers || []).map((l) => (l.type === "dense" ? `${l.units} ${l.activation || ""}`.trim() : l.type)).join(" → ");
+  const o = cfg.optimizer || {};
+  const opt = o.name ? `${o.name}${o.momentum ? ` μ ${o.momentum}` : ""} lr ${o.learning_rate}` : "";
+  return [cfg.dataset ? cfg.dataset.name : "", layers, opt].filter(Boolean).join(" · ");
+}

@@ -1,0 +1,173 @@
+"""The Learn tab in real headless Chromium against a live server: the guided experiments in order,
+their typeset text, the explainer lesson, the live compare view of three runs, clip markers, the
+batch-norm statistics panel and the per-filter gradient bars of a conv net."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.helpers import open_page, pause_if_running
+from tests.support import LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def learn(shared_server: LiveServer, page: Any) -> Iterator[Any]:
+    """The page with the Learn tab open; no session is left training afterwards."""
+    open_page(page, shared_server.url + "/")
+    page.click(".tab[data-tab='learn']")
+    page.wait_for_selector(".learn-item[data-kind='lesson']")
+    try:
+        yield page
+    finally:
+        if page.is_visible("#compare"):
+            page.click("#compare-close")
+        pause_if_running(page, shared_server.url)
+        for s in httpx.get(f"{shared_server.url}/api/sessions", timeout=10).json()["sessions"]:
+            if s["status"] == "running":
+                httpx.post(f"{shared_server.url}/api/sessions/{s['id']}/stop", timeout=10)
+
+
+def open_lesson(page: Any, lesson_id: str) -> None:
+    old = page.evaluate("() => window.__bl.store.session && window.__bl.store.session.id")
+    page.click(f".learn-item[data-preset='{lesson_id}']")
+    page.wait_for_selector(f"#learn-detail[data-lesson='{lesson_id}']:not([hidden])")
+    page.wait_for_function(
+        "(old) => window.__bl.store.session && window.__bl.store.session.id !== old",
+        arg=old,
+        timeout=15_000,
+    )
+
+
+def close_compare(page: Any) -> None:
+    page.wait_for_selector("#compare:not([hidden])", timeout=10_000)
+    page.click("#compare-close")
+    page.wait_for_selector("#compare", state="hidden")
+
+
+def test_lessons_are_listed_in_order(shared_server: LiveServer, learn: Any) -> None:
+    page = learn
+    presets = httpx.get(f"{shared_server.url}/api/presets", timeout=10).json()["presets"]
+    lessons = sorted((p for p in presets if p.get("kind") == "lesson"), key=lambda p: p["lesson"])
+    assert len(lessons) == 12
+    rows = page.eval_on_selector_all(
+        ".learn-item[data-kind='lesson']",
+        "rows => rows.map(r => [r.dataset.lesson, r.querySelector('.learn-title').textContent])",
+    )
+    assert rows == [[str(p["lesson"]), p["title"]] for p in lessons]
+    assert page.console_errors == []
+
+
+def test_how_a_step_works_shows_formulas_and_opens_the_explainer(learn: Any) -> None:
+    page = learn
+    open_lesson(page, "how-a-step-works")
+    formulas = page.locator("#learn-formulas .formula-line")
+    assert formulas.count() == 5
+    # typeset, not raw ASCII: subscripts, Greek letters and partial derivatives
+    assert page.locator("#learn-formulas sub").count() > 5
+    text = page.text_content("#learn-formulas") or ""
+    assert "δ" in text and "η" in text and "∂E/∂" in text and "delta" not in text
+    assert "What to watch" in (page.text_content("#learn-watch") or "")
+    assert "Try this" in (page.text_content("#learn-try") or "")
+    page.wait_for_selector("#explainer:not([hidden])", timeout=15_000)
+    page.wait_for_function("() => window.__bl.explainer.active === true")
+    assert page.console_errors == []
+
+
+def test_learning_rate_compares_three_live_runs(learn: Any) -> None:
+    page = learn
+    before = page.evaluate("() => fetch('/api/sessions').then(r => r.json())")["sessions"]
+    open_lesson(page, "learning-rate")
+    page.wait_for_selector("#compare:not([hidden])", timeout=10_000)
+    page.wait_for_function(
+        "() => document.querySelectorAll('#compare [data-compare^=\"loss-\"]').length === 3",
+        timeout=15_000,
+    )
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#compare [data-compare^=\"loss-\"]')]"
+        ".every(c => Number(c.dataset.points) > 2)",
+        timeout=20_000,
+    )
+    first = page.eval_on_selector_all(
+        "#compare [data-compare^='loss-']", "cs => cs.map(c => Number(c.dataset.points))"
+    )
+    page.wait_for_function(
+        "(first) => [...document.querySelectorAll('#compare [data-compare^=\"loss-\"]')]"
+        ".every((c, k) => Number(c.dataset.points) > first[k])",
+        arg=first,
+        timeout=20_000,
+    )
+    assert page.locator("#compare [data-compare^='grad-']").count() == 3
+    after = page.evaluate("() => fetch('/api/sessions').then(r => r.json())")["sessions"]
+    names = {s["name"] for s in after} - {s["name"] for s in before}
+    assert {
+        "Learning rate: eta = 0.003",
+        "Learning rate: eta = 0.03",
+        "Learning rate: eta = 3",
+    } <= names
+    close_compare(page)
+    assert page.console_errors == []
+
+
+def test_gradient_clipping_marks_clipped_steps(learn: Any) -> None:
+    page = learn
+    open_lesson(page, "gradient-clipping")
+    page.click("#btn-start")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#loss-chart').dataset.marks || 0) > 0",
+        timeout=20_000,
+    )
+    assert page.locator("#loss-chart .mark-tick").count() > 0
+    page.wait_for_selector(".clip-flag[data-clipped='yes']", timeout=10_000)
+    # the max-gradient-norm line joins the per-layer chart
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#grad-chart .u-legend th')]"
+        ".some(th => th.textContent.includes('max (interval)'))",
+        timeout=10_000,
+    )
+    page.click("#btn-start")
+    assert page.console_errors == []
+
+
+def test_batch_norm_shows_live_batch_statistics(learn: Any) -> None:
+    page = learn
+    open_lesson(page, "batch-normalization")
+    close_compare(page)
+    page.wait_for_selector("#bn-panel:not([hidden])")
+    assert page.locator("#bn-layers .bn-chip").count() == 9
+    assert "√" in (page.text_content("#bn-formula") or "")
+    page.click("#btn-start")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#bn-body .bn-mean')].length === 8"
+        " && [...document.querySelectorAll('#bn-body .bn-mean, #bn-body .bn-var')]"
+        ".every(c => c.dataset.value !== '' && Number.isFinite(Number(c.dataset.value)))",
+        timeout=20_000,
+    )
+    variances = page.eval_on_selector_all(
+        "#bn-body .bn-var", "cs => cs.map(c => Number(c.dataset.value))"
+    )
+    assert all(v >= 0 for v in variances)
+    page.click("#btn-start")
+    assert page.console_errors == []
+
+
+def test_conv_lesson_shows_per_filter_gradient_bars(learn: Any) -> None:
+    page = learn
+    open_lesson(page, "convolutional-network")
+    page.click("#btn-step10")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.filter-gradbar[data-layer=\"0\"]')].length === 8"
+        " && [...document.querySelectorAll('.filter-gradbar')].some(b => Number(b.dataset.value) > 0)",
+        timeout=20_000,
+    )
+    heights = page.eval_on_selector_all(
+        ".filter-gradbar[data-layer='0']", "bs => bs.map(b => Number(b.getAttribute('height')))"
+    )
+    assert max(heights) > 0
+    assert page.locator("#image-caption").count() == 1
+    assert page.console_errors == []
