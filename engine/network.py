@@ -119,6 +119,10 @@ class Network:
         if errors:
             raise ConfigError(errors)
         self.layers[0].needs_input_grad = False  # nobody needs dL/d(input data)
+        self._forward_plan = [  # (bound forward, flatten first?) per layer, for the hot loop
+            (layer.forward, flatten)
+            for layer, flatten in zip(self.layers, self._flatten_before, strict=True)
+        ]
         self._flatten_parameters()
         self.output_shape = shape  # per-sample output shape
         self.fused_softmax = loss == "cross_entropy"  # CE reads logits; softmax folds into dL/dz
@@ -167,10 +171,10 @@ class Network:
     # ------------------------------------------------------------------ passes
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The output layer's activations for a batch x; every layer caches what backward needs."""
-        for layer, flatten in zip(self.layers, self._flatten_before, strict=True):
+        for forward, flatten in self._forward_plan:
             if flatten:
                 x = x.reshape(len(x), -1)  # (batch, features)
-            x = layer.forward(x)
+            x = forward(x)
         return x
 
     def loss_input(self) -> np.ndarray:

@@ -272,10 +272,13 @@ class Trainer:
         net.forward(x)  # forward: every layer caches input, preactivation and output
         data_loss, grad_loss = net.loss(net.loss_input(), y)  # loss and dL/d(prediction)
         net.backward(grad_loss)  # backward: every param.grad = dL/dparam
-        penalty = self._regularize()  # l1/l2: adds the penalty's gradient to each W.grad
+        penalty = self._regularize() if cfg.regularization.kind != "none" else 0.0  # l1/l2
         grad = net.gather_grads()  # (parameters,) every gradient in one flat array
         clip = clip_gradients([grad], cfg.gradient_clip)  # clip, and measure the global norm
-        lr = learning_rate_at(cfg.optimizer.schedule, cfg.optimizer.learning_rate, self.step)
+        opt = cfg.optimizer
+        lr = opt.learning_rate  # the schedule's rate for this step (constant: the base rate)
+        if opt.schedule.kind != "constant":
+            lr = learning_rate_at(opt.schedule, lr, self.step)
         if not (math.isfinite(data_loss) and math.isfinite(clip.norm_before)) or (
             clip.norm_after * lr > DIVERGENCE_UPDATE
         ):
