@@ -155,22 +155,21 @@ def grid(
     neurons: dict[str, Any] = {}
     with trainer.observing():
         out = net.forward(x)  # (res*res, outputs)
-        for layer in net.layers[:-1]:
-            if isinstance(layer, Dense):
-                a = layer.output  # (res*res, units)
-                neurons[layer.name] = [_list(a[:, j].reshape(shape), 4) for j in range(a.shape[1])]
+        maps = {  # layer name -> (units, res, res): each hidden neuron over the plane
+            layer.name: layer.output.T.reshape(-1, resolution, resolution)
+            for layer in net.layers[:-1]
+            if isinstance(layer, Dense)
+        }
     neuron_resolution = resolution
-    units = sum(len(maps) for maps in neurons.values())
+    units = sum(len(m) for m in maps.values())
     if neuron_budget is not None and units and units * resolution**2 > neuron_budget:
         neuron_resolution = max(6, int((neuron_budget / units) ** 0.5))
         step = resolution / neuron_resolution
         pick = np.minimum(
             (np.arange(neuron_resolution) * step + step / 2).astype(int), resolution - 1
         )
-        neurons = {
-            name: [np.asarray(m)[np.ix_(pick, pick)].tolist() for m in maps]
-            for name, maps in neurons.items()
-        }
+        maps = {name: m[:, pick][:, :, pick] for name, m in maps.items()}
+    neurons = {name: _list(m, 4) for name, m in maps.items()}  # one conversion per layer
     output = out[:, 0] if out.shape[1] == 1 else out.argmax(axis=1).astype(np.float64)
     if out.shape[1] == 2 and net.loss_name == "cross_entropy":
         output = out[:, 1] - out[:, 0]  # margin of the positive class, in [-1, 1]
