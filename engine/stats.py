@@ -15,6 +15,21 @@ from engine.layers import BatchNorm, Layer
 
 SATURATION = 0.99  # |tanh| above this, or sigmoid outside (0.01, 0.99), counts as saturated
 HISTOGRAM_BINS = 30  # as TensorBoard's default bucket count
+LAYER_STAT_KEYS = (  # what every observed layer of a report carries (batchnorm adds its batch stats)
+    "name",
+    "type",
+    "grad_norm",
+    "grad_mean_abs",
+    "grad_max_abs",
+    "weight_norm",
+    "update_ratio",
+    "activation_mean",
+    "activation_std",
+    "dead_fraction",
+    "saturated_fraction",
+    "clipped",
+    "max_grad_norm",
+)
 
 
 def observed(layer: Layer) -> bool:

@@ -633,6 +633,17 @@ class SessionManager:
             self._sessions[session_id] = session
         return session
 
+    def _check_capacity(self, hint: str = "") -> None:
+        """Refuse one more training worker when shutting down or at --max-training (hold _lock)."""
+        if self.shutting_down:
+            raise ConflictError("the server is shutting down")
+        busy = sum(1 for s in self._sessions.values() if s.busy in _TRAINING)
+        if busy >= self.max_training:
+            raise TooManyTrainingError(
+                f"{busy} sessions are training already, the most this server allows "
+                f"(--max-training {self.max_training}){hint}"
+            )
+
     def start(self, session: Session) -> dict[str, Any]:
         """Start training in the background (ConflictError if busy, TooManyTrainingError)."""
         session.call(lambda trainer: None)  # builds the trainer now, so errors surface here
@@ -642,14 +653,7 @@ class SessionManager:
                 raise ConflictError(f"session {session.id} is already running")
             if session.busy is not None:
                 raise ConflictError(f"session {session.id} is {_DOING[session.busy]}")
-            if self.shutting_down:
-                raise ConflictError("the server is shutting down")
-            busy = sum(1 for s in self._sessions.values() if s.busy in _TRAINING)
-            if busy >= self.max_training:
-                raise TooManyTrainingError(
-                    f"{busy} sessions are training already, the most this server allows "
-                    f"(--max-training {self.max_training}); stop one first"
-                )
+            self._check_capacity("; stop one first")
             session._begin("train", None, status="running")
         self.persist(session)
         return session.public()
@@ -663,14 +667,7 @@ class SessionManager:
                 raise ConflictError(
                     f"session {session.id} is {_DOING[session.busy]}; stop it before stepping"
                 )
-            if self.shutting_down:
-                raise ConflictError("the server is shutting down")
-            busy = sum(1 for s in self._sessions.values() if s.busy in _TRAINING)
-            if busy >= self.max_training:
-                raise TooManyTrainingError(
-                    f"{busy} sessions are training already, the most this server allows "
-                    f"(--max-training {self.max_training})"
-                )
+            self._check_capacity()
             return session._begin("step", steps)
 
     def stop(self, session: Session, timeout: float = STOP_TIMEOUT) -> dict[str, Any]:

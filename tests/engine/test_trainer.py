@@ -11,6 +11,7 @@ import pytest
 
 from engine import presets
 from engine.config import ConfigError, parse_config
+from engine.stats import LAYER_STAT_KEYS
 from engine.trainer import Trainer, WeightsError
 
 
@@ -240,19 +241,7 @@ def test_report_has_every_per_layer_statistic() -> None:
     names = [layer["name"] for layer in report["layers"]]
     assert names == ["0", "1", "2"]
     for layer in report["layers"]:
-        for key in (
-            "grad_norm",
-            "grad_mean_abs",
-            "grad_max_abs",
-            "weight_norm",
-            "update_ratio",
-            "activation_mean",
-            "activation_std",
-            "dead_fraction",
-            "saturated_fraction",
-            "clipped",
-            "max_grad_norm",
-        ):
+        for key in LAYER_STAT_KEYS:
             assert key in layer, key
         assert 0 < layer["update_ratio"] < 1
         assert layer["grad_norm"] <= layer["max_grad_norm"]

@@ -19,6 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
+from engine.stats import LAYER_STAT_KEYS
 from server.hub import Hub, HubFullError, encode
 from tests.support import LiveServer
 
@@ -34,21 +35,7 @@ WIDE = {  # big snapshots (a neuron grid per unit): a stalled reader fills its s
         {"type": "dense", "units": 1},
     ],
 }
-LAYER_STATS = {
-    "name",
-    "type",
-    "grad_norm",
-    "grad_mean_abs",
-    "grad_max_abs",
-    "weight_norm",
-    "update_ratio",
-    "activation_mean",
-    "activation_std",
-    "dead_fraction",
-    "saturated_fraction",
-    "clipped",
-    "max_grad_norm",
-}
+LAYER_STATS = set(LAYER_STAT_KEYS)
 
 
 @pytest.fixture
