@@ -17,11 +17,13 @@ from typing import Any
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.streams import StreamReader
 from websockets.sync.client import ClientConnection, connect
 
 from engine.stats import LAYER_STAT_KEYS
-from server.hub import Hub, HubFullError, encode
-from tests.support import LiveServer
+from server.hub import Hub, HubFullError, encode, text_frame
+from tests.support import LiveServer, free_port
 
 XOR = {
     "dataset": {"name": "xor", "samples": 200},
@@ -367,3 +369,70 @@ def test_hub_caps_clients_per_session() -> None:
         assert (hub.viewers("s"), hub.viewers("other")) == (2, 1)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65_535, 65_536, 300_001])
+def test_text_frame_is_what_the_websockets_parser_reads(size: int) -> None:
+    """The prebuilt wire bytes, read back by the websockets library's own frame parser."""
+    text = "é" * (size // 4) + "x" * (size - 2 * (size // 4))  # `size` UTF-8 bytes, some 2-byte
+    payload = text.encode()
+    reader = StreamReader()
+    reader.feed_data(text_frame(payload))
+    parser = Frame.parse(reader.read_exact, mask=False)
+    try:
+        next(parser)
+        raise AssertionError("the parser wanted more bytes than the frame has")
+    except StopIteration as done:
+        frame = done.value
+    assert (frame.opcode, frame.fin, frame.rsv1) == (Opcode.TEXT, True, False)
+    assert frame.data == payload and frame.data.decode() == text
+    assert not reader.buffer  # nothing left over
+
+
+def test_clients_of_uvicorn_get_shared_wire_bytes_intact(tmp_path: Any) -> None:
+    """In-process uvicorn (the settings `python -m server` uses): each client of a session
+    gets a direct link, and frames of every length class arrive whole and in order."""
+    import threading
+
+    import uvicorn
+
+    from server.app import ServerSettings, create_app
+
+    port = free_port()
+    app = create_app(ServerSettings(port=port, data_dir=tmp_path / "data"))
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, ws_per_message_deflate=False, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        sid = httpx.post(url + "/api/sessions", json={"config": XOR}).json()["id"]
+        with contextlib.ExitStack() as stack:
+            sockets = [
+                stack.enter_context(
+                    connect(
+                        f"ws://127.0.0.1:{port}/ws/sessions/{sid}", max_size=None, compression=None
+                    )
+                )
+                for _ in range(3)
+            ]
+            for ws in sockets:
+                assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+            hub: Hub = app.state.hub
+            clients = hub.clients(sid)
+            assert len(clients) == 3 and all(c.link is not None for c in clients)
+            texts = ["", "ü" * 10, "x" * 200, "y" * 70_000]  # 7-bit, 16-bit, 64-bit lengths
+            for text in texts:
+                hub.publish(sid, "event", {"type": "event", "event": {"note": text}})
+            for ws in sockets:
+                got = [json.loads(ws.recv(timeout=10))["event"]["note"] for _ in texts]
+                assert got == texts
+            assert all(c.sent >= 1 + len(texts) for c in hub.clients(sid))
+    finally:
+        server.should_exit = True
+        thread.join(20)
