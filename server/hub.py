@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import struct
 import threading
 import time
@@ -94,12 +95,18 @@ class RawLink:
     no extension was negotiated; otherwise the client sends through Starlette, which waits for
     the transport to drain. Writes happen on the event loop between whole frames, so they never
     interleave with the frames uvicorn writes itself (pongs, the close frame).
+
+    When the transport holds no unsent data, the frame goes to the socket with `os.write`, which
+    releases the GIL during the system call (on loopback the call also runs the receiving side's
+    TCP work); uvloop's own write would hold the GIL and keep the training thread waiting.
+    Whatever the socket does not take goes to the transport, which sends it in order.
     """
 
     def __init__(self, protocol: Any) -> None:
         self.protocol = protocol  # uvicorn's WebSocketsSansIOProtocol
         self.conn = protocol.conn  # its websockets ServerProtocol (state, extensions)
         self.transport = protocol.transport
+        self.fd = _plain_socket_fd(self.transport)  # -1: always write through the transport
 
     @classmethod
     def of(cls, websocket: WebSocket) -> RawLink | None:
@@ -127,7 +134,30 @@ class RawLink:
         )
 
     def write(self, frame: Frame) -> None:
-        self.transport.write(frame.wire)
+        data: bytes | memoryview = frame.wire
+        if self.fd >= 0 and not self.transport.get_write_buffer_size():
+            try:
+                sent = os.write(self.fd, data)  # non-blocking socket: may take only a part
+            except OSError:  # EAGAIN, or a broken pipe the transport will report itself
+                sent = 0
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+        self.transport.write(data)
+
+
+def _plain_socket_fd(transport: Any) -> int:
+    """The file descriptor of a plain (not TLS) socket transport that reports its write
+    buffer, else -1."""
+    get = getattr(transport, "get_extra_info", None)
+    if get is None or get("sslcontext") is not None or get("ssl_object") is not None:
+        return -1
+    if not callable(getattr(transport, "get_write_buffer_size", None)):
+        return -1
+    try:
+        return int(get("socket").fileno())
+    except (AttributeError, OSError, TypeError, ValueError):
+        return -1
 
 
 class HubFullError(Exception):

@@ -391,7 +391,8 @@ def test_text_frame_is_what_the_websockets_parser_reads(size: int) -> None:
 
 def test_clients_of_uvicorn_get_shared_wire_bytes_intact(tmp_path: Any) -> None:
     """In-process uvicorn (the settings `python -m server` uses): each client of a session
-    gets a direct link, and frames of every length class arrive whole and in order."""
+    gets a direct link, and frames of every length class arrive whole and in order, also when
+    the socket takes only part of a frame."""
     import threading
 
     import uvicorn
@@ -425,8 +426,13 @@ def test_clients_of_uvicorn_get_shared_wire_bytes_intact(tmp_path: Any) -> None:
                 assert json.loads(ws.recv(timeout=10))["type"] == "hello"
             hub: Hub = app.state.hub
             clients = hub.clients(sid)
-            assert len(clients) == 3 and all(c.link is not None for c in clients)
-            texts = ["", "ü" * 10, "x" * 200, "y" * 70_000]  # 7-bit, 16-bit, 64-bit lengths
+            links = [c.link for c in clients]
+            assert len(links) == 3 and all(link is not None and link.fd >= 0 for link in links)
+            # a tiny send buffer on one connection: big frames go out partly by os.write, the
+            # rest through the transport, and the frames after them must queue behind
+            sock = links[0].transport.get_extra_info("socket")  # type: ignore[union-attr]
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            texts = ["", "ü" * 10, "x" * 200, "y" * 70_000, "z" * 400_000, "after", "w" * 130]
             for text in texts:
                 hub.publish(sid, "event", {"type": "event", "event": {"note": text}})
             for ws in sockets:
