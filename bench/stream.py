@@ -9,22 +9,27 @@ training steps per second
   (c) the same with 20 WebSocket clients (in this process, so a separate one from the server)
       each receiving up to 30 metrics frames a second plus snapshots;
 
-and prints the ratios (c)/(b) and (b)/(a) (paired per round, rounds in ABBA order: this VM's
-speed drifts by +-20 % from one window to the next), the server's CPU split (training thread,
+and prints the ratios (c)/(b) and (b)/(a), paired per round (windows in the order (a) b c c b, (a) last in every other round), as the
+geometric mean of the rounds' ratios with a 90 % bootstrap interval: this VM's speed swings by
++-30 % from one half-second to the next even when idle (4,200 to 8,700 steps/s for the same
+server and net), so many short paired windows measure the cost of streaming better than a few
+long ones. It also prints the server's CPU split (training thread,
 event loop, other threads), the step-to-client latency of metrics frames (p50/p99:
 the server stamps each frame with its CLOCK_MONOTONIC time "t", the clients compare with theirs on
 the same machine) and the server's RSS growth over a long run with the clients connected (a short
 run by default, --long for 1,000,000 steps).
 
 Targets: (c)/(b) >= 0.92, (b)/(a) >= 0.9, p99 <= 100 ms, RSS growth < 50 MB.
-Run: `.venv/bin/python bench/stream.py [--seconds 5] [--clients 20] [--long]`.
+Run: `.venv/bin/python bench/stream.py [--seconds 2] [--rounds 10] [--clients 20] [--long]`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
+import random
 import signal
 import socket
 import statistics
@@ -79,6 +84,7 @@ NETS: dict[str, dict[str, Any]] = {
     },
 }
 TARGETS = {"c/b": 0.92, "b/a": 0.90, "p99_ms": 100.0, "rss_mb": 50.0}
+BOOTSTRAP_SAMPLES = 2000
 
 
 # ----------------------------------------------------------------------------- engine alone
@@ -258,6 +264,17 @@ class Watchers:
 # ----------------------------------------------------------------------------- runs
 
 
+def paired_ratio(top: list[float], bottom: list[float]) -> tuple[float, float, float]:
+    """Geometric mean of the per-round ratios top/bottom, and its 90 % bootstrap interval."""
+    logs = [math.log(t / b) for t, b in zip(top, bottom, strict=True)]
+    rng = random.Random(0)
+    means = sorted(
+        statistics.fmean(rng.choices(logs, k=len(logs))) for _ in range(BOOTSTRAP_SAMPLES)
+    )
+    low, high = means[int(0.05 * len(means))], means[int(0.95 * len(means)) - 1]
+    return math.exp(statistics.fmean(logs)), math.exp(low), math.exp(high)
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -268,12 +285,15 @@ def percentile(values: list[float], q: float) -> float:
 def bench_net(
     name: str, config: dict[str, Any], seconds: float, clients: int, rounds: int
 ) -> dict[str, Any]:
-    """Rounds of (a), (b), (c) back to back (medians reported), so a busy machine's drift hits
-    the three alike."""
+    """Rounds of windows in the order (a) b c c b (a at the end of every other round instead),
+    so a machine whose speed drifts within a round biases no ratio; each round's (b) and (c)
+    are the means of its two windows."""
     a_runs: list[float] = []
     bare_runs: list[float] = []
     b_runs: list[Window] = []
     c_runs: list[Window] = []
+    b_rates: list[float] = []  # per round
+    c_rates: list[float] = []  # per round
     latencies: list[float] = []
     frames = snaps = 0
     with tempfile.TemporaryDirectory() as tmp:
@@ -283,51 +303,46 @@ def bench_net(
                 sid = http.post("/api/sessions", json={"config": config}).json()["id"]
                 ws_url = f"ws://127.0.0.1:{server.port}/ws/sessions/{sid}"
                 for round_ in range(rounds):
-                    # ABBA order: a, b, c then c, b, a, so a drifting machine biases no ratio
-                    forward = round_ % 2 == 0
-                    if forward:
+                    a_first = round_ % 2 == 0
+                    if a_first:
                         a_runs.append(engine_steps_per_second(config, seconds))
                     http.post(f"/api/sessions/{sid}/start").raise_for_status()
                     time.sleep(0.5)  # warm-up
-                    if forward:
-                        b_runs.append(measure_window(server, http, sid, seconds))
+                    windows_b = [measure_window(server, http, sid, seconds)]
                     watchers = Watchers(ws_url, clients)
                     watchers.start()
-                    time.sleep(0.5)
+                    time.sleep(0.5)  # the hello frames are out
                     watchers.recording = True
-                    c_runs.append(measure_window(server, http, sid, seconds))
+                    windows_c = [measure_window(server, http, sid, seconds) for _ in range(2)]
                     watchers.recording = False
                     latencies += watchers.latencies
                     frames += watchers.frames
                     snaps += watchers.snapshots
                     watchers.stop()
-                    if not forward:
-                        time.sleep(0.5)
-                        b_runs.append(measure_window(server, http, sid, seconds))
+                    time.sleep(0.5)  # the clients are gone
+                    windows_b.append(measure_window(server, http, sid, seconds))
                     http.post(f"/api/sessions/{sid}/stop").raise_for_status()
-                    if not forward:
+                    if not a_first:
                         a_runs.append(engine_steps_per_second(config, seconds))
                     bare_runs.append(engine_steps_per_second(config, seconds / 2, reports=False))
+                    b_runs += windows_b
+                    c_runs += windows_c
+                    b_rates.append(statistics.fmean(w.steps_per_second for w in windows_b))
+                    c_rates.append(statistics.fmean(w.steps_per_second for w in windows_c))
         finally:
             server.stop()
-    per_client = len(latencies) / clients / seconds / rounds if clients else 0.0
-    b_rates = [w.steps_per_second for w in b_runs]
-    c_rates = [w.steps_per_second for w in c_runs]
+    per_client = len(latencies) / clients / (2 * seconds * rounds) if clients else 0.0
     return {
-        # paired estimates: geometric mean over rounds of each round's own ratio
-        "c/b": statistics.geometric_mean(c / b for c, b in zip(c_rates, b_rates, strict=True)),
-        "b/a": statistics.geometric_mean(b / a for b, a in zip(b_rates, a_runs, strict=True)),
+        # paired estimates: geometric mean over rounds of each round's own ratio, 90 % interval
+        "c/b": paired_ratio(c_rates, b_rates),
+        "b/a": paired_ratio(b_rates, a_runs),
         "a": statistics.median(a_runs),
         "a_bare": statistics.median(bare_runs),
-        "b": statistics.median(w.steps_per_second for w in b_runs),
-        "c": statistics.median(w.steps_per_second for w in c_runs),
+        "b": statistics.median(b_rates),
+        "c": statistics.median(c_rates),
         "b_cpu": tuple(statistics.median(getattr(w, k) for w in b_runs) for k in _CPU),
         "c_cpu": tuple(statistics.median(getattr(w, k) for w in c_runs) for k in _CPU),
-        "runs": (
-            a_runs,
-            [w.steps_per_second for w in b_runs],
-            [w.steps_per_second for w in c_runs],
-        ),
+        "runs": (a_runs, b_rates, c_rates),
         "p50_ms": percentile(latencies, 50) * 1000,
         "p99_ms": percentile(latencies, 99) * 1000,
         "frames_per_client_s": per_client,
@@ -366,8 +381,8 @@ def bench_memory(config: dict[str, Any], steps: int, clients: int) -> dict[str, 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="length of each window")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of (a), (b), (c)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of each window")
+    parser.add_argument("--rounds", type=int, default=10, help="rounds of (a), (b), (c)")
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--long", action="store_true", help="memory run of 1,000,000 steps")
     parser.add_argument("--memory-steps", type=int, default=100_000, help="memory run (default)")
@@ -378,14 +393,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"Backprop Lens streaming bench: {os.cpu_count()} CPUs, {args.clients} clients, "
-        f"{args.seconds:g} s windows x {args.rounds} rounds in ABBA order (rates: medians; "
+        f"{args.seconds:g} s windows x {args.rounds} rounds of (a) b c c b (rates: medians of rounds; "
         f"ratios: geometric mean of each round's ratio), {_threads} BLAS thread(s), "
         f"load average {os.getloadavg()[0]:.1f} before starting"
     )
     failed = False
     for name in [] if args.memory_only else args.net or list(NETS):
         r = bench_net(name, NETS[name], args.seconds, args.clients, args.rounds)
-        cb, ba = r["c/b"], r["b/a"]
+        (cb, cb_lo, cb_hi), (ba, ba_lo, ba_hi) = r["c/b"], r["b/a"]
         print(f"\n{name}")
         print(
             f"  (a) engine alone          {r['a']:10.0f} steps/s   (no reports: {r['a_bare']:.0f})"
@@ -394,11 +409,13 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"  (c) server, {args.clients} clients    {r['c']:10.0f} steps/s   "
             f"({r['frames_per_client_s']:.1f} metrics frames/s per client, "
-            f"{r['snapshots'] / args.clients / args.seconds / args.rounds:.1f} snapshots/s)"
+            f"{r['snapshots'] / args.clients / (2 * args.seconds * args.rounds):.1f} snapshots/s)"
         )
         print(
-            f"  (c)/(b) = {cb:.3f}  (target >= {TARGETS['c/b']})   "
-            f"(b)/(a) = {ba:.3f}  (target >= {TARGETS['b/a']})"
+            f"  (c)/(b) = {cb:.3f} [90 % interval {cb_lo:.3f}-{cb_hi:.3f}] "
+            f"(target >= {TARGETS['c/b']})\n"
+            f"  (b)/(a) = {ba:.3f} [90 % interval {ba_lo:.3f}-{ba_hi:.3f}] "
+            f"(target >= {TARGETS['b/a']})"
         )
         print(
             f"  step-to-client latency p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms "

@@ -49,6 +49,7 @@ CLOSE_NOT_FOUND = 4404  # application close code: no such session (mirrors HTTP 
 CLOSE_POLICY = 1008  # policy violation: too many clients, or a client too slow to keep up
 LATEST_WINS = frozenset({"metrics", "snapshot"})
 MIN_SLEEP = 0.002  # seconds: the shortest wait for a rate-limited frame
+DIRECT_WRITE_BYTES = 16_384  # frames this big (snapshots, hello) go to the socket with os.write
 STALL_SECONDS = 2.0  # a send blocked this long means the peer stopped reading: drop it
 DROP_GRACE_SECONDS = 2.0  # after queueing the close frame, abort the connection this much later
 _ORJSON_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
@@ -96,10 +97,15 @@ class RawLink:
     the transport to drain. Writes happen on the event loop between whole frames, so they never
     interleave with the frames uvicorn writes itself (pongs, the close frame).
 
-    When the transport holds no unsent data, the frame goes to the socket with `os.write`, which
-    releases the GIL during the system call (on loopback the call also runs the receiving side's
-    TCP work); uvloop's own write would hold the GIL and keep the training thread waiting.
-    Whatever the socket does not take goes to the transport, which sends it in order.
+    A big frame (a snapshot, a hello) goes to the socket with `os.write` when the transport
+    holds no unsent data: the call releases the GIL while the kernel copies the frame (on
+    loopback it also runs the receiving side's TCP work), where uvloop's own write would hold the
+    GIL and keep the training thread waiting. Whatever the socket does not take goes to the
+    transport, which sends it in order. Small frames (metrics) go to the transport, which writes
+    them all at the end of the loop's iteration in one stretch: releasing the GIL for each would
+    cost more GIL hand-offs than it saves (measured with 20 clients of the 2-8-8-1 net: 11,000
+    context switches a second, p99 latency 47 ms instead of 19 ms and (c)/(b) 0.87 instead of
+    0.93).
     """
 
     def __init__(self, protocol: Any) -> None:
@@ -135,7 +141,11 @@ class RawLink:
 
     def write(self, frame: Frame) -> None:
         data: bytes | memoryview = frame.wire
-        if self.fd >= 0 and not self.transport.get_write_buffer_size():
+        if (
+            self.fd >= 0
+            and len(data) >= DIRECT_WRITE_BYTES
+            and not self.transport.get_write_buffer_size()
+        ):
             try:
                 sent = os.write(self.fd, data)  # non-blocking socket: may take only a part
             except OSError:  # EAGAIN, or a broken pipe the transport will report itself
