@@ -84,6 +84,15 @@ def _list(array: np.ndarray | None, digits: int | None = None) -> Any:
     return np.where(np.isfinite(values), values, None).tolist()
 
 
+def _float32(array: np.ndarray | None, digits: int | None = None) -> np.ndarray | None:
+    """Array -> a C-ordered float32 copy (None stays None), for encoders that take NumPy arrays
+    (orjson writes each value in float32's shortest form and NaN/Inf as null)."""
+    if array is None:
+        return None
+    values = np.round(array, digits) if digits is not None else array
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
 def trace(trainer: Trainer, inputs: Any, targets: Any) -> dict[str, Any]:
     """Every value of one forward and backward pass for a batch, in eval mode; changes nothing.
 
@@ -130,13 +139,17 @@ def trace(trainer: Trainer, inputs: Any, targets: Any) -> dict[str, Any]:
 
 
 def grid(
-    trainer: Trainer, resolution: int = 100, neuron_budget: int | None = None
+    trainer: Trainer,
+    resolution: int = 100,
+    neuron_budget: int | None = None,
+    compact: bool = False,
 ) -> dict[str, Any]:
     """The output and every dense neuron over the 2-D plane (Playground's heatmaps).
 
     Rows run along x2 (y axis), columns along x1; "inputs" holds each input feature's map.
     With neuron_budget, the neuron maps use a coarser "neuron_resolution" so that all of them
     together hold at most that many values (wide networks would otherwise send megabytes).
+    With compact, the maps are float32 NumPy arrays instead of lists (see snapshot).
     """
     data = trainer.dataset
     if not data.is_2d or data.domain is None:
@@ -169,7 +182,8 @@ def grid(
             (np.arange(neuron_resolution) * step + step / 2).astype(int), resolution - 1
         )
         maps = {name: m[:, pick][:, :, pick] for name, m in maps.items()}
-    neurons = {name: _list(m, 4) for name, m in maps.items()}  # one conversion per layer
+    convert = _float32 if compact else _list
+    neurons = {name: convert(m, 4) for name, m in maps.items()}  # one conversion per layer
     output = out[:, 0] if out.shape[1] == 1 else out.argmax(axis=1).astype(np.float64)
     if out.shape[1] == 2 and net.loss_name == "cross_entropy":
         output = out[:, 1] - out[:, 0]  # margin of the positive class, in [-1, 1]
@@ -177,15 +191,23 @@ def grid(
         "resolution": resolution,
         "x": [float(x_lo), float(x_hi)],
         "y": [float(y_lo), float(y_hi)],
-        "output": _list(output.reshape(shape), 4),
-        "inputs": {f: _list(x[:, j].reshape(shape), 4) for j, f in enumerate(trainer.features)},
+        "output": convert(output.reshape(shape), 4),
+        "inputs": {f: convert(x[:, j].reshape(shape), 4) for j, f in enumerate(trainer.features)},
         "neurons": neurons,
         "neuron_resolution": neuron_resolution,
     }
 
 
-def snapshot(trainer: Trainer, grid_resolution: int | None = 40) -> dict[str, Any]:
-    """Weights, their gradients, per-neuron activations/deltas of the last batch, grids, histograms."""
+def snapshot(
+    trainer: Trainer, grid_resolution: int | None = 40, compact: bool = False
+) -> dict[str, Any]:
+    """Weights, their gradients, per-neuron activations/deltas of the last batch, grids, histograms.
+
+    Values are nested lists of Python floats; with compact, the weights, gradients and grids are
+    float32 NumPy arrays instead, for a JSON encoder that writes arrays itself (orjson): the
+    live stream's snapshots are ~30 % smaller and quicker to build that way.
+    """
+    convert = _float32 if compact else _list
     net = trainer.network
     weights: dict[str, Any] = {}
     grads: dict[str, Any] = {}
@@ -194,8 +216,8 @@ def snapshot(trainer: Trainer, grid_resolution: int | None = 40) -> dict[str, An
     for layer in net.layers:
         if layer.params and sum(p.data.size for p in layer.params.values()) <= MAX_SNAPSHOT_VALUES:
             for key, param in layer.params.items():
-                weights[f"{layer.name}.{key}"] = _list(param.data)
-                grads[f"{layer.name}.{key}"] = _list(param.grad)
+                weights[f"{layer.name}.{key}"] = convert(param.data)
+                grads[f"{layer.name}.{key}"] = convert(param.grad)
         if layer.output is not None and layer.output.ndim == 2 and layer.output.shape[1] <= 4096:
             delta = layer.grad_preactivation
             nodes[layer.name] = {
@@ -216,7 +238,9 @@ def snapshot(trainer: Trainer, grid_resolution: int | None = 40) -> dict[str, An
             }
     grid_data = None
     if grid_resolution and trainer.dataset.is_2d and trainer.dataset.domain is not None:
-        grid_data = grid(trainer, grid_resolution, neuron_budget=SNAPSHOT_NEURON_VALUES)
+        grid_data = grid(
+            trainer, grid_resolution, neuron_budget=SNAPSHOT_NEURON_VALUES, compact=compact
+        )
     return {
         "step": trainer.step,
         "weights": weights,

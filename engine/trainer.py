@@ -598,9 +598,9 @@ class Trainer:
             cost = time.perf_counter() - now
             self._eval_due = now + cost / EVAL_BUDGET
 
-    def snapshot(self, grid_resolution: int | None = 40) -> dict[str, Any]:
+    def snapshot(self, grid_resolution: int | None = 40, compact: bool = False) -> dict[str, Any]:
         """What the page needs to redraw the network (see engine.inspect.snapshot)."""
-        return inspect.snapshot(self, grid_resolution)
+        return inspect.snapshot(self, grid_resolution, compact)
 
     def trace(self, inputs: Any, targets: Any) -> dict[str, Any]:
         """Every intermediate value of one forward/backward pass; changes nothing."""

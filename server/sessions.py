@@ -438,7 +438,8 @@ class Session:
         started = time.perf_counter()
         size = 0
         try:
-            snapshot = trainer.snapshot(grid_resolution=self.grid_resolution)
+            # float32 arrays, encoded by orjson here in the training thread
+            snapshot = trainer.snapshot(grid_resolution=self.grid_resolution, compact=True)
             size = hub.publish(self.id, "snapshot", {"type": "snapshot", **snapshot})
         except Exception:  # a visualisation problem must not stop training
             log.exception("session %s: snapshot failed", self.id)
