@@ -89,8 +89,9 @@ def _float32(array: np.ndarray | None, digits: int | None = None) -> np.ndarray 
     (orjson writes each value in float32's shortest form and NaN/Inf as null)."""
     if array is None:
         return None
-    values = np.round(array, digits) if digits is not None else array
-    return np.ascontiguousarray(values, dtype=np.float32)
+    if digits is not None:  # rounded in float64, as _list does
+        array = np.round(np.asarray(array, dtype=np.float64), digits)
+    return np.ascontiguousarray(array, dtype=np.float32)
 
 
 def trace(trainer: Trainer, inputs: Any, targets: Any) -> dict[str, Any]:

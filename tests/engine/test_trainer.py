@@ -329,6 +329,39 @@ def test_snapshot_has_weights_grads_nodes_and_conv_maps() -> None:
     assert len(snap["histograms"]["0"]["grad"]["counts"]) == 30
 
 
+def test_compact_snapshot_holds_the_same_values_as_float32_arrays() -> None:
+    import orjson
+
+    trainer = Trainer(tanh_net())
+    trainer.train(20)
+    full = trainer.snapshot(grid_resolution=20)
+    compact = trainer.snapshot(grid_resolution=20, compact=True)
+    assert set(compact) == set(full) and set(compact["weights"]) == set(full["weights"])
+    arrays = [
+        *compact["weights"].values(),
+        *compact["grads"].values(),
+        compact["grid"]["output"],
+        *compact["grid"]["inputs"].values(),
+        *compact["grid"]["neurons"].values(),
+    ]
+    assert all(a.dtype == np.float32 and a.flags.c_contiguous for a in arrays)
+    for key, values in full["weights"].items():
+        np.testing.assert_allclose(compact["weights"][key], values, rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(compact["grads"][key], full["grads"][key], rtol=1e-6, atol=1e-9)
+    for name, maps in full["grid"]["neurons"].items():
+        np.testing.assert_allclose(compact["grid"]["neurons"][name], maps, atol=1e-6)
+    # what the stream sends: the same JSON structure, NaN as null, and fewer bytes
+    option = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
+    decoded = orjson.loads(orjson.dumps(compact, option=option))
+    assert (
+        np.array(decoded["grid"]["neurons"]["0"]).shape
+        == np.array(full["grid"]["neurons"]["0"]).shape
+    )
+    assert len(orjson.dumps(compact, option=option)) < len(orjson.dumps(full, option=option))
+    compact["weights"]["0.W"][0, 0] = np.nan
+    assert orjson.loads(orjson.dumps(compact, option=option))["weights"]["0.W"][0][0] is None
+
+
 # ----------------------------------------------------------------------------- weights
 
 
