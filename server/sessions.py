@@ -63,7 +63,10 @@ REPORT_INTERVAL = 1 / 30  # seconds between the trainer's reports (and metrics f
 SNAPSHOT_INTERVAL = 0.2  # seconds between snapshots while somebody watches (5/s at most,
 # fewer when they are costly to build or, with many clients, to send)
 SNAPSHOT_BUDGET = 0.03  # snapshots may take at most this share of the training thread
-SNAPSHOT_BYTES_PER_SECOND = 10e6  # snapshot bytes sent per second to all clients together
+# snapshot bytes sent per second to all clients together: one client gets 5/s of any Playground
+# -sized net; 20 clients of 2-8-8-1 get 1/s each. At 10 MB/s (2/s each) bench/stream.py measured
+# (c)/(b) 0.84-0.87 for that net, at 2-4 MB/s 0.93-0.95 (three A/B runs)
+SNAPSHOT_BYTES_PER_SECOND = 4e6
 SNAPSHOT_GRID_VALUES = 32_000  # values in a streamed snapshot's grids (output, inputs, neurons)
 SNAPSHOT_GRID_RANGE = (12, 40)  # resolution of a streamed snapshot's grid, coarsest to finest
 CHECKPOINT_MIN_INTERVAL = 1.0  # seconds between checkpoints while training, when cheap
