@@ -118,8 +118,7 @@ class RawLink:
     def of(cls, websocket: WebSocket) -> RawLink | None:
         """The raw link under `websocket`, or None when it is not served by uvicorn's
         websockets-sansio protocol (another server, a test double)."""
-        scope = getattr(websocket, "scope", None) or {}
-        protocol = getattr(scope.get(RAW_SEND_KEY), "__self__", None)
+        protocol = server_protocol(websocket)
         conn = getattr(protocol, "conn", None)
         needed = ("writable", "disconnected", "close_sent", "transport")
         if not isinstance(conn, ServerProtocol) or not all(hasattr(protocol, a) for a in needed):
@@ -332,8 +331,7 @@ class Client:
         """
         self.closed = True
         transport = transport_of(self.websocket)
-        server_protocol = getattr(self.websocket.scope.get(RAW_SEND_KEY), "__self__", None)
-        protocol = getattr(server_protocol, "conn", None)  # uvicorn's websockets-sansio state
+        protocol = getattr(server_protocol(self.websocket), "conn", None)  # websockets' state
         if transport is None:
             asyncio.get_running_loop().create_task(self.close(code, reason))
             return
@@ -351,10 +349,16 @@ class Client:
             self._task.cancel()
 
 
+def server_protocol(websocket: WebSocket) -> Any:
+    """The ASGI server's protocol object under a WebSocket (what its own send callable is bound
+    to: uvicorn's WebSocketsSansIOProtocol), or None."""
+    scope = getattr(websocket, "scope", None) or {}
+    return getattr(scope.get(RAW_SEND_KEY), "__self__", None)
+
+
 def transport_of(websocket: WebSocket) -> Any:
     """The transport under a WebSocket (asyncio's or uvloop's), when the server is uvicorn."""
-    raw_send = websocket.scope.get(RAW_SEND_KEY)
-    transport = getattr(getattr(raw_send, "__self__", None), "transport", None)
+    transport = getattr(server_protocol(websocket), "transport", None)
     return transport if callable(getattr(transport, "abort", None)) else None
 
 
