@@ -64,8 +64,8 @@ SNAPSHOT_INTERVAL = 0.2  # seconds between snapshots while somebody watches (5/s
 # fewer when they are costly to build or, with many clients, to send)
 SNAPSHOT_BUDGET = 0.03  # snapshots may take at most this share of the training thread
 # snapshot bytes sent per second to all clients together: one client gets 5/s of any Playground
-# -sized net; 20 clients of 2-8-8-1 get 1/s each. At 10 MB/s (2/s each) bench/stream.py measured
-# (c)/(b) 0.84-0.87 for that net, at 2-4 MB/s 0.93-0.95 (three A/B runs)
+# -sized net; 20 clients of 2-8-8-1 get 1/s each. bench/stream.py, that net: (c)/(b) 0.84-0.94
+# at 10 MB/s, 0.86-0.97 at 4 MB/s (the machine's noise is about as large as the difference)
 SNAPSHOT_BYTES_PER_SECOND = 4e6
 SNAPSHOT_GRID_VALUES = 32_000  # values in a streamed snapshot's grids (output, inputs, neurons)
 SNAPSHOT_GRID_RANGE = (12, 40)  # resolution of a streamed snapshot's grid, coarsest to finest
