@@ -64,8 +64,9 @@ SNAPSHOT_INTERVAL = 0.2  # seconds between snapshots while somebody watches (5/s
 # fewer when they are costly to build or, with many clients, to send)
 SNAPSHOT_BUDGET = 0.03  # snapshots may take at most this share of the training thread
 # snapshot bytes sent per second to all clients together: one client gets 5/s of any Playground
-# -sized net; 20 clients of 2-8-8-1 get 1/s each. bench/stream.py, that net: (c)/(b) 0.84-0.94
-# at 10 MB/s, 0.86-0.97 at 4 MB/s (the machine's noise is about as large as the difference)
+# -sized net; 20 clients of 2-8-8-1 get ~0.5-1/s each, of 2-64-64-64-1 ~0.5/s. The earlier
+# bench/stream.py (connect/disconnect rounds) gave 2-8-8-1 (c)/(b) 0.84-0.94 at 10 MB/s and
+# 0.86-0.97 at 4 MB/s, a difference within its noise (its A/A runs gave 0.92-0.97)
 SNAPSHOT_BYTES_PER_SECOND = 4e6
 SNAPSHOT_GRID_VALUES = 32_000  # values in a streamed snapshot's grids (output, inputs, neurons)
 SNAPSHOT_GRID_RANGE = (12, 40)  # resolution of a streamed snapshot's grid, coarsest to finest
