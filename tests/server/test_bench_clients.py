@@ -12,24 +12,13 @@ import socket
 import struct
 import sys
 import time
-from pathlib import Path
 from types import ModuleType
 
 import httpx
 import orjson
 import pytest
 
-from tests.support import LiveServer
-
-ROOT = Path(__file__).resolve().parents[2]
-XOR = {
-    "seed": 0,
-    "dataset": {"name": "xor", "samples": 100},
-    "layers": [
-        {"type": "dense", "units": 4, "activation": "tanh"},
-        {"type": "dense", "units": 1, "activation": "sigmoid"},
-    ],
-}
+from tests.support import ROOT, LiveServer
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +46,8 @@ def test_lean_clients_get_hello_metrics_and_snapshots(
     stream: ModuleType, server: LiveServer
 ) -> None:
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        sid = http.post("/api/sessions", json={"config": XOR}).json()["id"]
+        config = stream.NETS["2-8-8-1 tanh"]  # the bench's own small net
+        sid = http.post("/api/sessions", json={"config": config}).json()["id"]
         watchers = stream.LeanWatchers(f"{server.ws_url}/ws/sessions/{sid}", 3)
         watchers.start()  # returns once every client has its hello frame
         try:
