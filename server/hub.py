@@ -20,6 +20,20 @@ A stalled client blocks only its own sender task. Measured with bench/stream.py 
 2-64-64-64-1 net): writing the shared wire bytes instead of one `send_text` per client (UTF-8
 encode, frame serialisation and four awaits each) cut the event loop's CPU from 7 % to 3 % of a
 core, and the training thread's share of a core from 91 % to 96-97 % (the rest is GIL waits).
+
+Where the rest goes, measured by switching publication on and off every 0.2 s inside one watched
+session (150 s per variant, 2-8-8-1, 20 clients; these intervals are far tighter than
+bench/stream.py's): publishing costs the training 4.5 % [3.3-5.7], delivery on the loop about
+2 % of that. The loop does ~0.56 ms of GIL-held work per metrics tick for 20 clients (~28 us each:
+the checks here and uvloop's write, whose loopback send also runs the receiver's TCP stack), and
+the GIL changes hands several times a tick (the training thread releases it in every np.dot).
+Tried and dropped, so nobody repeats them without a new idea:
+- all copies of a frame in one io_uring submission (ctypes, outside the GIL): 1.001 [0.988-1.014];
+- the training thread waiting while the loop delivers (one clean hand-over a tick): 0.99
+  [0.97-1.01]; it waits ~0.75 ms a tick, which is what it saved;
+- sends from the training thread itself (no hand-over): +1.7 % [0.6-2.9], but unsafe here: a GIL
+  switch can fall between the check that the transport is empty and the raw send, and uvicorn
+  writes its own ping frames, so two writers could interleave a frame.
 """
 
 from __future__ import annotations
