@@ -258,9 +258,8 @@ class Watchers:
         self._ready.wait(30)
 
     def _thread_main(self) -> None:
-        if self.cpu is not None:
-            os.sched_setaffinity(0, {self.cpu})  # this thread only (Linux)
-        asyncio.run(self._main())
+        with running_on(self.cpu):
+            asyncio.run(self._main())
 
     async def _client(self, connected: asyncio.Event, counter: list[int]) -> None:
         async with websockets.connect(
@@ -351,8 +350,10 @@ class LeanWatchers:
             raise RuntimeError("the clients got no hello frame")
 
     def _run(self, hello: threading.Event) -> None:
-        if self.cpu is not None:
-            os.sched_setaffinity(0, {self.cpu})  # this thread only (Linux)
+        with running_on(self.cpu):
+            self._read(hello)
+
+    def _read(self, hello: threading.Event) -> None:
         selector = selectors.DefaultSelector()
         for index, sock in enumerate(self._socks):
             selector.register(sock, selectors.EVENT_READ, index)
@@ -464,7 +465,8 @@ def make_watchers(
 
 @contextlib.contextmanager
 def running_on(cpu: int | None) -> Iterator[None]:
-    """This thread on `cpu` only, for the duration."""
+    """This thread (not the whole process: Linux affinity is per thread) on `cpu` only, for the
+    duration; None leaves it where it is."""
     if cpu is None:
         yield
         return
@@ -495,7 +497,7 @@ def bench_net(
 
     (b) and (c) are two sessions of the same server with the same configuration: "twin", which
     nobody watches, and "watched", which the clients watch from the start to the end. So the
-    two states alternate every second without 20 clients reconnecting (and getting hello frames)
+    two states alternate window by window without 20 clients reconnecting (and getting hello frames)
     between windows; the clients' idle connections cost the twin nothing (no frame is sent while
     their session is stopped). A window starts its session, lets it settle, counts steps for
     `seconds` and stops it.
