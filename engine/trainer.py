@@ -443,19 +443,23 @@ class Trainer:
         on_report: Callable[[Report], Any] | None = None,
         should_stop: Callable[[], bool] | None = None,
         report_interval: float = 1 / 30,
+        pace: float | None = None,
     ) -> str:
         """Train until `steps` are done, should_stop(), divergence or early stop.
 
         Returns "steps", "stopped", "diverged" or "early_stopped". Reports go to on_report in this
-        thread at most every report_interval seconds, and once at the end.
+        thread at most every report_interval seconds, and once at the end. With `pace`, at most
+        that many steps per second (a pace a person can watch); without, as fast as it can.
         """
+        if pace is not None and not (math.isfinite(pace) and pace > 0):
+            raise ValueError(f"pace: expected a positive number of steps per second, got {pace!r}")
         if self.diverged or self.stopped_early:
             self.diverged, self.stopped_early, self._bad_evals = None, False, 0
         start = time.perf_counter()
         self._rate_clock = (start, self.step)
         next_report = start + report_interval
         with np.errstate(all="ignore"):  # overflow is caught as divergence, not warned about
-            reason = self._loop(steps, on_report, should_stop, report_interval, next_report)
+            reason = self._loop(steps, on_report, should_stop, report_interval, next_report, pace)
         if on_report is not None:
             on_report(self.report())
         return reason
@@ -467,13 +471,23 @@ class Trainer:
         should_stop: Callable[[], bool] | None,
         report_interval: float,
         next_report: float,
+        pace: float | None,
     ) -> str:
         """The body of train(): step until a stop condition; returns the reason."""
         done, reason = 0, "steps"
+        started = time.perf_counter()
+        # At a slow pace nearly every step is followed by a report: measure each step's update
+        # then, rather than one step late (a lag of a whole second at 1 step/s).
+        measure_each = pace is not None and 1 / pace >= report_interval / 2
         while steps is None or done < steps:
             if should_stop is not None and should_stop():
                 reason = "stopped"
                 break
+            if pace is not None and not self._wait_for_pace(started + done / pace, should_stop):
+                reason = "stopped"
+                break
+            if measure_each or (steps is not None and done == steps - 1):
+                self._want_update = True  # the last step of a bounded run reports its update
             result = self.train_step()
             if result.diverged:
                 reason = "diverged"
@@ -484,13 +498,30 @@ class Trainer:
             if result.early_stopped:
                 reason = "early_stopped"
                 break
-            if on_report is not None and time.perf_counter() >= next_report:
+            if on_report is None or done == steps:  # train() reports the last step itself
+                continue
+            now = time.perf_counter()
+            # a paced run reports before it waits, rather than one wait late
+            if now >= next_report or (pace is not None and started + done / pace >= next_report):
                 if self._update_step == self.step:  # this step measured its update
-                    next_report = time.perf_counter() + report_interval
+                    next_report = now + report_interval
                     on_report(self.report())
                 else:
                     self._want_update = True  # the next step measures its update, then reports
         return reason
+
+    @staticmethod
+    def _wait_for_pace(due: float, should_stop: Callable[[], bool] | None) -> bool:
+        """Sleep until `due` (perf_counter time), waking to check should_stop; False if told
+        to stop. Waits shorter than a millisecond are skipped: the steps then run in small
+        bursts rather than with one sleep each, which the eye cannot tell apart."""
+        while True:
+            ahead = due - time.perf_counter()
+            if ahead <= 0.001:
+                return True
+            time.sleep(min(ahead, 0.05))
+            if should_stop is not None and should_stop():
+                return False
 
     # ------------------------------------------------------------------ observing
     def evaluate(self) -> dict[str, float | None]:

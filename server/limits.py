@@ -30,6 +30,7 @@ MAX_WS_CLIENTS_PER_SESSION = 32  # WebSocket clients watching one session; more 
 # ---- sessions and requests on them
 MAX_SESSIONS = 200  # stored sessions; creating more answers 409 naming this limit
 MAX_STEPS_PER_REQUEST = 100_000  # POST /step {"steps": n} and the WebSocket "step" command
+MAX_PACE = 100_000.0  # steps per second a paced run may ask for; above it, full speed is the same
 MAX_BOUNDARY_RESOLUTION = 300  # GET /boundary?resolution=N
 MAX_DATA_POINTS = 100_000  # GET /data?limit=N, per split
 MAX_METRICS_ROWS = 1_000_000  # GET /metrics?limit=N

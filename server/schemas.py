@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.config import RunConfig
-from server.limits import MAX_STEPS_PER_REQUEST
+from server.limits import MAX_PACE, MAX_STEPS_PER_REQUEST
 
 Status = Literal["idle", "running", "paused", "diverged", "stopped_early", "interrupted"]
 STATUSES: tuple[str, ...] = (
@@ -84,6 +84,9 @@ class SessionPublic(BaseModel):
     updated_at: str = Field(description="ISO 8601 UTC", json_schema_extra={"format": "date-time"})
     message: str | None = Field(description="why the session is in its state, e.g. divergence")
     best_step: int | None = Field(description="step of the best test loss (early stopping)")
+    pace: float | None = Field(
+        None, description="steps per second of a paced run while it runs; null: full speed"
+    )
 
 
 class SessionList(BaseModel):
@@ -97,6 +100,21 @@ class StopResult(BaseModel):
 
     step: int
     status: Status
+
+
+class StartRequest(BaseModel):
+    """POST /api/sessions/{id}/start (the body is optional: without it, full speed)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pace: float | None = Field(
+        None,
+        strict=True,  # a number, not "500" or true
+        gt=0,
+        le=MAX_PACE,
+        description="train at most this many steps per second (a pace a person can watch); "
+        "null or absent: as fast as the machine allows",
+    )
 
 
 class StepRequest(BaseModel):

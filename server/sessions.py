@@ -135,6 +135,7 @@ class Session:
         self.best_step: int | None = record.get("best_step")
         self.metrics: dict[str, Any] | None = record.get("metrics")
         self.config_doc: dict[str, Any] = record["config"]  # the run configuration document
+        self.pace: float | None = None  # steps per second of the current run; None: full speed
         self.history = history  # guarded by _hist_lock
         self.grid_resolution = snapshot_grid_resolution(self.config_doc)  # of streamed snapshots
         self.deleted = False
@@ -182,6 +183,7 @@ class Session:
             "updated_at": self.updated_at,
             "message": self.message,
             "best_step": self.best_step,
+            "pace": self.pace if self._busy == "train" and self.status == "running" else None,
         }
 
     @property
@@ -290,22 +292,24 @@ class Session:
     # ---- worker -----------------------------------------------------------------------------
 
     def _begin(
-        self, kind: str, steps: int | None, status: str | None = None
+        self, kind: str, steps: int | None, status: str | None = None, pace: float | None = None
     ) -> Future[dict[str, Any]]:
         """Mark busy, set `status` and start the worker thread (the caller holds the manager
-        lock and built the trainer)."""
+        lock and built the trainer); `pace` caps the steps per second."""
         self._stop.clear()
         done: Future[dict[str, Any]] = Future()
         now = time.monotonic()
         self._next_checkpoint = now + CHECKPOINT_MIN_INTERVAL
         self._next_snapshot = now
-        if status is not None:
-            self._set_status(status, None)
         with self._state:
             self._busy = kind
+            self.pace = pace
             self._done = done
+        if status is not None:  # after _busy, so the status frame shows the pace
+            self._set_status(status, None)
+        with self._state:
             thread = threading.Thread(
-                target=self._work, args=(steps, done), name=f"train-{self.id}", daemon=True
+                target=self._work, args=(steps, done, pace), name=f"train-{self.id}", daemon=True
             )
             self._thread = thread
             thread.start()
@@ -316,7 +320,7 @@ class Session:
         with self._state:
             return self._thread
 
-    def _work(self, steps: int | None, done: Future[dict[str, Any]]) -> None:
+    def _work(self, steps: int | None, done: Future[dict[str, Any]], pace: float | None) -> None:
         """The worker thread: train, then checkpoint, report the final state and hand over."""
         outcome: str | None = None
         error: BaseException | None = None
@@ -333,6 +337,7 @@ class Session:
                             on_report=self._on_report,
                             should_stop=self._stop.is_set,
                             report_interval=REPORT_INTERVAL,
+                            pace=pace,
                         )
                     except Exception as exc:  # an engine failure must not kill the server
                         log.exception("session %s: training failed", self.id)
@@ -649,8 +654,9 @@ class SessionManager:
                 f"(--max-training {self.max_training}){hint}"
             )
 
-    def start(self, session: Session) -> dict[str, Any]:
-        """Start training in the background (ConflictError if busy, TooManyTrainingError)."""
+    def start(self, session: Session, pace: float | None = None) -> dict[str, Any]:
+        """Start training in the background, at most `pace` steps per second when given
+        (ConflictError if busy, TooManyTrainingError)."""
         session.call(lambda trainer: None)  # builds the trainer now, so errors surface here
         with self._lock:
             _check_alive(session)
@@ -659,7 +665,7 @@ class SessionManager:
             if session.busy is not None:
                 raise ConflictError(f"session {session.id} is {_DOING[session.busy]}")
             self._check_capacity("; stop one first")
-            session._begin("train", None, status="running")
+            session._begin("train", None, status="running", pace=pace)
         self.persist(session)
         return session.public()
 

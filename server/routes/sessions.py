@@ -15,6 +15,7 @@ from server.schemas import (
     SessionCreate,
     SessionList,
     SessionPublic,
+    StartRequest,
     StepRequest,
     StepResult,
     StopResult,
@@ -73,11 +74,14 @@ def patch_session(
     "/{session_id}/start",
     response_model=SessionPublic,
     summary="Start training in the background",
-    responses=errors(404, 409, 429),
+    responses=errors(404, 409, 422, 429),
 )
-def start_session(session: SessionDep, sessions: SessionsDep) -> dict[str, Any]:
-    """409 if it is running already; 429 if --max-training sessions train already."""
-    return sessions.start(session)
+def start_session(
+    session: SessionDep, sessions: SessionsDep, body: StartRequest | None = None
+) -> dict[str, Any]:
+    """409 if it is running already; 429 if --max-training sessions train already. With
+    {"pace": n} it trains at most n steps per second, as the page does at a watchable speed."""
+    return sessions.start(session, pace=body.pace if body is not None else None)
 
 
 @router.post(

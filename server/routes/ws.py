@@ -1,5 +1,6 @@
 """WebSocket /ws/sessions/{id}: live frames out (hello, metrics, snapshot, status, event, error),
-commands in ({"type": "command", "action": "start" | "stop" | "step" | "reset", "steps"?: n}).
+commands in ({"type": "command", "action": "start" | "stop" | "step" | "reset", "steps"?: n,
+"pace"?: steps per second for "start"}).
 
 A malformed client message (not JSON, unknown action, larger than 64 KiB) is answered with an
 {"type": "error", "message"} frame; the connection stays open. An unknown session gets an error
@@ -19,7 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from server.hub import CLOSE_NOT_FOUND, CLOSE_POLICY, Client, Hub, HubFullError, encode
-from server.limits import MAX_STEPS_PER_REQUEST, MAX_WS_MESSAGE_BYTES
+from server.limits import MAX_PACE, MAX_STEPS_PER_REQUEST, MAX_WS_MESSAGE_BYTES
 from server.sessions import NotFoundError, Session, SessionError, SessionManager
 
 log = logging.getLogger("backprop_lens.ws")
@@ -105,6 +106,14 @@ def _check(command: Any) -> str | None:
         steps = command.get("steps", 1)
         if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= MAX_STEPS:
             return f"steps: must be an integer from 1 to {MAX_STEPS}, got {steps!r}"
+    if action == "start":
+        pace = command.get("pace")
+        if pace is not None and (
+            not isinstance(pace, int | float)
+            or isinstance(pace, bool)
+            or not 0 < pace <= MAX_PACE  # NaN fails this too
+        ):
+            return f"pace: must be a number of steps per second in (0, {MAX_PACE:g}], got {pace!r}"
     return None
 
 
@@ -112,7 +121,7 @@ async def _run(command: dict[str, Any], session: Session, sessions: SessionManag
     """Run one command off the event loop; status and metrics frames report the outcome."""
     action = command["action"]
     if action == "start":
-        await run_in_threadpool(sessions.start, session)
+        await run_in_threadpool(sessions.start, session, command.get("pace"))
     elif action == "stop":
         await run_in_threadpool(sessions.stop, session)
     elif action == "step":

@@ -266,6 +266,47 @@ def test_malformed_bodies_are_422_naming_the_field(
     assert not_json.status_code == 422
 
 
+def test_paced_start_holds_its_pace_and_says_so(client: httpx.Client, session: dict) -> None:
+    sid = session["id"]
+    # one step every 1,000 s: the first step runs at once, the next one not within this test
+    started = client.post(f"/api/sessions/{sid}/start", json={"pace": 0.001})
+    assert started.status_code == 200, started.text
+    assert started.json()["status"] == "running" and started.json()["pace"] == 0.001
+    wait_for(lambda: client.get(f"/api/sessions/{sid}").json()["step"] >= 1, what="step 1")
+    listed = {s["id"]: s for s in client.get("/api/sessions").json()["sessions"]}
+    assert listed[sid]["pace"] == 0.001
+    time.sleep(0.3)  # an unpaced run would do thousands of steps meanwhile
+    stopped = client.post(f"/api/sessions/{sid}/stop")  # wakes the waiting trainer
+    assert stopped.status_code == 200 and stopped.json()["step"] == 1
+    after = client.get(f"/api/sessions/{sid}").json()
+    assert after["status"] == "paused" and after["pace"] is None
+    full = client.post(f"/api/sessions/{sid}/start")  # no body: full speed, as before
+    assert full.status_code == 200 and full.json()["pace"] is None
+    wait_for(lambda: client.get(f"/api/sessions/{sid}").json()["step"] > 50, what="full speed")
+    client.post(f"/api/sessions/{sid}/stop")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"pace": 0}, "must be a number > 0.0, got 0"),
+        ({"pace": -3}, "must be a number > 0.0, got -3"),
+        ({"pace": 1e9}, "must be a number <= 100000.0"),
+        ({"pace": "500"}, "must be a finite number, got '500'"),
+        ({"pace": True}, "must be a finite number, got True"),
+        ({"pace": 5, "speed": 1}, "is not a known field"),
+    ],
+)
+def test_bad_pace_is_422_naming_the_field(
+    client: httpx.Client, session: dict, body: dict, message: str
+) -> None:
+    answer = client.post(f"/api/sessions/{session['id']}/start", json=body)
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()["detail"][0]
+    assert problem["field"] in ("pace", "speed") and message in problem["message"]
+    assert client.get(f"/api/sessions/{session['id']}").json()["status"] == "idle"
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [

@@ -154,6 +154,9 @@ def test_malformed_messages_get_error_frames_and_the_connection_stays(
             (json.dumps({"action": "start"}), "command"),
             (json.dumps([1, 2]), "command"),
             (json.dumps({"type": "command", "action": "step", "steps": 0}), "steps"),
+            (json.dumps({"type": "command", "action": "start", "pace": 0}), "pace"),
+            (json.dumps({"type": "command", "action": "start", "pace": True}), "pace"),
+            (json.dumps({"type": "command", "action": "start", "pace": "9"}), "pace"),
             ("x" * (64 * 1024 + 1), "too large"),
         ]
         for message, words in cases:
@@ -180,6 +183,21 @@ def test_command_conflicts_are_error_frames(
         assert "already running" in error["message"]
         command(ws, "stop")
         recv_until(ws, lambda f: f["type"] == "status")
+
+
+def test_start_command_with_a_pace_runs_paced(shared_server: LiveServer, sid: str) -> None:
+    with ws_connect(shared_server, sid) as ws:
+        recv(ws)
+        command(ws, "start", pace=0.001)  # one step, then a wait of 1,000 s
+        running, _ = recv_until(ws, lambda f: f["type"] == "status")
+        assert running["session"]["status"] == "running"
+        assert running["session"]["pace"] == 0.001
+        first, _ = recv_until(ws, lambda f: f["type"] == "metrics")  # reported before it waits
+        assert first["step"] == 1
+        command(ws, "stop")
+        stopped, _ = recv_until(ws, lambda f: f["type"] == "status")
+        assert stopped["session"]["status"] == "paused" and stopped["session"]["step"] == 1
+        assert stopped["session"]["pace"] is None
 
 
 def test_unknown_session_is_closed_with_4404(shared_server: LiveServer) -> None:
