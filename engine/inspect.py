@@ -22,6 +22,7 @@ _CACHES = ("input", "preactivation", "output", "grad_output", "grad_preactivatio
 MAX_SNAPSHOT_VALUES = 20_000  # a layer's weights are left out of snapshots above this size
 MAX_GRID_RESOLUTION = 200
 SNAPSHOT_NEURON_VALUES = 60_000  # all per-neuron heatmaps of one snapshot together
+SNAPSHOT_SAMPLE_VALUES = 8_000  # per-sample inputs and deltas of the last batch, all layers
 
 
 def save_caches(net: Network) -> list[tuple[dict[str, Any], list[np.ndarray]]]:
@@ -92,6 +93,24 @@ def _float32(array: np.ndarray | None, digits: int | None = None) -> np.ndarray 
     if digits is not None:  # rounded in float64, as _list does
         array = np.round(np.asarray(array, dtype=np.float64), digits)
     return np.ascontiguousarray(array, dtype=np.float32)
+
+
+def _sample_count(net: Network) -> tuple[int, int]:
+    """(samples in the last batch, how many of them a snapshot carries sample by sample).
+
+    All of them when the dense layers' inputs and deltas fit in SNAPSHOT_SAMPLE_VALUES, so the
+    page can show that the mean of a_i * delta_j over the batch is dL/dw_ij; fewer for wide nets.
+    """
+    dense = [
+        layer
+        for layer in net.layers
+        if isinstance(layer, Dense) and layer.input is not None and layer.input.ndim == 2
+    ]
+    if not dense or dense[0].grad_preactivation is None:
+        return 0, 0
+    batch = len(dense[0].input)
+    per_sample = sum(layer.input.shape[1] + layer.output.shape[1] for layer in dense)
+    return batch, min(batch, SNAPSHOT_SAMPLE_VALUES // max(per_sample, 1))
 
 
 def trace(trainer: Trainer, inputs: Any, targets: Any) -> dict[str, Any]:
@@ -214,6 +233,7 @@ def snapshot(
     grads: dict[str, Any] = {}
     nodes: dict[str, Any] = {}
     conv: dict[str, Any] = {}
+    batch, shown = _sample_count(net)
     for layer in net.layers:
         if layer.params and sum(p.data.size for p in layer.params.values()) <= MAX_SNAPSHOT_VALUES:
             for key, param in layer.params.items():
@@ -225,6 +245,13 @@ def snapshot(
                 "activation": _list(layer.output.mean(axis=0)),
                 "delta": None if delta is None else _list(np.abs(delta).mean(axis=0)),
             }
+            if shown and isinstance(layer, Dense) and delta is not None:
+                # The chain rule sample by sample: the loss is the batch mean of per-sample
+                # losses l_b, so dl_b/dz = batch * dL/dz_b and dL/dW = mean_b a_b^T delta_b.
+                nodes[layer.name]["samples"] = {
+                    "a": convert(layer.input[:shown]),  # (shown, fan_in) inputs a_i
+                    "delta": convert(delta[:shown] * batch),  # (shown, units) dl_b/dz_j
+                }
         if isinstance(layer, Conv2D):
             W = layer.params["W"]
             maps = layer.output[0] if layer.output is not None else None  # (filters, h, w)
@@ -244,6 +271,8 @@ def snapshot(
         )
     return {
         "step": trainer.step,
+        "batch_size": batch,  # samples in the last training batch
+        "samples_shown": shown,  # of them, how many nodes[...]["samples"] hold (the first ones)
         "weights": weights,
         "grads": grads,
         "nodes": nodes,

@@ -461,6 +461,8 @@ class Trainer:
         with np.errstate(all="ignore"):  # overflow is caught as divergence, not warned about
             reason = self._loop(steps, on_report, should_stop, report_interval, next_report, pace)
         if on_report is not None:
+            if steps is not None and reason != "diverged":
+                self.evaluate()  # a bounded run's last report is exact: evaluated at its last step
             on_report(self.report())
         return reason
 

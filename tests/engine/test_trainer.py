@@ -329,6 +329,37 @@ def test_snapshot_has_weights_grads_nodes_and_conv_maps() -> None:
     assert len(snap["histograms"]["0"]["grad"]["counts"]) == 30
 
 
+def test_snapshot_samples_give_the_chain_rule_of_every_weight() -> None:
+    # the page's live edge tooltip: mean over the batch of a_i * delta_j is dL/dw_ij, and the
+    # first layer's a_i are the sample's input features
+    trainer = Trainer(tanh_net(dtype="float64", features=["x1", "x2", "x1*x2"]))
+    trainer.train(37)
+    snap = trainer.snapshot()
+    assert snap["batch_size"] == 10 and snap["samples_shown"] == 10
+    first = np.array(snap["nodes"]["0"]["samples"]["a"])  # (10, 3): x1, x2, x1*x2
+    for row in first:  # each is a training sample's features, exactly
+        assert (np.abs(trainer.x_train - row).max(axis=1) == 0).any()
+    np.testing.assert_allclose(first[:, 2], first[:, 0] * first[:, 1], rtol=1e-12)
+    for name in ("0", "1", "2"):
+        a = np.array(snap["nodes"][name]["samples"]["a"])  # (batch, fan_in)
+        delta = np.array(snap["nodes"][name]["samples"]["delta"])  # (batch, units)
+        by_samples = np.einsum("bi,bj->ij", a, delta) / len(a)
+        np.testing.assert_allclose(by_samples, snap["grads"][f"{name}.W"], rtol=1e-10, atol=1e-14)
+        np.testing.assert_allclose(delta.mean(axis=0), snap["grads"][f"{name}.b"], rtol=1e-10)
+
+
+def test_snapshot_samples_fit_their_budget_on_wide_nets() -> None:
+    wide = [{"type": "dense", "units": 256, "activation": "relu"} for _ in range(3)]
+    trainer = Trainer(
+        tanh_net(layers=[*wide, {"type": "dense", "units": 1, "activation": "tanh"}], batch_size=64)
+    )
+    trainer.train(2)
+    snap = trainer.snapshot(grid_resolution=None)
+    per_sample = (2 + 256) + (256 + 256) * 2 + (256 + 1)
+    assert snap["samples_shown"] == 8000 // per_sample == 5
+    assert np.array(snap["nodes"]["1"]["samples"]["delta"]).shape == (5, 256)
+
+
 def test_compact_snapshot_holds_the_same_values_as_float32_arrays() -> None:
     import orjson
 
@@ -565,6 +596,22 @@ def test_a_bounded_run_reports_the_update_of_its_last_step(steps: int) -> None:
     ratios = [layer["update_ratio"] for layer in reports[-1].layers]
     expected = update_ratios_by_hand(trainer, twin.get_weights(), trainer.get_weights())
     assert ratios == pytest.approx(expected, rel=1e-4)
+
+
+def test_a_bounded_run_ends_with_an_evaluation_at_its_last_step() -> None:
+    trainer = Trainer(tanh_net())
+    reports: list = []
+    trainer.train(500, on_report=reports.append)
+    # right after an evaluation the time budget would skip the next one: +1 must still not
+    # show the numbers of the step before
+    trainer.train(1, on_report=reports.append)
+    last = reports[-1]
+    assert last.step == last.eval_step == 501
+    truth = Trainer(tanh_net())
+    truth.train(501)
+    assert (last.loss, last.test_loss) == pytest.approx(
+        (truth.evaluate()["loss"], truth.evaluate()["test_loss"]), rel=1e-6
+    )
 
 
 def test_a_slow_paced_run_reports_each_steps_own_update(monkeypatch: pytest.MonkeyPatch) -> None:
