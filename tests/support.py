@@ -59,9 +59,11 @@ class LiveServer:
         """The base WebSocket URL, e.g. ws://127.0.0.1:43211."""
         return f"ws://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30.0) -> LiveServer:
-        """Start the server and wait until /api/health answers."""
-        self.port = free_port()
+    def start(self, timeout: float = 30.0, same_port: bool = False) -> LiveServer:
+        """Start the server and wait until /api/health answers (on the port it had before, with
+        same_port: a page that was open on it finds it again)."""
+        if not (same_port and self.port):
+            self.port = free_port()
         cmd = [
             sys.executable,
             "-m",

@@ -74,7 +74,7 @@ def patch_session(
     "/{session_id}/start",
     response_model=SessionPublic,
     summary="Start training in the background",
-    responses=errors(404, 409, 422, 429),
+    responses=errors(400, 404, 409, 422, 429),
 )
 def start_session(
     session: SessionDep, sessions: SessionsDep, body: StartRequest | None = None

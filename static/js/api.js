@@ -61,6 +61,25 @@ async function request(method, path, body) {
   return data;
 }
 
+/** POST a multipart form (a file upload); errors become ApiError like every other call. */
+async function postForm(path, form) {
+  let response;
+  try {
+    response = await fetch(path, { method: "POST", body: form });
+  } catch (err) {
+    throw new ApiError(0, [{ field: "", message: `the server is unreachable (${err.message})` }]);
+  }
+  const text = await response.text();
+  let data = text;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    /* not JSON: keep the text for the error message */
+  }
+  if (!response.ok) throw new ApiError(response.status, parseErrors(response.status, data));
+  return data;
+}
+
 const enc = encodeURIComponent;
 
 export const api = {
@@ -71,7 +90,8 @@ export const api = {
   session: (id) => request("GET", `/api/sessions/${enc(id)}`),
   create: (config, name) => request("POST", "/api/sessions", name ? { config, name } : { config }),
   patch: (id, changes) => request("PATCH", `/api/sessions/${enc(id)}`, changes),
-  start: (id) => request("POST", `/api/sessions/${enc(id)}/start`),
+  /** Train in the background; `pace` steps per second at most (a watchable speed), or null for full speed. */
+  start: (id, pace = null) => request("POST", `/api/sessions/${enc(id)}/start`, pace ? { pace } : undefined),
   stop: (id) => request("POST", `/api/sessions/${enc(id)}/stop`),
   step: (id, steps) => request("POST", `/api/sessions/${enc(id)}/step`, { steps }),
   reset: (id) => request("POST", `/api/sessions/${enc(id)}/reset`),
@@ -85,4 +105,11 @@ export const api = {
   putWeights: (id, weights) => request("PUT", `/api/sessions/${enc(id)}/weights`, weights),
   config: (id) => request("GET", `/api/sessions/${enc(id)}/config`),
   snapshot: (id) => request("GET", `/api/sessions/${enc(id)}/snapshot`),
+  /** Upload a CSV or NPZ file; `target` names the CSV's target column (default: the last). */
+  upload: (file, target) => {
+    const form = new FormData();
+    form.append("file", file, file.name);
+    if (target) form.append("target", target);
+    return postForm("/api/datasets/upload", form);
+  },
 };

@@ -9,6 +9,45 @@ function numberFmt(u, v) {
   return v === null || v === undefined ? "–" : fmt(v, 3);
 }
 
+const AXIS_FONT = "11px system-ui, sans-serif";
+const LABEL_GAP = { x: 14, y: 5 }; // px between neighbouring tick labels (x: beside, y: above)
+
+/**
+ * Ticks of a log axis whose labels never overlap: whole decades (every k-th one when they are
+ * close), 1-2-5 or 1..9 steps inside a decade when it has room for them, and at least the two
+ * ends when the range lies within one decade.
+ */
+export function logTicks(min, max, lengthPx, labelPx) {
+  if (!(min > 0) || !(max > min) || !(lengthPx > 0)) return [];
+  const decades = Math.log10(max) - Math.log10(min);
+  const perDecade = lengthPx / decades; // px per factor of ten
+  const room = (ratio) => perDecade * Math.log10(ratio) >= labelPx; // px between m and the next
+  const mults = room(9 / 8) ? [1, 2, 3, 4, 5, 6, 7, 8, 9] : room(2.5) ? [1, 2, 5] : room(10) ? [1] : null;
+  const every = mults ? 1 : Math.ceil(labelPx / perDecade);
+  const lo = Math.floor(Math.log10(min));
+  const hi = Math.ceil(Math.log10(max));
+  const out = [];
+  for (let e = lo; e <= hi; e++) {
+    if (e % every !== 0) continue;
+    for (const m of mults || [1]) {
+      const v = Number((m * 10 ** e).toPrecision(12));
+      if (v >= min * (1 - 1e-9) && v <= max * (1 + 1e-9)) out.push(v);
+    }
+  }
+  if (out.length >= 2) return out;
+  const ends = [Number(min.toPrecision(2)), Number(max.toPrecision(2))];
+  // two labels that would touch become one
+  return perDecade * Math.log10(ends[1] / ends[0]) >= labelPx ? ends.filter((v) => v >= min && v <= max) : out.length ? out : [ends[0]];
+}
+
+/** Points for a series whose window holds only a couple of values: a lone value has no line to draw. */
+function fewPoints(u, si, i0, i1) {
+  const ys = u.data[si];
+  let seen = 0;
+  for (let i = i0; i <= i1 && seen < 3; i++) if (ys[i] !== null && ys[i] !== undefined) seen += 1;
+  return seen < 3;
+}
+
 /** One uPlot line chart with a title, a log-scale toggle, hover values and a bounded size. */
 export class LineChart {
   /**
@@ -19,7 +58,9 @@ export class LineChart {
     this.host = host;
     this.opts = opts;
     this.log = !!opts.log;
+    this.logX = !!opts.logX;
     this.height = opts.height || 130;
+    this.splits = { 0: [], 1: [] }; // the ticks each axis drew last (for labelBoxes)
     this.seriesDefs = [];
     this.data = [[]];
     this.plot = null;
@@ -41,6 +82,27 @@ export class LineChart {
     this.rebuild();
   }
 
+  /** A log-scaled step axis: the first hundred steps get as much room as the last ten thousand. */
+  setLogX(logX) {
+    if (this.logX === logX) return;
+    this.logX = logX;
+    this.rebuild();
+  }
+
+  /** Where each tick label of an axis (0: steps, 1: values) is drawn, in CSS px of the plot. */
+  labelBoxes(axis) {
+    const u = this.plot;
+    if (!u) return [];
+    const ctx = document.createElement("canvas").getContext("2d");
+    ctx.font = AXIS_FONT;
+    const vals = this.splits[axis] || [];
+    const texts = axis === 0 ? vals.map((v) => compactStep(v)) : tickLabels(vals, this.log);
+    return vals.map((v, k) => {
+      const pos = u.valToPos(v, axis === 0 ? "x" : "y");
+      const w = ctx.measureText(texts[k]).width;
+      return axis === 0 ? { text: texts[k], value: v, lo: pos - w / 2, hi: pos + w / 2 } : { text: texts[k], value: v, lo: pos - 6, hi: pos + 6 };
+    });
+  }
   /** Series definitions [{label, color, dash?}]; the plot is rebuilt only when they change. */
   setSeries(defs) {
     const key = defs.map((d) => `${d.label}|${d.color}|${d.dash || ""}`).join(";");
@@ -65,22 +127,38 @@ export class LineChart {
         width: d.width || 1.5,
         dash: d.dash,
         spanGaps: true,
-        points: { show: false },
+        points: { show: fewPoints, size: 5, fill: d.color },
         value: numberFmt,
       })),
     ];
     const yScale = this.log ? { distr: 3, log: 10 } : { auto: true };
     if (!this.log && this.opts.yRange) yScale.range = () => this.opts.yRange;
+    const xScale = this.logX ? { time: false, distr: 3, log: 10 } : { time: false };
+    const logSplits = (axis) => (u, ai, min, max) => {
+      const length = axis === 0 ? u.bbox.width / devicePixelRatio : u.bbox.height / devicePixelRatio;
+      // the widest step label ("100k") or one line of text, plus the gap
+      const label = axis === 0 ? 28 + LABEL_GAP.x : 12 + LABEL_GAP.y;
+      return logTicks(min, max, length, label);
+    };
+    // uPlot hands every axis's ticks to its values(): remember them for labelBoxes
+    const xValues = (u, vals) => {
+      this.splits[0] = vals;
+      return vals.map((v) => (v === null ? "" : compactStep(v)));
+    };
+    const yValues = (u, vals) => {
+      this.splits[1] = vals;
+      return tickLabels(vals, this.log);
+    };
     const opts = {
       width,
       height: this.height,
       pxAlign: 0,
       cursor: { drag: { x: true, y: false }, points: { size: 5 } },
       legend: { live: true },
-      scales: { x: { time: false }, y: yScale },
+      scales: { x: xScale, y: yScale },
       axes: [
-        { stroke: "#667", grid: { stroke: "#eef0f2", width: 1 }, ticks: { stroke: "#dde", width: 1, size: 4 }, size: 28, font: "11px system-ui, sans-serif", values: (u, vals) => vals.map((v) => (v === null ? "" : compactStep(v))) },
-        { stroke: "#667", grid: { stroke: "#eef0f2", width: 1 }, ticks: { stroke: "#dde", width: 1, size: 4 }, size: 50, space: this.log ? 34 : 18, font: "11px system-ui, sans-serif", values: (u, vals) => tickLabels(vals, this.log) },
+        { stroke: "#667", grid: { stroke: "#eef0f2", width: 1 }, ticks: { stroke: "#dde", width: 1, size: 4 }, size: 28, font: AXIS_FONT, space: 50, ...(this.logX ? { splits: logSplits(0) } : {}), values: xValues },
+        { stroke: "#667", grid: { stroke: "#eef0f2", width: 1 }, ticks: { stroke: "#dde", width: 1, size: 4 }, size: 50, space: 18, font: AXIS_FONT, ...(this.log ? { splits: logSplits(1) } : {}), values: yValues },
       ],
       series,
       hooks: { draw: [() => this.drawMarks()], setCursor: [(u) => this.onCursor(u)] },
@@ -177,10 +255,15 @@ export class LineChart {
     tip.style.setProperty("left", `${Math.min(Math.max(0, left - 80), Math.max(0, w - 200))}px`);
   }
 
-  /** Log scales cannot show values <= 0: they become gaps. */
+  /** Log scales cannot show values <= 0: on y they become gaps, on x (step 0) the row is left out. */
   sanitize(data) {
-    if (!this.log) return data;
-    return data.map((col, k) => (k === 0 ? col : col.map((v) => (v !== null && v > 0 ? v : null))));
+    let out = data;
+    if (this.logX && out[0] && out[0].length && !(out[0][0] > 0)) {
+      const from = out[0].findIndex((x) => x > 0);
+      out = out.map((col) => (from < 0 ? [] : col.slice(from)));
+    }
+    if (!this.log) return out;
+    return out.map((col, k) => (k === 0 ? col : col.map((v) => (v !== null && v > 0 ? v : null))));
   }
 
   /** data = [xs, ys1, ys2, ...] with one y column per series. */
@@ -257,6 +340,11 @@ export class RunCharts {
       { label: "train", color: "#0877bd", width: 1.8 },
       { label: "test", color: "#f59322", width: 1.8 },
     ]);
+  }
+
+  /** The log-scaled step axis on all four charts (they share the step axis). */
+  setLogSteps(on) {
+    for (const c of [this.loss, this.grad, this.ratio, this.acc]) c.setLogX(on);
   }
 
   update(history, config, extra = {}) {

@@ -148,6 +148,44 @@ function getPath(obj, path) {
   return o;
 }
 
+function taskWords(up) {
+  if (up.task === "multiclass") return `${up.num_classes} classes`;
+  if (up.task === "binary") return "two classes";
+  return "a number to predict (regression)";
+}
+
+/** A server's upload error ({field, message}) in the words of the page: what is wrong with the file. */
+export function plainUploadError({ field, message }, filename) {
+  const m = String(message);
+  let r;
+  if (field === "dataset.target" || field === "target") {
+    if ((r = m.match(/^expected one of the columns \[(.*)\], got '(.*)'$/))) return `${filename} has no column named “${r[2]}”; its columns are ${r[1].replace(/'/g, "")}. Leave “target column” empty to use the last one.`;
+    return `Target column: ${m}`;
+  }
+  const rules = [
+    [/^expected a CSV file with a header row, got an empty file$/, () => `${filename} is empty.`],
+    [/^expected a header row, got none$/, () => `${filename} has no header row: its first line must name the columns.`],
+    [/^expected at least 2 columns \(inputs and a target\), got (\d+)$/, (x) => `${filename} has ${x[1]} column; it needs at least 2 (inputs and a target).`],
+    [/^expected at most (\d+) columns, got (\d+)$/, (x) => `${filename} has ${x[2]} columns; at most ${x[1]} are allowed.`],
+    [/^expected unique column names, got \[(.*)\] repeated$/, (x) => `Each column needs its own name; in ${filename} these appear more than once: ${x[1].replace(/'/g, "")}.`],
+    [/^row (\d+): expected (\d+) cells like the header, got (\d+)$/, (x) => `Data row ${x[1]} of ${filename} (the header not counted) has ${x[3]} values, but the header names ${x[2]} columns.`],
+    [/^row (\d+), column '(.*)': expected a (?:finite )?number, got (.*)$/, (x) => `Data row ${x[1]}, column “${x[2]}” of ${filename} holds ${x[3].replace(/^'(.*)'$/, "“$1”")}, which is not a number.`],
+    [/^expected data rows below the header, got none$/, () => `${filename} has a header row but no data rows.`],
+    [/^expected at least (\d+) rows, got (\d+)$/, (x) => `${filename} has ${x[2]} rows; a run needs at least ${x[1]}.`],
+    [/^expected at least 2 classes in y, got only (.*)$/, (x) => `The target column of ${filename} holds only one value (${x[1]}); there must be at least two classes to learn.`],
+    [/^expected an \.npz \(zip\) file, got something else$/, () => `${filename} is not an .npz file (nor a CSV with a header row).`],
+    [/^expected the arrays X and y once each in the \.npz, got (.*)$/, (x) => `${filename} must hold exactly two arrays named X (inputs) and y (targets); it holds ${x[1]}.`],
+    [/^expected only the arrays X and y in the \.npz, got also (.*)$/, (x) => `${filename} must hold only the arrays X and y; it also holds ${x[1]}.`],
+    [/^expected as many rows in y as in X \((\d+)\), got (\d+)$/, (x) => `In ${filename}, X has ${x[1]} rows but y has ${x[2]}: they must match.`],
+    [/^the uploaded file is larger than the (.*) limit$/, (x) => `${filename} is larger than the ${x[1]} upload limit.`],
+  ];
+  for (const [re, say] of rules) {
+    const x = m.match(re);
+    if (x) return say(x);
+  }
+  return `${filename} could not be used: ${m.replace(/^expected /, "it should have ").replace(/, got /, ", but has ")}.`;
+}
+
 function readInput(input) {
   const type = input.dataset.type;
   if (type === "bool") return input.checked;
@@ -209,6 +247,7 @@ export class Controls {
     });
     document.getElementById("export-json").addEventListener("click", () => this.exportJson());
     document.getElementById("import-json").addEventListener("change", (e) => this.importJson(e.target));
+    document.getElementById("upload-file").addEventListener("change", (e) => this.uploadFile(e.target));
     document.getElementById("copy-link").addEventListener("click", () => this.copyLink());
     for (const tab of document.querySelectorAll(".tabs .tab")) {
       tab.addEventListener("click", () => this.showTab(tab.dataset.tab));
@@ -226,13 +265,16 @@ export class Controls {
   onFormEvent(e, committed) {
     const t = e.target;
     if (!(t instanceof HTMLElement)) return;
-    if (t.id === "preset" || t.id === "import-json") return;
+    if (t.id === "preset" || t.id === "import-json" || t.id === "upload-file" || t.id === "upload-target") return;
     this.updateOutputs();
     if (t.type === "range" && !committed) return; // sliders apply on release
     if (t.type === "number" && !committed && e.type === "input") {
       // numbers apply after a pause in typing, or on change (blur / enter)
       clearTimeout(this.typingTimer);
-      this.typingTimer = setTimeout(() => this.fieldChanged(t), 700);
+      this.typingTimer = setTimeout(() => {
+        this.typingTimer = null;
+        this.fieldChanged(t);
+      }, 700);
       return;
     }
     if (committed && t.type === "number") clearTimeout(this.typingTimer);
@@ -361,7 +403,12 @@ export class Controls {
     const kind = info ? info.input_kind : "2d";
     this.featuresBox.dataset.kind = kind;
     if (kind === "image") {
-      this.featuresBox.replaceChildren(el("span", { class: "hint", text: "pixels (16×16 image)" }));
+      this.featuresBox.replaceChildren(el("span", { class: "hint", text: "the image's pixels" }));
+      return;
+    }
+    if (kind === "table") {
+      this.featuresBox.replaceChildren(el("span", { class: "hint", text: "the file's columns, as they are" }));
+      document.getElementById("dataset-hint").textContent = info && info.description ? info.description : "";
       return;
     }
     const list = kind === "1d" ? FEATURES_1D : FEATURES_2D;
@@ -472,6 +519,46 @@ export class Controls {
 
   // ---------------------------------------------------------------- errors
 
+  /** Apply a number that is still being typed (its pause-in-typing timer has not fired yet). */
+  flushTyping() {
+    if (!this.typingTimer) return;
+    clearTimeout(this.typingTimer);
+    this.typingTimer = null;
+    const input = document.activeElement;
+    if (input instanceof HTMLInputElement && this.form.contains(input) && input.type === "number") this.fieldChanged(input);
+  }
+
+  /** The form fields whose red message shows: [{field, label, message}]; empty when the form is valid. */
+  invalidFields() {
+    const out = [];
+    for (const box of this.form.querySelectorAll(".field-error[data-error-for]:not([hidden])")) {
+      const field = box.dataset.errorFor;
+      if (!field || field === "upload") continue; // general notes and upload problems are not the run's setup
+      out.push({ field, label: this.fieldLabel(field), message: box.textContent });
+    }
+    return out;
+  }
+
+  /** Words for a config path, as the form shows it: "Learning rate", "layer 2 units". */
+  fieldLabel(field) {
+    const layer = field.match(/^layers\[(\d+)\](?:\.(\w+))?/);
+    if (layer) return `layer ${layer[1]}${layer[2] ? ` ${layer[2].replace(/_/g, " ")}` : ""}`;
+    const input = this.form.querySelector(`[data-field="${CSS.escape(field)}"]`);
+    const row = input ? input.closest(".row") : null;
+    const text = row && row.firstElementChild ? row.firstElementChild.textContent.trim() : "";
+    return text || field;
+  }
+
+  /** Bring the first red message into view (Build tab, scrolled to it, its field focused). */
+  revealErrors() {
+    const first = this.form.querySelector(".field-error:not([hidden])");
+    if (!first) return;
+    this.showTab("build");
+    first.scrollIntoView({ block: "center" });
+    const input = this.form.querySelector(`[data-field="${CSS.escape(first.dataset.errorFor || "")}"]`);
+    if (input && typeof input.focus === "function") input.focus({ preventScroll: true });
+  }
+
   clearErrors(field) {
     for (const box of document.querySelectorAll(".field-error[data-error-for]")) {
       if (field && box.dataset.errorFor !== field) continue;
@@ -543,15 +630,67 @@ export class Controls {
     const file = input.files && input.files[0];
     input.value = "";
     if (!file) return;
+    let doc;
     try {
-      const doc = JSON.parse(await file.text());
-      const cfg = doc && doc.config && doc.layers === undefined ? doc.config : doc;
-      this.writeConfig(cfg);
-      this.handlers.onStructure(this.readConfig());
-      this.note(`imported ${file.name}`);
+      doc = JSON.parse(await file.text());
     } catch (err) {
-      this.showErrors([{ field: "", message: `could not read ${file.name}: ${err.message}` }]);
+      this.showErrors([{ field: "", message: `${file.name} is not a JSON file this page can read (${String(err.message).replace(/^JSON\.parse: /, "")}). Export a setup with “Export JSON” to see what one looks like.` }]);
+      return;
     }
+    const cfg = doc && typeof doc === "object" && doc.config && doc.layers === undefined ? doc.config : doc;
+    if (!cfg || typeof cfg !== "object" || Array.isArray(cfg) || !cfg.dataset || !Array.isArray(cfg.layers)) {
+      this.showErrors([{ field: "", message: `${file.name} holds JSON, but not a Backprop Lens setup: it needs a “dataset” and a list of “layers”. Export a setup with “Export JSON” to see what one looks like.` }]);
+      return;
+    }
+    const known = new Set(Object.keys(withDefaults({})));
+    const ignored = Object.keys(cfg).filter((k) => !known.has(k));
+    this.writeConfig(cfg);
+    this.handlers.onStructure(this.readConfig());
+    this.note(ignored.length ? `imported ${file.name}; not settings, so left out: ${ignored.join(", ")}` : `imported ${file.name}`, ignored.length ? 8000 : 3000);
+  }
+
+  // ---------------------------------------------------------------- your own data
+
+  /** Upload a CSV/NPZ, then build a run on it: its columns are the inputs, the output fits its task. */
+  async uploadFile(input) {
+    const file = input.files && input.files[0];
+    input.value = "";
+    if (!file) return;
+    const box = document.getElementById("upload-error");
+    const note = document.getElementById("upload-note");
+    box.hidden = true;
+    box.textContent = "";
+    const target = document.getElementById("upload-target").value.trim();
+    note.textContent = `uploading ${file.name}…`;
+    let up;
+    try {
+      up = await api.upload(file, target || undefined);
+    } catch (err) {
+      note.textContent = "";
+      box.hidden = false;
+      const errors = err && err.errors ? err.errors : [{ field: "", message: String(err) }];
+      box.textContent = errors.map((e) => plainUploadError(e, file.name)).join(" ");
+      box.scrollIntoView({ block: "nearest" });
+      return;
+    }
+    const inputKind = up.columns === 2 ? "2d" : up.columns === 1 ? "1d" : "table";
+    const title = `Your data: ${file.name}`;
+    this.store.datasets[up.name] = { name: up.name, title, task: up.task, input_kind: inputKind, num_classes: up.num_classes, source: "upload", description: `${fmtInt(up.rows)} rows, ${up.columns} input column${up.columns === 1 ? "" : "s"}, ${taskWords(up)}` };
+    if (![...this.datasetSelect.options].some((o) => o.value === up.name)) this.datasetSelect.append(el("option", { value: up.name, text: title }));
+    note.textContent = `${file.name}: ${fmtInt(up.rows)} rows, ${up.columns} input column${up.columns === 1 ? "" : "s"}, ${taskWords(up)}. The run now trains on it.`;
+    const cfg = this.readConfig();
+    cfg.dataset = { name: up.name, test_fraction: cfg.dataset.test_fraction ?? 0.3, ...(target ? { target } : {}) };
+    cfg.features = inputKind === "2d" ? ["x1", "x2"] : ["x1"];
+    const layers = cfg.layers.slice();
+    const out = { ...layers[layers.length - 1], type: "dense" };
+    if (up.task === "multiclass") Object.assign(out, { units: up.num_classes, activation: "softmax" });
+    else if (up.task === "regression") Object.assign(out, { units: 1, activation: "linear" });
+    else Object.assign(out, { units: 1, activation: out.activation === "softmax" || out.activation === "linear" ? "tanh" : out.activation || "tanh" });
+    layers[layers.length - 1] = out;
+    cfg.layers = layers;
+    cfg.loss = up.task === "multiclass" ? "cross_entropy" : up.task === "regression" ? "mse" : cfg.loss === "cross_entropy" ? "mse" : cfg.loss;
+    this.writeConfig(cfg);
+    this.handlers.onStructure(this.readConfig());
   }
 
   async copyLink() {
@@ -563,11 +702,11 @@ export class Controls {
     }
   }
 
-  note(text) {
+  note(text, ms = 3000) {
     const n = document.getElementById("share-note");
     n.textContent = text;
     clearTimeout(this.noteTimer);
-    this.noteTimer = setTimeout(() => (n.textContent = ""), 3000);
+    this.noteTimer = setTimeout(() => (n.textContent = ""), ms);
   }
 
   // ---------------------------------------------------------------- runs and compare

@@ -264,7 +264,7 @@ function runStore(view) {
   };
 }
 
-/** The overlay comparing 2-3 runs live. */
+/** The overlay comparing 2-3 runs live, stepped in lockstep at a pace a person can follow. */
 export class CompareView {
   constructor({ api, onClose }) {
     this.api = api;
@@ -274,8 +274,7 @@ export class CompareView {
     this.runs = [];
     this.dirty = false;
     this.lastDraw = 0;
-    this.driving = null; // {stopped} while the page steps the runs in turn
-    this.started = false;
+    this.driving = null; // {stopped, done} while the page steps the runs in turn
     this.generation = 0;
     document.getElementById("compare-close").addEventListener("click", () => this.close());
     this.toggle = document.getElementById("compare-toggle");
@@ -285,10 +284,33 @@ export class CompareView {
       for (const r of this.runs) r.loss.setLog(this.logBox.checked);
       this.dirty = true;
     });
+    this.logXBox = document.getElementById("compare-logx");
+    this.logXBox.addEventListener("change", () => {
+      for (const r of this.runs) {
+        r.loss.setLogX(this.logXBox.checked);
+        r.grad.setLogX(this.logXBox.checked);
+      }
+      this.dirty = true;
+    });
+    this.speed = document.getElementById("compare-speed");
   }
 
   get open() {
     return !this.overlay.hidden;
+  }
+
+  /** Steps per second each run is asked for, or null for as fast as they go. */
+  pace() {
+    return this.speed.value === "max" ? null : Number(this.speed.value);
+  }
+
+  setPace(pace) {
+    const value = pace ? String(pace) : "max";
+    if (![...this.speed.options].some((o) => o.value === value)) {
+      const before = [...this.speed.options].find((o) => o.value === "max" || Number(o.value) > pace);
+      this.speed.insertBefore(el("option", { value, text: `${fmtInt(pace)} steps/s` }), before || null);
+    }
+    this.speed.value = value;
   }
 
   /** Compare existing runs (from the Runs tab). */
@@ -297,9 +319,10 @@ export class CompareView {
     const sessions = await Promise.all(ids.map((id) => this.api.session(id).catch((err) => ({ id, error: err.message }))));
     if (gen !== this.generation) return;
     this.build(sessions.map((s) => ({ session: s.error ? null : s, id: s.id, label: s.error ? s.id : s.name || s.id, error: s.error })));
+    this.setNote("Press ▶ Start all: the runs then train in turn, always at the same step.");
   }
 
-  /** Create one run per {label, config} and start them all (a lesson's "compare"). */
+  /** Create one run per {label, config} (a lesson's "compare"); they train when the user presses Start all. */
   async openConfigs(list, opts = {}) {
     const gen = await this.reset(opts);
     this.setNote("creating the runs…");
@@ -314,7 +337,8 @@ export class CompareView {
     }
     this.build(sessions.map((s, k) => ({ session: s.error ? null : s, id: s.id, label: list[k].label, error: s.error, config: list[k].config })));
     this.owned = new Set(sessions.filter((s) => s.id).map((s) => s.id));
-    await this.startAll();
+    const pace = this.pace();
+    this.setNote(`Press ▶ Start all: the ${this.runs.length} runs then train in turn at ${pace ? `${fmtInt(pace)} steps/s each` : "full speed"}, always at the same step.`);
   }
 
   async reset(opts) {
@@ -326,6 +350,8 @@ export class CompareView {
     const watch = document.getElementById("compare-watch");
     watch.textContent = opts.watch || "";
     watch.hidden = !opts.watch;
+    if (opts.pace !== undefined) this.setPace(opts.pace);
+    this.logXBox.checked = !!opts.logSteps;
     this.grid.replaceChildren();
     this.owned = new Set();
     this.setNote("");
@@ -349,27 +375,30 @@ export class CompareView {
       const s = e.session;
       const cfg = s.config || e.config || {};
       const status = el("span", { class: "pill", "data-status": s.status, text: s.status });
-      const stepEl = el("span", { class: "cmp-step", text: `step ${fmtInt(s.step)}` });
-      const lossEl = el("span", { class: "cmp-loss", text: "" });
+      const stepEl = el("span", { class: "cmp-step", "data-value": String(s.step), text: `step ${fmtInt(s.step)}` });
+      const lossEl = el("span", { class: "cmp-loss", "data-value": "", text: "" });
+      const testEl = el("span", { class: "cmp-test-loss", "data-value": "", text: "" });
+      const accEl = el("span", { class: "cmp-acc", "data-value": "", text: "" });
       const noteEl = el("p", { class: "cmp-note", hidden: true });
       const statsEl = el("div", { class: "cmp-stats" });
       col.append(
         el("div", { class: "cmp-head" }, [el("h3", { text: s.name || e.label }), status]),
         el("p", { class: "hint", text: describeConfig(cfg) }),
-        el("div", { class: "cmp-live" }, [stepEl, lossEl]),
+        el("div", { class: "cmp-live" }, [stepEl, lossEl, testEl, accEl]),
         statsEl,
         noteEl,
       );
       const lossHost = el("div", { class: "chart compare-chart", "data-compare": `loss-${k}`, "data-points": "0" });
       const gradHost = el("div", { class: "chart compare-chart", "data-compare": `grad-${k}`, "data-points": "0" });
       col.append(el("h4", { text: "Loss" }), lossHost, el("h4", { text: "Gradient norm per layer" }), gradHost);
-      const loss = new LineChart(lossHost, { id: `cmp-loss-${k}`, height: 160, log: this.logBox.checked, yRange: [0, 1] });
+      const loss = new LineChart(lossHost, { id: `cmp-loss-${k}`, height: 160, log: this.logBox.checked, logX: this.logXBox.checked, yRange: [0, 1] });
       loss.setSeries([
         { label: "train", color: "#0877bd", width: 1.8 },
         { label: "test", color: "#f59322", width: 1.8 },
       ]);
-      const grad = new LineChart(gradHost, { id: `cmp-grad-${k}`, height: 160, log: true });
-      const run = { id: s.id, label: e.label, cfg, session: s, loss, grad, status, stepEl, lossEl, noteEl, statsEl, store: null, stream: null };
+      const grad = new LineChart(gradHost, { id: `cmp-grad-${k}`, height: 160, log: true, logX: this.logXBox.checked });
+      // step and metrics shown: the answer of the last lockstep round (the same step in every column)
+      const run = { id: s.id, label: e.label, cfg, session: s, loss, grad, status, stepEl, lossEl, testEl, accEl, noteEl, statsEl, store: null, stream: null, step: s.step, metrics: s.metrics };
       run.store = runStore(this);
       run.store.session = s;
       run.stream = new Stream(run.store);
@@ -381,7 +410,7 @@ export class CompareView {
   }
 
   isRunning() {
-    return !!this.driving || this.runs.some((r) => r.store.session && r.store.session.status === "running");
+    return !!this.driving;
   }
 
   syncToggle() {
@@ -392,88 +421,90 @@ export class CompareView {
   }
 
   /**
-   * Start every run. When the server says how many sessions it trains at once (health
-   * "max_training") and all fit, each trains on the server at full speed; otherwise the page steps
-   * them in turn (POST /step, round robin), which never asks for more than one training slot.
+   * Train every run, in lockstep: each round steps every run by the same number of steps (POST
+   * /step, one run after the other), so after each round all of them are at the same step and
+   * their numbers compare directly. At a pace, a round is about 0.1 s of steps; at full speed,
+   * rounds grow until a request takes 60-150 ms. Only one run trains at any moment, so this never
+   * asks for more than one of the server's training slots.
    */
   async startAll() {
-    if (!this.runs.length) return;
+    if (!this.runs.length || this.driving) return;
+    for (const r of this.runs) {
+      this.owned.add(r.id);
+      if (r.store.session && r.store.session.status === "running") await this.api.stop(r.id).catch(() => {});
+    }
     const gen = this.generation;
-    for (const r of this.runs) this.owned.add(r.id);
-    let slots = 0;
-    try {
-      const h = await this.api.health();
-      if (h && Number.isInteger(h.max_training)) {
-        const all = (await this.api.sessions()).sessions || [];
-        const busy = all.filter((s) => s.status === "running" && !this.runs.some((r) => r.id === s.id)).length;
-        slots = h.max_training - busy;
-      }
-    } catch {
-      slots = 0;
-    }
-    if (gen !== this.generation) return;
-    if (slots >= this.runs.length) {
-      const results = await Promise.allSettled(this.runs.map((r) => this.api.start(r.id)));
-      if (gen !== this.generation) return;
-      results.forEach((res, k) => {
-        if (res.status === "fulfilled" && res.value) this.runs[k].store.session = res.value;
-      });
-      if (results.every((res) => res.status === "fulfilled")) {
-        this.setNote("");
-        this.dirty = true;
-        this.syncToggle();
-        return;
-      }
-      await Promise.allSettled(this.runs.map((r) => this.api.stop(r.id)));
-      if (gen !== this.generation) return;
-    }
-    this.setNote("The runs take turns: the page trains each a few steps at a time, so they stay at the same step.");
-    this.drive(gen);
-    this.dirty = true;
+    const driving = { stopped: false, done: null, rate: null };
+    this.driving = driving;
+    driving.done = this.drive(gen, driving);
     this.syncToggle();
+    this.dirty = true;
   }
 
-  /** Round-robin POST /step over the runs until paused or closed. */
-  drive(gen) {
-    const driving = { stopped: false, chunk: 20 };
-    this.driving = driving;
-    const loop = async () => {
-      while (!driving.stopped && gen === this.generation) {
-        const live = this.runs.filter((r) => !r.dead);
-        if (!live.length) break;
-        const t0 = performance.now();
-        for (const r of live) {
-          if (driving.stopped) break;
-          try {
-            const res = await this.api.step(r.id, driving.chunk);
-            if (res && res.status && res.status !== "paused" && res.status !== "idle" && res.status !== "running") r.dead = true;
-          } catch (err) {
-            if (err && err.status === 429) await new Promise((ok) => setTimeout(ok, 100));
-            else if (err && err.status !== 409) r.dead = true;
+  async drive(gen, driving) {
+    let chunk = 20; // full speed: steps per request, adapted below
+    const t0 = performance.now();
+    const step0 = Math.min(...this.runs.map((r) => r.step));
+    while (!driving.stopped && gen === this.generation) {
+      const live = this.runs.filter((r) => !r.dead);
+      if (!live.length) break;
+      const pace = this.pace();
+      const tick = pace === null ? 0 : Math.max(100, 1000 / pace); // ms per round
+      const k = pace === null ? chunk : Math.max(1, Math.round((pace * tick) / 1000));
+      const started = performance.now();
+      const answers = [];
+      for (const r of live) {
+        if (driving.stopped) break;
+        try {
+          answers.push([r, await this.api.step(r.id, k)]);
+        } catch (err) {
+          if (err && err.status === 429) await new Promise((ok) => setTimeout(ok, 100));
+          else if (err && err.status !== 409) {
+            r.dead = true;
+            r.store.note = err.message;
           }
         }
-        const per = (performance.now() - t0) / live.length;
-        // aim at 60-150 ms per request: the fixed cost of a request stays small next to the steps
-        if (per < 60 && driving.chunk < 400) driving.chunk = Math.min(400, Math.ceil(driving.chunk * 1.5));
-        else if (per > 150 && driving.chunk > 5) driving.chunk = Math.max(5, Math.floor(driving.chunk / 1.5));
-        await new Promise((ok) => setTimeout(ok, 0));
       }
-      if (this.driving === driving) this.driving = null;
-      this.syncToggle();
-    };
-    loop();
+      // every column shows the round's step at once, never one run ahead of another
+      for (const [r, res] of answers) {
+        r.step = res.step;
+        r.metrics = res.metrics;
+        if (res.status && res.status !== "paused" && res.status !== "idle") {
+          r.dead = true; // diverged or stopped early: it stays where it stopped
+          r.store.session = { ...(r.store.session || {}), status: res.status };
+        }
+      }
+      const done = Math.max(0, ...live.map((r) => r.step)) - step0;
+      const seconds = (performance.now() - t0) / 1000;
+      driving.rate = seconds > 0.5 ? done / seconds : null;
+      this.dirty = true;
+      const spent = performance.now() - started;
+      if (pace === null) {
+        const per = spent / Math.max(1, live.length);
+        if (per < 60 && chunk < 400) chunk = Math.min(400, Math.ceil(chunk * 1.5));
+        else if (per > 150 && chunk > 5) chunk = Math.max(5, Math.floor(chunk / 1.5));
+      }
+      await new Promise((ok) => setTimeout(ok, Math.max(0, tick - spent)));
+    }
+    if (this.driving === driving) this.driving = null;
+    this.syncToggle();
+    this.dirty = true;
   }
 
   async pauseAll() {
-    if (this.driving) this.driving.stopped = true;
-    this.driving = null;
-    await Promise.allSettled(this.runs.map((r) => this.api.stop(r.id)));
+    const driving = this.driving;
+    if (!driving) return;
+    driving.stopped = true;
+    await driving.done; // the round in flight ends first: the runs stay at the same step
     this.syncToggle();
   }
 
   async teardown() {
-    if (this.driving) this.driving.stopped = true;
-    this.driving = null;
+    const driving = this.driving;
+    if (driving) {
+      driving.stopped = true;
+      this.driving = null;
+    }
     const runs = this.runs;
     this.runs = [];
     for (const r of runs) {
@@ -504,6 +535,7 @@ export class CompareView {
       for (const col of [r.store.history.loss, r.store.history.test_loss]) for (const v of col) if (v !== null && v > hi && Number.isFinite(v)) hi = v;
     }
     const range = [0, hi > 0 ? hi * 1.05 : 1];
+    const driving = this.driving;
     for (const r of this.runs) {
       const h = r.store.history;
       r.loss.opts.yRange = range;
@@ -512,19 +544,30 @@ export class CompareView {
       r.grad.setSeries(layerSeries(names, r.cfg));
       r.grad.setData([h.step, ...names.map((n) => h.layers[n].grad_norm)]);
       const s = r.store.session;
-      if (s) {
-        setText(r.status, s.status);
-        setAttr(r.status, "data-status", this.driving && !r.dead ? "running" : s.status);
-        if (this.driving && !r.dead) setText(r.status, "running (stepped)");
+      const status = driving && !r.dead ? "running" : s ? s.status : "idle";
+      setAttr(r.status, "data-status", status);
+      setText(r.status, driving && !r.dead ? "running (in turn)" : status);
+      setText(r.stepEl, `step ${fmtInt(r.step)}`);
+      setAttr(r.stepEl, "data-value", String(r.step));
+      const m = r.metrics || {};
+      for (const [node, key, label, digits] of [[r.lossEl, "loss", "loss", 4], [r.testEl, "test_loss", "test", 4], [r.accEl, "test_accuracy", "test acc", null]]) {
+        const v = m[key];
+        setAttr(node, "data-value", v === null || v === undefined ? "" : String(v));
+        setText(node, v === null || v === undefined ? "" : digits ? `${label} ${fmt(v, digits)}` : `${label} ${(v * 100).toFixed(1)}%`);
       }
-      const step = h.step.length ? h.step[h.step.length - 1] : s ? s.step : 0;
-      setText(r.stepEl, `step ${fmtInt(step)}`);
-      const last = h.loss.length ? h.loss[h.loss.length - 1] : null;
-      setText(r.lossEl, last === null ? "" : `loss ${fmt(last, 4)}`);
       setText(r.statsEl, layerStatsText(r.store.layers, r.cfg));
       const note = r.store.note || (s && s.status === "diverged" ? s.message : "");
       r.noteEl.hidden = !note;
       if (note) setText(r.noteEl, note);
+    }
+    if (driving) {
+      const pace = this.pace();
+      const rate = driving.rate;
+      const stopped = this.runs.filter((r) => r.dead).length;
+      this.setNote(
+        `Training in turn${pace ? ` at ${fmtInt(pace)} steps/s each` : " at full speed"}${rate ? ` (${fmtInt(rate)} steps/s reached)` : ""}: ` +
+          (stopped ? `the others stay at the same step; ${stopped === 1 ? "one run has" : `${stopped} runs have`} stopped where its note says.` : "every column is at the same step."),
+      );
     }
     this.syncToggle();
   }

@@ -17,6 +17,7 @@ const $ = (id) => document.getElementById(id);
 const CHART_INTERVAL_MS = 100;
 const STATUS_INTERVAL_MS = 66; // status line and gradient bars: ~15 updates a second
 const PREDICT_INTERVAL_MS = 1200;
+const HEALTH_INTERVAL_MS = 4000; // how often the page asks whether the server is still there
 
 const stream = new Stream(store);
 const view = new NetworkView($("network"), { onHover: onNetHover, onClick: onNetClick });
@@ -63,23 +64,53 @@ async function loadSetup(config, name) {
   return rebuild(cfg, { name, force: true });
 }
 
-/** Open a guided experiment: its run, then what its text promises (explainer, drawing, compare). */
+/** Open a guided experiment: its run at its pace, then what its text promises (explainer, drawing, compare). */
 async function openLesson(p) {
   if (compareView.open) await compareView.close();
   if ([...controls.presetSelect.options].some((o) => o.value === p.id)) controls.presetSelect.value = p.id;
+  if (p.pace) setSpeed(p.pace);
+  setStepLog(!!p.log_steps);
   const s = await loadSetup(p.config, p.lesson ? `${p.lesson}. ${p.title}` : p.title || p.id);
   if (!s || learn.current !== p) return;
   if (p.mode === "explain") await explainButton(); // "how a step works" opens the explainer
   if (p.compare && p.compare.length) await openLessonCompare(p);
 }
 
+/** The side-by-side runs of a lesson: built now, trained when the user presses Start all. */
 async function openLessonCompare(p) {
-  if (isRunning()) await pause(); // leave the server's training slots to the compared runs
+  if (isRunning()) await pause();
   await compareView.openConfigs(p.compare, {
     title: `${p.lesson ? `${p.lesson}. ` : ""}${p.title} — side by side`,
     watch: p.watch ? `Watch: ${p.watch}` : "",
     prefix: p.title,
+    pace: p.pace || currentPace(),
+    logSteps: !!p.log_steps,
   });
+}
+
+// ------------------------------------------------------------------------------ speed
+
+/** Steps per second the speed control asks for, or null for full speed. */
+function currentPace() {
+  const v = $("speed").value;
+  return v === "max" ? null : Number(v);
+}
+
+/** Put the speed control at `pace` steps/s, adding that option (in order) when it is not listed. */
+function setSpeed(pace) {
+  const sel = $("speed");
+  const value = pace ? String(pace) : "max";
+  if (![...sel.options].some((o) => o.value === value)) {
+    const before = [...sel.options].find((o) => o.value === "max" || Number(o.value) > pace);
+    sel.insertBefore(el("option", { value, text: `${fmtInt(pace)} steps/s` }), before || null);
+  }
+  sel.value = value;
+}
+
+/** The log-scaled step axis of the run charts (a lesson turns it on when its point is early). */
+function setStepLog(on) {
+  $("step-log").checked = on;
+  charts.setLogSteps(on);
 }
 
 /** structuralKey of the config the open session was created with. */
@@ -92,10 +123,10 @@ let lastChart = 0;
 let lastStatus = 0;
 let lastPredict = 0;
 let predicting = false;
-let clientRun = null; // {timer} while a slow speed drives training by POST /step
 let busy = false;
+let serverDown = false; // the last health check (or request) found no server
 
-window.__bl = { store, view, explainer, pulse, controls, learn, compareView }; // read-only hook for tests and debugging
+window.__bl = { store, view, explainer, pulse, controls, learn, compareView, charts }; // read-only hook for tests and debugging
 
 // ------------------------------------------------------------------------------ sessions
 
@@ -127,7 +158,6 @@ async function rebuild(cfg, opts = {}) {
     return null;
   }
   const old = store.session;
-  await stopClientRun();
   if (old && old.status === "running") api.stop(old.id).catch(() => {});
   if (old && scratch.has(old.id) && old.step === 0) api.remove(old.id).catch(() => {});
   scratch.add(created.id);
@@ -172,7 +202,6 @@ function mapHyperField(field) {
 async function openRunById(id) {
   try {
     const s = await api.session(id);
-    await stopClientRun();
     await openSession(s, { keepForm: false });
     controls.showTab("build");
   } catch (err) {
@@ -218,17 +247,36 @@ async function openSession(s, { keepForm }) {
 // ------------------------------------------------------------------------------ transport
 
 function isRunning() {
-  return !!clientRun || (store.session && store.session.status === "running");
+  return !!(store.session && store.session.status === "running");
 }
 
+/** The open session, made to match the form; null when the form cannot be applied (its errors show). */
 async function ensureSession() {
   const cfg = controls.readConfig();
   if (!store.session || structuralKey(cfg) !== builtKey) {
     rebuildSoon.cancel();
     return rebuild(cfg);
   }
-  await applyHyper(cfg);
-  return store.session;
+  const applied = await applyHyper(cfg);
+  return applied ? store.session : null;
+}
+
+/**
+ * The session to train, or null while a form field holds an invalid value: then nothing is
+ * sent (no start, no step with the old value) and the field's message is brought into view.
+ */
+async function readyToTrain(action) {
+  controls.flushTyping(); // a number still being typed counts
+  let problems = controls.invalidFields();
+  if (!problems.length) {
+    const s = await ensureSession();
+    if (s) return s;
+    problems = controls.invalidFields();
+  }
+  controls.revealErrors();
+  const first = problems[0];
+  statusNote(first ? `${action} refused: ${first.label} — ${first.message}` : `${action} refused: the setup could not be applied`, "refused");
+  return null;
 }
 
 async function startOrPause() {
@@ -239,17 +287,11 @@ async function startOrPause() {
       await pause();
       return;
     }
-    const s = await ensureSession();
+    const s = await readyToTrain("Start");
     if (!s) return;
     if (explainer.active) explainer.close();
     scratch.delete(s.id);
-    const speed = $("speed").value;
-    if (speed === "max") {
-      const updated = await api.start(s.id);
-      store.setSession(updated);
-    } else {
-      startClientRun(Number(speed));
-    }
+    store.setSession(await api.start(s.id, currentPace()));
   } catch (err) {
     statusNote(err.message);
   } finally {
@@ -259,7 +301,6 @@ async function startOrPause() {
 }
 
 async function pause() {
-  if (clientRun) return stopClientRun();
   const s = store.session;
   if (!s) return;
   try {
@@ -270,46 +311,24 @@ async function pause() {
   }
 }
 
-/** Slow speeds: the page drives training with POST /step at a fixed rate. */
-function startClientRun(stepsPerSecond) {
-  const tick = stepsPerSecond >= 10 ? 100 : 1000 / stepsPerSecond;
-  const per = Math.max(1, Math.round((stepsPerSecond * tick) / 1000));
-  const run = { timer: null, stopped: false };
-  clientRun = run;
-  const loop = async () => {
-    if (run.stopped) return;
-    const t0 = performance.now();
-    try {
-      await doSteps(per);
-    } catch (err) {
-      statusNote(err.message);
-      run.stopped = true;
-      if (clientRun === run) clientRun = null;
-      store.dirty.session = true;
-      return;
-    }
-    if (store.session && store.session.status === "diverged") run.stopped = true;
-    if (run.stopped) {
-      if (clientRun === run) clientRun = null;
-      store.dirty.session = true;
-      return;
-    }
-    run.timer = setTimeout(loop, Math.max(0, tick - (performance.now() - t0)));
-  };
-  store.dirty.session = true;
-  loop();
+/** A new speed while running: the server run restarts at the new pace, between two steps. */
+async function changeSpeed() {
+  if (busy || !isRunning()) return;
+  busy = true;
+  try {
+    const id = store.session.id;
+    await api.stop(id);
+    store.setSession(await api.start(id, currentPace()));
+  } catch (err) {
+    statusNote(err.message);
+  } finally {
+    busy = false;
+    store.dirty.session = true;
+  }
 }
 
-async function stopClientRun() {
-  if (!clientRun) return;
-  clientRun.stopped = true;
-  clearTimeout(clientRun.timer);
-  clientRun = null;
-  store.dirty.session = true;
-}
-
-async function doSteps(n) {
-  const s = await ensureSession();
+async function doSteps(n, action) {
+  const s = await readyToTrain(action);
   if (!s) return;
   scratch.delete(s.id);
   const r = await api.step(s.id, n);
@@ -329,7 +348,7 @@ async function stepButton(n) {
   busy = true;
   try {
     if (explainer.active) explainer.close();
-    await doSteps(n);
+    await doSteps(n, `+${n}`);
   } catch (err) {
     statusNote(err.message);
   } finally {
@@ -337,8 +356,47 @@ async function stepButton(n) {
   }
 }
 
+// ------------------------------------------------------------------------------ server health
+
+/** Ask the server whether it is there; the header and the run's status follow the answer. */
+async function checkHealth() {
+  let h = null;
+  try {
+    h = await api.health();
+  } catch {
+    h = null;
+  }
+  const health = $("health");
+  if (!h) {
+    health.textContent = "server unreachable — retrying";
+    health.dataset.status = "down";
+    if (!serverDown) {
+      serverDown = true;
+      store.dirty.session = true;
+    }
+    return;
+  }
+  health.textContent = `server ${h.status}`;
+  health.dataset.status = h.status;
+  if (serverDown) {
+    serverDown = false;
+    store.dirty.session = true;
+    const s = store.session; // what happened to the run meanwhile (e.g. interrupted by a restart)
+    if (s) {
+      try {
+        const now = await api.session(s.id);
+        if (store.session && store.session.id === now.id) {
+          store.session = now;
+          store.dirty.session = true;
+        }
+      } catch (err) {
+        statusNote(err.message);
+      }
+    }
+  }
+}
+
 async function resetRun() {
-  await stopClientRun();
   if (explainer.active) explainer.close();
   const s = store.session;
   if (!s) return;
@@ -468,17 +526,7 @@ function onNetHover(hit, e) {
         rows.push(numEl("tip-step", `−η·∂L/∂w (η=${fmt(n.lr, 3)})`, -n.lr * n.grad));
       }
     } else if (snap && hit.i >= 0 && hit.j >= 0) {
-      const w = at(snap.weights && snap.weights[`${name}.W`], hit.i, hit.j);
-      const g = at(snap.grads && snap.grads[`${name}.W`], hit.i, hit.j);
-      const prev = from.name ? snap.nodes && snap.nodes[from.name] : null;
-      const me = snap.nodes && snap.nodes[name];
-      const a = prev && prev.activation ? prev.activation[hit.i] : null;
-      const d = me && me.delta ? me.delta[hit.j] : null;
-      rows.push(numEl("tip-w", "w", w), numEl("tip-grad", "∂L/∂w (last batch)", g));
-      rows.push(el("div", { class: "tip-chain" }, ["∂L/∂w_ij = mean over the batch of a_i · δ_j"]));
-      rows.push(numEl("tip-a", `a_${hit.i} (batch mean)`, a), numEl("tip-delta", `|δ_${hit.j}| (batch mean)`, d));
-      if (a !== null && d !== null) rows.push(numEl("tip-product", "a̅_i · |δ̅_j|", a * d));
-      rows.push(el("div", { class: "tip-hint", text: "Click to edit this weight · “Explain a step” gives exact per-sample numbers" }));
+      rows.push(...liveEdgeRows(snap, hit, from, name));
     }
   } else if (hit.kind === "node" || hit.kind === "bias") {
     const c = cols[hit.col];
@@ -517,6 +565,50 @@ function onNetHover(hit, e) {
   if (y + th > box.height - 4) y = e.clientY - box.top - th - 10;
   tooltip.style.setProperty("left", `${Math.max(4, x)}px`);
   tooltip.style.setProperty("top", `${Math.max(4, y)}px`);
+}
+
+/**
+ * The live chain rule of one weight, from the snapshot's last batch: for each sample b,
+ * dl_b/dw_ij = a_i * delta_j (a_i: what flows into the layer, the sample's input value on the
+ * first layer); dL/dw_ij is their mean over the batch. The numbers shown multiply out exactly.
+ */
+function liveEdgeRows(snap, hit, from, name) {
+  const rows = [];
+  const w = at(snap.weights && snap.weights[`${name}.W`], hit.i, hit.j);
+  const g = at(snap.grads && snap.grads[`${name}.W`], hit.i, hit.j);
+  const me = snap.nodes && snap.nodes[name];
+  const samples = me && me.samples;
+  rows.push(numEl("tip-w", "w", w));
+  if (!samples || !samples.a || !samples.a.length) {
+    rows.push(numEl("tip-grad", "∂L/∂w (last batch)", g));
+    return rows;
+  }
+  const batch = snap.batch_size || samples.a.length;
+  const shown = samples.a.length;
+  const inputName = from.kind === "input" && from.features ? from.features[hit.i] : null;
+  const a = samples.a.map((row) => row[hit.i]);
+  const d = samples.delta.map((row) => row[hit.j]);
+  const products = a.map((v, b) => v * d[b]);
+  const mean = products.reduce((sum, v) => sum + v, 0) / shown;
+  rows.push(el("div", { class: "tip-chain" }, [`one sample (1 of ${batch} in the last batch): ∂ℓ/∂w_ij = a_i · δ_j`]));
+  rows.push(numEl("tip-a", `a_${hit.i}${inputName ? ` = input ${inputName}` : ` (output of unit ${hit.i} below)`}`, a[0]));
+  rows.push(numEl("tip-delta", `δ_${hit.j} = ∂ℓ/∂z_${hit.j}`, d[0]));
+  rows.push(numEl("tip-product", "a_i · δ_j", products[0]));
+  const list = products.slice(0, 6).map((v) => fmt(v, 3)).join(", ");
+  rows.push(el("div", { class: "tip-chain" }, [`the whole batch: ∂L/∂w_ij = mean of a_i · δ_j over its ${batch} samples`]));
+  rows.push(el("div", { class: "tip-row tip-list", id: "tip-products", "data-count": String(shown) }, [`a_i · δ_j: ${list}${shown > 6 ? `, … (${shown - 6} more)` : ""}`]));
+  if (shown === batch) rows.push(numEl("tip-mean", `mean of the ${batch} products = ∂L/∂w`, mean));
+  const cfg = store.config || {};
+  const changed = (cfg.regularization && cfg.regularization.kind && cfg.regularization.kind !== "none" && cfg.regularization.rate > 0) || cfg.gradient_clip;
+  if (changed) {
+    const what = [cfg.regularization && cfg.regularization.kind !== "none" && cfg.regularization.rate > 0 ? `${cfg.regularization.kind.toUpperCase()} penalty added` : "", cfg.gradient_clip ? `clipped by ${cfg.gradient_clip.kind}` : ""].filter(Boolean).join(", ");
+    rows.push(numEl("tip-grad", `gradient the step used (${what})`, g));
+  } else {
+    rows.push(numEl("tip-grad", "∂L/∂w the step used", g));
+  }
+  if (shown < batch) rows.push(el("div", { class: "tip-hint", text: `${shown} of the ${batch} samples are sent for a net this wide; their mean is not the whole batch's.` }));
+  rows.push(el("div", { class: "tip-hint", text: "Click to edit this weight · “Explain a step” traces one sample phase by phase" }));
+  return rows;
 }
 
 let editing = null;
@@ -599,13 +691,13 @@ function hideBanner() {
 }
 
 let noteTimer = null;
-function statusNote(text) {
+function statusNote(text, kind = "note") {
   const n = $("st-event");
   n.textContent = text;
-  n.dataset.kind = "note";
+  n.dataset.kind = kind;
   clearTimeout(noteTimer);
   noteTimer = setTimeout(() => {
-    if (n.dataset.kind === "note") n.textContent = "";
+    if (n.dataset.kind === kind) n.textContent = "";
   }, 6000);
 }
 
@@ -655,6 +747,12 @@ function pct(v) {
   return v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)}%`;
 }
 
+/** "running · 500 steps/s", "running · full speed", or the status in plain words. */
+function runStatusText(s) {
+  if (s.status !== "running") return s.status;
+  return `running · ${s.pace ? `${fmtInt(s.pace)} steps/s` : "full speed"}`;
+}
+
 function renderSession() {
   const s = store.session;
   const running = isRunning();
@@ -664,13 +762,14 @@ function renderSession() {
   setText(btn.querySelector(".play-icon"), running ? "❚❚" : "▶");
   $("btn-step1").disabled = running;
   $("btn-step10").disabled = running;
-  const status = s ? (clientRun ? "running (paced)" : s.status) : "–";
+  const status = !s ? "–" : serverDown ? "unknown: server unreachable" : runStatusText(s);
   setText($("st-status"), status);
   setText($("run-name"), s ? s.name || s.id : "no run yet");
   const pill = $("run-status");
   setText(pill, status);
-  setAttr(pill, "data-status", s ? (clientRun ? "running" : s.status) : "none");
+  setAttr(pill, "data-status", !s ? "none" : serverDown ? "offline" : s.status);
   document.body.dataset.status = s ? s.status : "none";
+  $("btn-start").disabled = serverDown;
   const info = datasetInfo(store.config);
   const accTab = document.querySelector("[data-chart-tab='acc']");
   const regression = !!(info && info.task === "regression");
@@ -863,6 +962,7 @@ function frame(now) {
       const c = $("st-conn");
       c.dataset.connected = store.connected ? "yes" : "no";
       c.textContent = store.connected ? "live" : "offline";
+      if (!store.connected && store.session) checkHealth(); // a dropped stream: is the server gone?
     }
     if (d.data) {
       d.data = false;
@@ -907,11 +1007,8 @@ function bindDom() {
   $("btn-step1").addEventListener("click", () => stepButton(1));
   $("btn-step10").addEventListener("click", () => stepButton(10));
   $("btn-reset").addEventListener("click", resetRun);
-  $("speed").addEventListener("change", async () => {
-    if (!isRunning()) return;
-    await pause();
-    await startOrPause();
-  });
+  $("speed").addEventListener("change", changeSpeed);
+  $("step-log").addEventListener("change", (e) => charts.setLogSteps(e.target.checked));
   $("pulse-toggle").addEventListener("change", (e) => {
     pulse.enabled = e.target.checked;
     if (!pulse.enabled) pulse.stop();
@@ -970,15 +1067,8 @@ function bindDom() {
 async function init() {
   bindDom();
   requestAnimationFrame(frame);
-  const health = $("health");
-  try {
-    const h = await api.health();
-    health.textContent = `server ${h.status}`;
-    health.dataset.status = h.status;
-  } catch (err) {
-    health.textContent = `server unreachable: ${err.message}`;
-    health.dataset.status = "down";
-  }
+  await checkHealth();
+  setInterval(checkHealth, HEALTH_INTERVAL_MS);
   const [ds, ps] = await Promise.allSettled([api.datasets(), api.presets()]);
   if (ds.status === "fulfilled" && ds.value && Array.isArray(ds.value.datasets)) {
     for (const d of ds.value.datasets) store.datasets[d.name] = d;
