@@ -381,11 +381,13 @@ export class CompareView {
       const accEl = el("span", { class: "cmp-acc", "data-value": "", text: "" });
       const noteEl = el("p", { class: "cmp-note", hidden: true });
       const statsEl = el("div", { class: "cmp-stats" });
+      const bnEl = batchNormStrip(cfg);
       col.append(
         el("div", { class: "cmp-head" }, [el("h3", { text: s.name || e.label }), status]),
         el("p", { class: "hint", text: describeConfig(cfg) }),
         el("div", { class: "cmp-live" }, [stepEl, lossEl, testEl, accEl]),
         statsEl,
+        ...(bnEl ? [bnEl] : []),
         noteEl,
       );
       const lossHost = el("div", { class: "chart compare-chart", "data-compare": `loss-${k}`, "data-points": "0" });
@@ -398,7 +400,7 @@ export class CompareView {
       ]);
       const grad = new LineChart(gradHost, { id: `cmp-grad-${k}`, height: 160, log: true, logX: this.logXBox.checked });
       // step and metrics shown: the answer of the last lockstep round (the same step in every column)
-      const run = { id: s.id, label: e.label, cfg, session: s, loss, grad, status, stepEl, lossEl, testEl, accEl, noteEl, statsEl, store: null, stream: null, step: s.step, metrics: s.metrics };
+      const run = { id: s.id, label: e.label, cfg, session: s, loss, grad, status, stepEl, lossEl, testEl, accEl, noteEl, statsEl, bnEl, store: null, stream: null, step: s.step, metrics: s.metrics };
       run.store = runStore(this);
       run.store.session = s;
       run.stream = new Stream(run.store);
@@ -556,6 +558,7 @@ export class CompareView {
         setText(node, v === null || v === undefined ? "" : digits ? `${label} ${fmt(v, digits)}` : `${label} ${(v * 100).toFixed(1)}%`);
       }
       setText(r.statsEl, layerStatsText(r.store.layers, r.cfg));
+      if (r.bnEl) fillBatchNormStrip(r.bnEl, r.store.layers);
       const note = r.store.note || (s && s.status === "diverged" ? s.message : "");
       r.noteEl.hidden = !note;
       if (note) setText(r.noteEl, note);
@@ -570,6 +573,49 @@ export class CompareView {
       );
     }
     this.syncToggle();
+  }
+}
+
+/**
+ * The live batch statistics of a run's first batch-norm layer, inside its compare column (the
+ * page's own batch-norm panel is under the overlay): per unit, the batch mean and variance.
+ */
+function batchNormStrip(cfg) {
+  const layers = cfg.layers || [];
+  const index = layers.findIndex((l) => l.type === "batchnorm");
+  if (index < 0) return null;
+  let units = 8;
+  for (let k = index - 1; k >= 0; k--) {
+    if (layers[k].type === "dense") {
+      units = layers[k].units;
+      break;
+    }
+  }
+  const n = Math.min(8, units);
+  const row = (cls, label) => [el("span", { class: "bn-k" }, formulaNodes(label)), ...Array.from({ length: n }, (_, u) => el("span", { class: `bn-cell ${cls}`, "data-unit": u, "data-value": "" }, [el("i", { class: "bn-bar" }), el("span", { class: "bn-num", text: "–" })]))];
+  const body = el("div", { class: "bn-body" }, [...row("bn-mean", "mu_B"), ...row("bn-var", "sigma_B^2")]);
+  body.style.setProperty("--bn-cols", String(n));
+  return el("div", { class: "cmp-bn", "data-layer": String(index) }, [el("div", { class: "bn-title", text: `batch norm L${index} · live batch mean and variance${units > n ? ` (first ${n} of ${units} units)` : ""}` }), body]);
+}
+
+function fillBatchNormStrip(box, layers) {
+  const st = (layers || []).find((l) => l.name === box.dataset.layer);
+  const mean = st && Array.isArray(st.batch_mean) ? st.batch_mean : null;
+  const vari = st && Array.isArray(st.batch_var) ? st.batch_var : null;
+  const scale = (arr, n) => (arr ? Math.max(1e-12, ...arr.slice(0, n).map((v) => Math.abs(v) || 0)) : 1);
+  const cells = box.querySelectorAll(".bn-cell");
+  const n = cells.length / 2;
+  const top = { mean: scale(mean, n), var: scale(vari, n) };
+  for (const cell of cells) {
+    const isMean = cell.classList.contains("bn-mean");
+    const arr = isMean ? mean : vari;
+    const v = arr ? arr[Number(cell.dataset.unit)] : null;
+    const known = v !== null && v !== undefined;
+    setAttr(cell, "data-value", known ? String(v) : "");
+    setText(cell.lastChild, known ? fmt(v, 3) : "–");
+    const t = known ? Math.min(1, Math.abs(v) / (isMean ? top.mean : top.var)) : 0;
+    cell.firstChild.style.setProperty("width", `${(t * 100).toFixed(0)}%`);
+    setAttr(cell.firstChild, "data-sign", v < 0 ? "neg" : "pos");
   }
 }
 

@@ -88,6 +88,7 @@ def test_learning_rate_compares_three_live_runs(learn: Any) -> None:
         "() => document.querySelectorAll('#compare [data-compare^=\"loss-\"]').length === 3",
         timeout=15_000,
     )
+    page.click("#compare-toggle")  # the runs train when asked to, not before
     page.wait_for_function(
         "() => [...document.querySelectorAll('#compare [data-compare^=\"loss-\"]')]"
         ".every(c => Number(c.dataset.points) > 2)",
