@@ -1,10 +1,12 @@
-"""Datasets: the built-in generators, the Playground input features and CSV/NPZ loading.
+"""Datasets: the built-in generators, the shipped digits, the Playground features, CSV/NPZ loading.
 
-Everything here is generated in-process from a seed (``np.random.default_rng(seed)``); nothing is
-downloaded. The 2-D generators follow TensorFlow Playground's ``dataset.ts`` in its coordinates
-(points within about [-5, 5], drawn on the plane [-6, 6] x [-6, 6]); Playground's labels -1/+1
-become classes 0/1. A dataset config is any object with the attributes ``name``, ``samples``,
-``noise``, ``test_fraction``, ``points`` and ``target`` (``engine.config.DatasetConfig`` fits).
+Everything here is generated in-process from a seed (``np.random.default_rng(seed)``) or read from
+a file shipped inside the package (``engine/datasets/``: the 8x8 handwritten digits, see its
+README); nothing is downloaded. The 2-D generators follow TensorFlow Playground's ``dataset.ts``
+in its coordinates (points within about [-5, 5], drawn on the plane [-6, 6] x [-6, 6]);
+Playground's labels -1/+1 become classes 0/1. A dataset config is any object with the attributes
+``name``, ``samples``, ``noise``, ``test_fraction``, ``points`` and ``target``
+(``engine.config.DatasetConfig`` fits).
 
 Noise runs from 0 to 1 and maps onto Playground's 0..50 % noise slider: ``noise = 1`` is
 Playground's 50 (its generators receive 0.5).
@@ -13,11 +15,13 @@ Playground's 50 (its generators receive 0.5).
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib import resources
 from typing import Any, Literal
 
 import numpy as np
@@ -33,6 +37,13 @@ PLAYGROUND_DOMAIN: Domain = ((-6.0, 6.0), (-6.0, 6.0))
 SINE_DOMAIN: Domain = ((-6.0, 6.0), (-2.0, 2.0))  # (x range, target range) of the 1-D plot
 GLYPH_SIZE = 16
 GLYPH_CLASSES = ("bar", "cross", "circle", "triangle", "square")
+SPIRAL3_ARMS = 3
+SPIRAL3_TURNS = 1.25  # each arm winds 1.25 times: harder than one turn, learnable by 2-16-16-3
+DIGITS_FILE = ("datasets", "digits.npz")  # inside the engine package
+DIGITS_COUNT = 1797  # scikit-learn's load_digits: the UCI optdigits test set
+DIGITS_SIZE = 8
+DIGITS_MAX = 16  # pixel values are ink counts of 4x4 blocks, 0..16
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
 MAX_UPLOAD_CLASSES = 20  # integer targets with at most this many distinct values are classes
 
 CSV_MAX_ROWS = 1_000_000
@@ -120,10 +131,12 @@ class DatasetInfo:
     input_kind: Literal["2d", "1d", "image"]
     description: str
     params: tuple[ParamSpec, ...]
-    source: Literal["generated", "drawn"] = "generated"
+    source: Literal["generated", "drawn", "shipped"] = "generated"  # shipped: a file in the package
+    num_classes: int | None = None  # None for regression
+    input_shape: tuple[int, ...] | None = None  # per-sample shape of image datasets
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "name": self.name,
             "title": self.title,
             "task": self.task,
@@ -132,11 +145,18 @@ class DatasetInfo:
             "source": self.source,
             "params": [p.to_dict() for p in self.params],
         }
+        if self.num_classes is not None:
+            out["num_classes"] = self.num_classes
+        if self.input_shape is not None:
+            out["input_shape"] = list(self.input_shape)
+        return out
 
 
-def _params(samples: int = 500, noise: float = 0.0) -> tuple[ParamSpec, ...]:
+def _params(
+    samples: int = 500, noise: float = 0.0, max_samples: int = MAX_SAMPLES
+) -> tuple[ParamSpec, ...]:
     return (
-        ParamSpec("samples", samples, MIN_SAMPLES, MAX_SAMPLES, 1),
+        ParamSpec("samples", samples, MIN_SAMPLES, max_samples, 1),
         ParamSpec("noise", noise, 0.0, 1.0, 0.02),
         ParamSpec("test_fraction", 0.3, 0.0, MAX_TEST_FRACTION, 0.05),
     )
@@ -150,6 +170,7 @@ DATASETS: tuple[DatasetInfo, ...] = (
         "2d",
         "A disc of one class inside a ring of the other.",
         _params(),
+        num_classes=2,
     ),
     DatasetInfo(
         "xor",
@@ -158,6 +179,7 @@ DATASETS: tuple[DatasetInfo, ...] = (
         "2d",
         "Four quadrants; the class is the sign of x1 * x2.",
         _params(),
+        num_classes=2,
     ),
     DatasetInfo(
         "gaussian",
@@ -166,6 +188,7 @@ DATASETS: tuple[DatasetInfo, ...] = (
         "2d",
         "Two Gaussian clouds around (2, 2) and (-2, -2), wider as the noise grows.",
         _params(),
+        num_classes=2,
     ),
     DatasetInfo(
         "spiral",
@@ -174,6 +197,7 @@ DATASETS: tuple[DatasetInfo, ...] = (
         "2d",
         "Two interleaved spiral arms, the hardest of the Playground sets.",
         _params(),
+        num_classes=2,
     ),
     DatasetInfo(
         "moons",
@@ -182,6 +206,16 @@ DATASETS: tuple[DatasetInfo, ...] = (
         "2d",
         "Two interleaved half moons with Gaussian jitter.",
         _params(noise=0.2),
+        num_classes=2,
+    ),
+    DatasetInfo(
+        "spiral3",
+        "Three spirals",
+        "multiclass",
+        "2d",
+        "Three interleaved spiral arms, one class each: a softmax output with three units.",
+        _params(),
+        num_classes=SPIRAL3_ARMS,
     ),
     DatasetInfo(
         "plane",
@@ -214,6 +248,20 @@ DATASETS: tuple[DatasetInfo, ...] = (
         "image",
         "16x16 greyscale drawings of a bar, cross, circle, triangle or square, jittered.",
         _params(samples=1000, noise=0.2),
+        num_classes=len(GLYPH_CLASSES),
+        input_shape=(1, GLYPH_SIZE, GLYPH_SIZE),
+    ),
+    DatasetInfo(
+        "digits",
+        "Handwritten digits",
+        "multiclass",
+        "image",
+        "1,797 real 8x8 handwritten digits 0-9 (UCI optdigits, as in scikit-learn); samples "
+        "picks a class-balanced subset, noise adds pixel noise (0 keeps the scans as they are).",
+        _params(samples=DIGITS_COUNT, max_samples=DIGITS_COUNT),
+        source="shipped",
+        num_classes=len(DIGIT_CLASSES),
+        input_shape=(1, DIGITS_SIZE, DIGITS_SIZE),
     ),
     DatasetInfo(
         "points",
@@ -223,6 +271,7 @@ DATASETS: tuple[DatasetInfo, ...] = (
         "Points you place on the plane yourself, in two classes.",
         (ParamSpec("test_fraction", 0.3, 0.0, MAX_TEST_FRACTION, 0.05),),
         source="drawn",
+        num_classes=2,
     ),
 )
 DATASETS_BY_NAME: dict[str, DatasetInfo] = {info.name: info for info in DATASETS}
@@ -323,6 +372,18 @@ def _spiral(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray,
     return points, labels
 
 
+def _spiral3(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Three arms 120 degrees apart, each winding SPIRAL3_TURNS times out to radius 5."""
+    k = SPIRAL3_ARMS
+    labels = rng.permutation(np.arange(n) % k).astype(np.int64)  # (n,) balanced to within one
+    u = rng.uniform(0.0, 1.0, n)  # position along the arm, as in _spiral
+    r = u * 5.0
+    t = SPIRAL3_TURNS * u * 2.0 * np.pi + labels * (2.0 * np.pi / k)
+    points = np.stack([r * np.sin(t), r * np.cos(t)], axis=1)  # (n, 2)
+    points += rng.uniform(-1.0, 1.0, (n, 2)) * noise
+    return points, labels
+
+
 def _moons(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     # scikit-learn's make_moons, centred and scaled by 3 to span about [-4.5, 4.5] x [-2.3, 2.3].
     n_upper, n_lower = _halves(n)
@@ -374,13 +435,15 @@ _PLANE_GENERATORS: dict[str, Callable[..., tuple[np.ndarray, np.ndarray]]] = {
     "moons": _moons,
     "plane": _plane,
     "multi-gaussian": _multi_gaussian,
+    "spiral3": _spiral3,
 }
-_BINARY_NAMES: dict[str, list[str]] = {
+_CLASS_NAMES: dict[str, list[str]] = {
     "circle": ["negative", "positive"],
     "xor": ["negative", "positive"],
     "gaussian": ["negative", "positive"],
     "spiral": ["negative", "positive"],
     "moons": ["upper moon", "lower moon"],
+    "spiral3": [f"arm {i}" for i in range(SPIRAL3_ARMS)],
 }
 
 
@@ -465,12 +528,90 @@ def _glyphs(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray,
     return images, labels
 
 
+# --------------------------------------------------------------------------- digits
+
+
+class DigitsFileError(RuntimeError):
+    """The shipped digits file is missing or not what this module expects (a packaging bug)."""
+
+
+@functools.cache
+def load_digits() -> tuple[np.ndarray, np.ndarray]:
+    """All 1,797 digits as shipped: (images (1797, 8, 8) uint8 0..16, labels (1797,) uint8 0..9).
+
+    Read once per process from engine/datasets/digits.npz (no pickles); the arrays are read-only.
+    """
+    source = resources.files("engine").joinpath(*DIGITS_FILE)
+    try:
+        with np.load(io.BytesIO(source.read_bytes()), allow_pickle=False) as npz:
+            images, labels = npz["images"], npz["labels"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+        raise DigitsFileError(f"engine/{'/'.join(DIGITS_FILE)}: cannot be read: {exc}") from None
+    shape = (DIGITS_COUNT, DIGITS_SIZE, DIGITS_SIZE)
+    if images.shape != shape or labels.shape != (DIGITS_COUNT,) or images.dtype != np.uint8:
+        raise DigitsFileError(
+            f"engine/{'/'.join(DIGITS_FILE)}: expected uint8 images {shape} and labels "
+            f"({DIGITS_COUNT},), got {images.dtype} {images.shape} and {labels.shape}"
+        )
+    if images.max() > DIGITS_MAX or labels.max() >= len(DIGIT_CLASSES):
+        raise DigitsFileError(
+            f"engine/{'/'.join(DIGITS_FILE)}: expected pixels 0..{DIGITS_MAX} and labels 0..9, "
+            f"got up to {images.max()} and {labels.max()}"
+        )
+    images.flags.writeable = False
+    labels.flags.writeable = False
+    return images, labels
+
+
+def _digits(n: int, noise: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """n of the shipped digits as (n, 1, 8, 8) images in [0, 1], classes in proportion.
+
+    All of them for n = 1797; fewer are a seeded, stratified subset in the file's order. `noise`
+    is the 0..1 config value: additive Gaussian pixel noise of std 0.35 * noise, as for glyphs;
+    the subset and the split do not depend on it.
+    """
+    if n > DIGITS_COUNT:
+        raise DatasetError(
+            "dataset.samples",
+            f"expected at most {DIGITS_COUNT} for 'digits' (the whole set), got {n}",
+        )
+    images, labels = load_digits()
+    classes, counts = np.unique(labels, return_counts=True)
+    quota = _quotas(counts, n)
+    chosen = np.sort(
+        np.concatenate(
+            [
+                rng.permutation(np.flatnonzero(labels == cls))[:q]
+                for cls, q in zip(classes, quota, strict=True)
+            ]
+        )
+    )  # (n,) indices into the file
+    x = images[chosen, None].astype(np.float64) / DIGITS_MAX  # (n, 1, 8, 8)
+    # Drawn even at noise 0, so that the train/test split drawn next is the same at every noise.
+    jitter = rng.normal(0.0, 1.0, x.shape)  # (n, 1, 8, 8)
+    if noise > 0:
+        x += jitter * (0.35 * noise)
+        np.clip(x, 0.0, 1.0, out=x)
+    return x, labels[chosen].astype(np.int64)
+
+
 # --------------------------------------------------------------------------- split
 
 
 def _test_count(n: int, fraction: float) -> int:
     """round(n * fraction), leaving at least one training sample."""
     return min(int(math.floor(n * fraction + 0.5)), n - 1)
+
+
+def _quotas(counts: np.ndarray, total: int) -> np.ndarray:
+    """Split `total` places over classes in proportion to their `counts` (largest remainders get
+    the leftover places, so the quotas add up to exactly `total`)."""
+    exact = counts * (total / counts.sum())
+    quota = np.floor(exact).astype(np.int64)
+    leftover = total - int(quota.sum())
+    order = np.argsort(-(exact - quota), kind="stable")
+    quota[order[:leftover]] += 1
+    return quota
 
 
 def split_indices(
@@ -482,12 +623,7 @@ def split_indices(
         perm = rng.permutation(n)
         return perm[n_test:], perm[:n_test]
     classes, counts = np.unique(labels, return_counts=True)
-    exact = counts * (n_test / n)
-    quota = np.floor(exact).astype(np.int64)
-    # Largest remainders get the leftover test places, so the test set has exactly n_test samples.
-    leftover = n_test - int(quota.sum())
-    order = np.argsort(-(exact - quota), kind="stable")
-    quota[order[:leftover]] += 1
+    quota = _quotas(counts, n_test)
     train_parts, test_parts = [], []
     for cls, q in zip(classes, quota, strict=True):
         members = rng.permutation(np.flatnonzero(labels == cls))
@@ -711,13 +847,13 @@ def make_dataset(config: Any, seed: int, uploads: Uploads | None = None) -> Data
             )
         return _build(
             name,
-            "binary",
+            info.task,
             points,
             targets,
             fraction,
             rng,
-            num_classes=2,
-            class_names=list(_BINARY_NAMES[name]),
+            num_classes=len(_CLASS_NAMES[name]),
+            class_names=list(_CLASS_NAMES[name]),
             input_names=["x1", "x2"],
             domain=PLAYGROUND_DOMAIN,
             description=info.description,
@@ -749,6 +885,21 @@ def make_dataset(config: Any, seed: int, uploads: Uploads | None = None) -> Data
             rng,
             num_classes=len(GLYPH_CLASSES),
             class_names=list(GLYPH_CLASSES),
+            input_names=["image"],
+            domain=None,
+            description=DATASETS_BY_NAME[name].description,
+        )
+    if name == "digits":
+        images, labels = _digits(samples, noise, rng)
+        return _build(
+            name,
+            "multiclass",
+            images,
+            labels,
+            fraction,
+            rng,
+            num_classes=len(DIGIT_CLASSES),
+            class_names=list(DIGIT_CLASSES),
             input_names=["image"],
             domain=None,
             description=DATASETS_BY_NAME[name].description,

@@ -23,6 +23,14 @@ MAX_SNAPSHOT_VALUES = 20_000  # a layer's weights are left out of snapshots abov
 MAX_GRID_RESOLUTION = 200
 SNAPSHOT_NEURON_VALUES = 60_000  # all per-neuron heatmaps of one snapshot together
 SNAPSHOT_SAMPLE_VALUES = 8_000  # per-sample inputs and deltas of the last batch, all layers
+MIN_CLASS_MAPS = 3  # output units from which grid() sends one map per class
+
+
+def class_map_count(units: int) -> int:
+    """How many per-class maps grid() sends for an output layer of `units` units: one per unit
+    from three up; none for one unit or a two-unit output, whose single "output" map (the value,
+    or p1 - p0) already says everything."""
+    return units if units >= MIN_CLASS_MAPS else 0
 
 
 def save_caches(net: Network) -> list[tuple[dict[str, Any], list[np.ndarray]]]:
@@ -167,6 +175,10 @@ def grid(
     """The output and every dense neuron over the 2-D plane (Playground's heatmaps).
 
     Rows run along x2 (y axis), columns along x1; "inputs" holds each input feature's map.
+    "output" is the single output unit's value, p1 - p0 for a two-unit cross-entropy output, or
+    else the most likely class (as a float). From three output units, "classes" holds one map
+    per unit, (units, res, res): the class probabilities (softmax of the logits) when the loss is
+    cross-entropy ("class_values": "probability"), the units' outputs otherwise ("output").
     With neuron_budget, the neuron maps use a coarser "neuron_resolution" so that all of them
     together hold at most that many values (wide networks would otherwise send megabytes).
     With compact, the maps are float32 NumPy arrays instead of lists (see snapshot).
@@ -188,6 +200,7 @@ def grid(
     neurons: dict[str, Any] = {}
     with trainer.observing():
         out = net.forward(x)  # (res*res, outputs)
+        logits = net.layers[-1].preactivation  # (res*res, outputs)
         maps = {  # layer name -> (units, res, res): each hidden neuron over the plane
             layer.name: layer.output.T.reshape(-1, resolution, resolution)
             for layer in net.layers[:-1]
@@ -207,7 +220,7 @@ def grid(
     output = out[:, 0] if out.shape[1] == 1 else out.argmax(axis=1).astype(np.float64)
     if out.shape[1] == 2 and net.loss_name == "cross_entropy":
         output = out[:, 1] - out[:, 0]  # margin of the positive class, in [-1, 1]
-    return {
+    result = {
         "resolution": resolution,
         "x": [float(x_lo), float(x_hi)],
         "y": [float(y_lo), float(y_hi)],
@@ -216,6 +229,21 @@ def grid(
         "neurons": neurons,
         "neuron_resolution": neuron_resolution,
     }
+    if class_map_count(out.shape[1]):
+        probability = net.loss_name == "cross_entropy"
+        # Cross-entropy reads the logits whatever the output activation (softmax or linear),
+        # so the probabilities the network stands for are their softmax, not the activations.
+        values = _softmax(logits) if probability else out  # (res*res, units)
+        result["classes"] = convert(values.T.reshape(-1, resolution, resolution), 4)
+        result["class_values"] = "probability" if probability else "output"
+    return result
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax in float64, shifted by the row maximum so exp() cannot overflow."""
+    z = np.asarray(logits, dtype=np.float64)  # (n, units)
+    e = np.exp(z - z.max(axis=1, keepdims=True))  # (n, units)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def snapshot(

@@ -482,6 +482,73 @@ BASIC: list[dict[str, Any]] = [
             ],
         },
     },
+    {
+        "id": "spiral3-softmax",
+        "title": "Three spirals: softmax",
+        "explanation": (
+            "Three spiral arms, three classes: the output layer has one softmax unit per class, "
+            "trained with cross-entropy. Each point of the plane takes the colour of its most "
+            "likely class, paler where the network is unsure."
+        ),
+        "config": {
+            "seed": 1,
+            "dataset": {"name": "spiral3", "samples": 500, "noise": 0.1, "test_fraction": 0.3},
+            "features": ["x1", "x2"],
+            "layers": [
+                {"type": "dense", "units": 16, "activation": "tanh"},
+                {"type": "dense", "units": 16, "activation": "tanh"},
+                {"type": "dense", "units": 3, "activation": "softmax"},
+            ],
+            "loss": "cross_entropy",
+            "optimizer": {"name": "adam", "learning_rate": 0.01},
+            "batch_size": 32,
+        },
+    },
+    {
+        "id": "digits-dense",
+        "title": "Digits: dense",
+        "explanation": (
+            "Real 8x8 handwritten digits, flattened to 64 inputs, one hidden layer of 32 relu "
+            "units and a softmax over the ten digits."
+        ),
+        "config": {
+            "seed": 0,
+            "dataset": {"name": "digits", "samples": 1797, "noise": 0.0, "test_fraction": 0.3},
+            "layers": [
+                {"type": "flatten"},
+                {"type": "dense", "units": 32, "activation": "relu"},
+                {"type": "dense", "units": 10, "activation": "softmax"},
+            ],
+            "loss": "cross_entropy",
+            "optimizer": {"name": "adam", "learning_rate": 0.005},
+            "batch_size": 32,
+            "init": "he",
+        },
+    },
+    {
+        "id": "digits-cnn",
+        "title": "Digits: CNN",
+        "explanation": (
+            "The same digits through conv-pool-conv-pool-dense; 'same' padding keeps the small "
+            "8x8 images from shrinking away before the pooling."
+        ),
+        "config": {
+            "seed": 0,
+            "dataset": {"name": "digits", "samples": 1797, "noise": 0.0, "test_fraction": 0.3},
+            "layers": [
+                {"type": "conv2d", "filters": 8, "kernel_size": 3, "padding": "same"},
+                {"type": "maxpool2d", "size": 2},
+                {"type": "conv2d", "filters": 16, "kernel_size": 3, "padding": "same"},
+                {"type": "maxpool2d", "size": 2},
+                {"type": "flatten"},
+                {"type": "dense", "units": 10, "activation": "softmax"},
+            ],
+            "loss": "cross_entropy",
+            "optimizer": {"name": "adam", "learning_rate": 0.005},
+            "batch_size": 32,
+            "init": "he",
+        },
+    },
 ]
 
 

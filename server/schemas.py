@@ -217,6 +217,12 @@ class Grid(_Open):
     y: list[float] = Field(description="[lo, hi] of x2")
     output: list[Any] = Field(description="rows of the output, row = y")
     neurons: dict[str, Any] = Field(description="per layer: [unit][row][col]")
+    classes: list[Any] | None = Field(
+        None, description="three or more output units: [unit][row][col], one map per class"
+    )
+    class_values: Literal["probability", "output"] | None = Field(
+        None, description="what 'classes' holds: softmax probabilities or the units' outputs"
+    )
 
 
 class Split(BaseModel):

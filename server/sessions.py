@@ -45,6 +45,7 @@ from engine.config import (
     errors_from_validation,
     parse_config,
 )
+from engine.inspect import class_map_count
 from server.history import History
 from server.hub import Hub, monotonic
 from server.limits import MAX_SESSIONS
@@ -888,12 +889,14 @@ _DOING = {
 def snapshot_grid_resolution(doc: dict[str, Any]) -> int:
     """The grid resolution of streamed snapshots: 40 x 40 for Playground-sized networks, coarser
     for wide ones so a snapshot holds about SNAPSHOT_GRID_VALUES grid values (each hidden dense
-    unit, each input feature and the output has its own grid). GET /boundary stays exact."""
+    unit, each input feature, the output and each class of a multi-class output has its own
+    grid). GET /boundary stays exact."""
     layers = doc.get("layers") or []
     hidden = sum(
         int(layer.get("units") or 0) for layer in layers[:-1] if layer.get("type") == "dense"
     )
-    maps = hidden + len(doc.get("features") or ()) + 1
+    outputs = int(layers[-1].get("units") or 1) if layers else 1
+    maps = hidden + len(doc.get("features") or ()) + 1 + class_map_count(outputs)
     low, high = SNAPSHOT_GRID_RANGE
     return max(low, min(high, math.isqrt(SNAPSHOT_GRID_VALUES // max(maps, 1))))
 

@@ -1,10 +1,18 @@
 // The data view: training and test points over the network's output on the input plane (2-D data),
 // the fitted curve (1-D regression) or a grid of sample images with predicted and true labels.
-// Clicking a point or an image picks the sample that "explain this step" traces.
+// A multi-class net colours each point of the plane by its most likely class, paler where it is
+// unsure, with one small map per class in the legend below. Clicking a point or an image picks the
+// sample that "explain this step" traces.
 
-import { CLASS_COLORS, divergingRGB, el, fitCanvas, fmt, rgbCss } from "./util.js";
+import { classColor, divergingRGB, el, fitCanvas, fmt, rgbCss, setStyle, setText, tintRGB } from "./util.js";
 
 const PAD = 22;
+// Tint of a multi-class cell: from FLOOR (a tie) to FLOOR + RANGE (certain), so that even an unsure
+// region shows its hue and a certain one stays pale enough for the points on it to stand out.
+const CLASS_TINT_FLOOR = 0.1;
+const CLASS_TINT_RANGE = 0.55;
+const CLASS_TINT_DISCRETE = 0.5; // "discretize": one flat tint per class
+const LEGEND_MAP_PX = 30; // side of a legend's per-class map, CSS pixels
 
 function scalarOf(y) {
   return Array.isArray(y) ? Number(y.flat(Infinity)[0]) : Number(y);
@@ -21,7 +29,8 @@ export class DataView {
     this.canvas = el("canvas", { id: "data-canvas", class: "data-canvas" });
     this.gallery = el("div", { id: "data-gallery", class: "gallery", hidden: true });
     this.caption = el("div", { class: "data-caption", id: "data-caption" });
-    host.append(this.canvas, this.gallery, this.caption);
+    this.legend = el("div", { id: "data-legend", class: "legend data-legend", hidden: true });
+    host.append(this.canvas, this.gallery, this.legend, this.caption);
     this.config = null;
     this.info = null;
     this.data = null;
@@ -44,6 +53,18 @@ export class DataView {
 
   get task() {
     return (this.data && this.data.task) || (this.info && this.info.task) || "binary";
+  }
+
+  /** Class names of the data (digit names for digits), from the data or the dataset's info. */
+  get classNames() {
+    if (this.data && Array.isArray(this.data.class_names) && this.data.class_names.length) return this.data.class_names;
+    const k = (this.info && this.info.num_classes) || (this.task === "regression" ? 0 : 2);
+    return Array.from({ length: k }, (_, i) => String(i));
+  }
+
+  /** Colour of class k in this run (Playground's orange and blue for two classes). */
+  classRGB(k) {
+    return classColor(k, this.classNames.length);
   }
 
   setRun(config, info) {
@@ -95,8 +116,15 @@ export class DataView {
     this.dirty = true;
   }
 
+  /** How many samples the gallery shows: more of small images (8x8 digits) than of larger ones. */
+  get galleryLimit() {
+    const s = this.data && ((this.data.test && this.data.test.x) || [])[0];
+    const img = s && Array.isArray(s[0]) && Array.isArray(s[0][0]) ? s[0] : s;
+    return img && img.length <= 8 ? 32 : 24;
+  }
+
   /** The samples shown in the image gallery (test split first). */
-  gallerySamples(limit = 24) {
+  gallerySamples(limit = this.galleryLimit) {
     if (!this.data) return [];
     const out = [];
     for (const split of ["test", "train"]) {
@@ -121,8 +149,10 @@ export class DataView {
     const kind = this.kind;
     this.host.dataset.kind = kind;
     const isImage = kind === "image";
+    if (kind !== "2d") delete this.host.dataset.output; // what the plane's colours mean: 2-D only
     this.canvas.hidden = isImage;
     this.gallery.hidden = !isImage;
+    this.renderLegend(kind);
     if (isImage) return this.renderGallery();
     const size = Math.max(160, Math.min(this.host.clientWidth, 246));
     const ctx = fitCanvas(this.canvas, size, kind === "1d" ? Math.round(size * 0.7) : size);
@@ -190,27 +220,31 @@ export class DataView {
       const img = octx.createImageData(res, res);
       const rgb = [0, 0, 0];
       const mode = this.outputMode();
-      this.host.dataset.output = mode;
-      for (let r = 0; r < res; r++) {
-        for (let k = 0; k < res; k++) {
-          const v = out[r][k];
-          const t = this.cellTone(v, mode);
-          if (t === null) {
-            // many classes: the colour of the most likely class
-            const best = Math.max(0, Math.round(Array.isArray(v) ? v.indexOf(Math.max(...v)) : v));
-            const col = CLASS_COLORS[best % CLASS_COLORS.length];
-            const conf = 0.7;
-            rgb[0] = 235 + (col[0] - 235) * conf;
-            rgb[1] = 236 + (col[1] - 236) * conf;
-            rgb[2] = 237 + (col[2] - 237) * conf;
-          } else {
-            divergingRGB(t * 0.85, rgb);
+      const classes = mode === "class" && Array.isArray(grid.classes) && grid.classes.length === this.classNames.length ? grid.classes : null;
+      this.host.dataset.output = classes ? "classes" : mode;
+      if (classes) this.paintClasses(img.data, classes, grid.class_values === "probability");
+      else {
+        for (let r = 0; r < res; r++) {
+          for (let k = 0; k < res; k++) {
+            const v = out[r][k];
+            const t = this.cellTone(v, mode);
+            if (t === null) {
+              // many classes without per-class maps: the colour of the most likely class
+              const best = Math.max(0, Math.round(Array.isArray(v) ? v.indexOf(Math.max(...v)) : v));
+              const col = this.classRGB(best);
+              const conf = 0.7;
+              rgb[0] = 235 + (col[0] - 235) * conf;
+              rgb[1] = 236 + (col[1] - 236) * conf;
+              rgb[2] = 237 + (col[2] - 237) * conf;
+            } else {
+              divergingRGB(t * 0.85, rgb);
+            }
+            const o = ((res - 1 - r) * res + k) * 4;
+            img.data[o] = rgb[0];
+            img.data[o + 1] = rgb[1];
+            img.data[o + 2] = rgb[2];
+            img.data[o + 3] = 255;
           }
-          const o = ((res - 1 - r) * res + k) * 4;
-          img.data[o] = rgb[0];
-          img.data[o + 1] = rgb[1];
-          img.data[o + 2] = rgb[2];
-          img.data[o + 3] = 255;
         }
       }
       octx.putImageData(img, 0, 0);
@@ -248,8 +282,7 @@ export class DataView {
           divergingRGB(scalarOf(y) / m, rgb);
           ctx.fillStyle = rgbCss(rgb);
         } else {
-          const c = CLASS_COLORS[scalarOf(y) % CLASS_COLORS.length] || CLASS_COLORS[0];
-          ctx.fillStyle = rgbCss(c);
+          ctx.fillStyle = rgbCss(this.classRGB(scalarOf(y)));
         }
         ctx.beginPath();
         ctx.arc(fx(p[0]), fy(p[1]), 2.8, 0, Math.PI * 2);
@@ -258,6 +291,72 @@ export class DataView {
       }
     }
     this.drawSelected(ctx, (p) => [fx(p[0]), fy(p[1])]);
+  }
+
+  /**
+   * Per-class maps [class][row][col] -> RGBA pixels (row 0 = lowest x2, drawn at the bottom): each
+   * cell in the colour of its most likely class, tinted by how sure the network is. With
+   * probabilities, sureness runs from a tie (1/K) to certainty (1); with raw outputs it is the lead
+   * of the best unit over the runner-up.
+   */
+  paintClasses(pixels, classes, probability) {
+    const count = classes.length;
+    const res = classes[0].length;
+    const rgb = [0, 0, 0];
+    const colors = classes.map((_, c) => this.classRGB(c));
+    for (let r = 0; r < res; r++) {
+      for (let k = 0; k < res; k++) {
+        let best = 0;
+        let top = classes[0][r][k];
+        let second = -Infinity;
+        for (let c = 1; c < count; c++) {
+          const v = classes[c][r][k];
+          if (v > top) {
+            second = top;
+            top = v;
+            best = c;
+          } else if (v > second) second = v;
+        }
+        let sure = probability ? (top - 1 / count) / (1 - 1 / count) : top - second;
+        if (!(sure > 0)) sure = 0;
+        else if (sure > 1) sure = 1;
+        tintRGB(colors[best], this.discretize ? CLASS_TINT_DISCRETE : CLASS_TINT_FLOOR + CLASS_TINT_RANGE * sure, rgb);
+        const o = ((res - 1 - r) * res + k) * 4;
+        pixels[o] = rgb[0];
+        pixels[o + 1] = rgb[1];
+        pixels[o + 2] = rgb[2];
+        pixels[o + 3] = 255;
+      }
+    }
+  }
+
+  /**
+   * The class legend under a multi-class plane: per class its colour, its name and, once the grid
+   * has per-class maps, a small map of that class's probability (grey where 0, its colour where 1).
+   * Hidden for binary, regression and image data, whose views explain themselves.
+   */
+  renderLegend(kind) {
+    const names = this.classNames;
+    const show = kind === "2d" && this.task !== "regression" && names.length > 2;
+    this.legend.hidden = !show;
+    if (!show) return;
+    const classes = this.grid && Array.isArray(this.grid.classes) && this.grid.classes.length === names.length ? this.grid.classes : null;
+    const probability = !!(this.grid && this.grid.class_values === "probability");
+    if (this.legend.childElementCount !== names.length) {
+      this.legend.replaceChildren(
+        ...names.map((_, c) => el("span", { class: "legend-item class-item", "data-class": c }, [el("canvas", { class: "class-map", width: 1, height: 1 }), el("i", { class: "swatch" }), el("span", { class: "class-name" })])),
+      );
+    }
+    names.forEach((name, c) => {
+      const item = this.legend.children[c];
+      const [map, swatch, label] = item.children;
+      const col = this.classRGB(c);
+      setStyle(swatch, "background", rgbCss(col));
+      setText(label, name);
+      map.hidden = !classes;
+      item.title = classes ? `${probability ? "probability" : "output"} of ${name} over the plane` : name;
+      if (classes) paintClassMap(map, classes[c], col, probability);
+    });
   }
 
   render1d(ctx, w, h) {
@@ -417,6 +516,39 @@ export class DataView {
     const s = this.data[best.split];
     this.handlers.onPick({ x: s.x[best.index], y: s.y[best.index], split: best.split, index: best.index });
   }
+}
+
+/**
+ * One class's map [row][col] (row 0 = lowest x2) into a small canvas: grey where the value is 0,
+ * the class colour where it is 1 (raw outputs are scaled by their largest magnitude first).
+ */
+export function paintClassMap(canvas, map, col, probability) {
+  const res = map.length;
+  if (!res) return;
+  if (canvas.width !== res) canvas.width = res;
+  if (canvas.height !== res) canvas.height = res;
+  setStyle(canvas, "width", `${LEGEND_MAP_PX}px`);
+  setStyle(canvas, "height", `${LEGEND_MAP_PX}px`);
+  let scale = 1;
+  if (!probability) {
+    let m = 0;
+    for (const row of map) for (const v of row) if (Math.abs(v) > m) m = Math.abs(v);
+    scale = m > 0 ? 1 / m : 1;
+  }
+  const ctx = canvas.getContext("2d");
+  const img = ctx.createImageData(res, res);
+  const rgb = [0, 0, 0];
+  for (let r = 0; r < res; r++) {
+    for (let k = 0; k < res; k++) {
+      tintRGB(col, map[r][k] * scale, rgb);
+      const o = ((res - 1 - r) * res + k) * 4;
+      img.data[o] = rgb[0];
+      img.data[o + 1] = rgb[1];
+      img.data[o + 2] = rgb[2];
+      img.data[o + 3] = 255;
+    }
+  }
+  ctx.putImageData(img, 0, 0);
 }
 
 /** Draw a [h][w] array into a canvas as grey levels (min..max). */

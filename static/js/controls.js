@@ -41,7 +41,9 @@ const FALLBACK_DATASETS = [
   { name: "plane", title: "Plane", task: "regression", input_kind: "2d" },
   { name: "multi-gaussian", title: "Multi Gaussian", task: "regression", input_kind: "2d" },
   { name: "sine", title: "Sine", task: "regression", input_kind: "1d" },
-  { name: "glyphs", title: "Glyphs", task: "multiclass", input_kind: "image" },
+  { name: "spiral3", title: "Three spirals", task: "multiclass", input_kind: "2d", num_classes: 3 },
+  { name: "glyphs", title: "Glyphs", task: "multiclass", input_kind: "image", input_shape: [1, 16, 16] },
+  { name: "digits", title: "Handwritten digits", task: "multiclass", input_kind: "image", input_shape: [1, 8, 8] },
 ];
 
 /** The setup a fresh page starts from when no preset is available: Playground's circle. */
@@ -402,13 +404,14 @@ export class Controls {
     const info = this.datasetInfo(this.datasetSelect.value);
     const kind = info ? info.input_kind : "2d";
     this.featuresBox.dataset.kind = kind;
+    document.getElementById("dataset-hint").textContent = info && info.description ? info.description : "";
     if (kind === "image") {
-      this.featuresBox.replaceChildren(el("span", { class: "hint", text: "the image's pixels" }));
+      const [h, w] = (info.input_shape || [1, 16, 16]).slice(-2);
+      this.featuresBox.replaceChildren(el("span", { class: "hint", text: `pixels (${h}×${w} image)` }));
       return;
     }
     if (kind === "table") {
       this.featuresBox.replaceChildren(el("span", { class: "hint", text: "the file's columns, as they are" }));
-      document.getElementById("dataset-hint").textContent = info && info.description ? info.description : "";
       return;
     }
     const list = kind === "1d" ? FEATURES_1D : FEATURES_2D;
@@ -422,8 +425,6 @@ export class Controls {
         return el("label", { class: "feature", title: f }, [box, el("span", { text: label })]);
       }),
     );
-    const hint = document.getElementById("dataset-hint");
-    hint.textContent = info && info.description ? info.description : "";
   }
 
   syncFeatures() {

@@ -51,7 +51,7 @@ const controls = new Controls(store, {
   },
   onOpenRun: (id) => openRunById(id),
   onPresets: (presets) => learn.setPresets(presets),
-  onCompareIds: (ids) => compareView.openIds(ids),
+  onCompareIds: (ids) => compareView.openIds(ids, { pace: currentPace() }),
   onCloseCompare: () => compareView.close(),
 });
 

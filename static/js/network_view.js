@@ -9,6 +9,7 @@
 import {
   BLUE,
   ORANGE,
+  classColor,
   divergingRGB,
   el,
   fitCanvas,
@@ -20,6 +21,7 @@ import {
   setAttr,
   setText,
   svg,
+  tintRGB,
 } from "./util.js";
 
 const MAX_DRAWN_UNITS = 64; // wider layers are drawn as a bundle with a count
@@ -624,6 +626,14 @@ export class NetworkView {
           else this.paintFeature(ctx, grid, c.features[node.unit], x, y, c.s);
         } else if (neuronMaps && neuronMaps[node.unit] && c.s >= 8) {
           this.paintNeuron(ctx, neuronMaps[node.unit], c.activation, x, y, c.s);
+        } else if (c.output && grid && Array.isArray(grid.classes) && grid.classes.length === c.units && grid.classes[node.unit] && c.s >= 8) {
+          // multi-class output: each unit's map over the plane, in its class's colour (as the data
+          // view's legend); raw (non-probability) outputs keep the diverging scale of other neurons
+          const map = grid.classes[node.unit];
+          if (grid.class_values === "probability") {
+            const col = classColor(node.unit, c.units);
+            this.paintGrid(ctx, map.length, (r, k) => map[r][k], x, y, c.s, (v, out) => tintRGB(col, v, out));
+          } else this.paintNeuron(ctx, map, c.activation, x, y, c.s);
         } else if (c.output && grid && grid.output && c.units === 1 && c.s >= 8) {
           this.paintNeuron(ctx, grid.output, c.activation, x, y, c.s);
         } else if (c.output && grid && grid.output && c.units === 2 && c.s >= 8 && this.config.loss === "cross_entropy") {
@@ -727,8 +737,11 @@ export class NetworkView {
     this.paintGrid(ctx, res, (r, k) => vals[r * res + k] / (maxAbs || 1), x, y, s);
   }
 
-  /** Paint a res x res grid (row 0 = lowest y, drawn at the bottom) into the square at x, y. */
-  paintGrid(ctx, res, valueAt, x, y, s) {
+  /**
+   * Paint a res x res grid (row 0 = lowest y, drawn at the bottom) into the square at x, y; each
+   * value becomes a colour through colorOf(v, rgb) (default: the orange-grey-blue scale of [-1, 1]).
+   */
+  paintGrid(ctx, res, valueAt, x, y, s, colorOf = divergingRGB) {
     const off = this.offscreen;
     if (off.width !== res || off.height !== res) {
       off.width = res;
@@ -742,7 +755,7 @@ export class NetworkView {
     for (let r = 0; r < res; r++) {
       const py = res - 1 - r;
       for (let k = 0; k < res; k++) {
-        divergingRGB(valueAt(r, k), rgb);
+        colorOf(valueAt(r, k), rgb);
         const o = (py * res + k) * 4;
         d[o] = rgb[0];
         d[o + 1] = rgb[1];

@@ -10,6 +10,30 @@ export const BLUE_CSS = "rgb(8,119,189)";
 /** Distinct colours for per-layer lines and classes beyond two. */
 export const SERIES_COLORS = ["#0877bd", "#f59322", "#2ca02c", "#9467bd", "#d62728", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"];
 export const CLASS_COLORS = [ORANGE, BLUE, [44, 160, 44], [148, 103, 189], [214, 39, 40], [23, 190, 207], [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34]];
+/**
+ * Classes of a multi-class output (three or more): Playground's orange, then Okabe & Ito's bluish
+ * green and Tol's indigo, because they stay apart for colour-blind eyes: in Machado et al.'s
+ * simulation of protanopia, deuteranopia and tritanopia the three keep a CIELAB distance of 46 or
+ * more (21 or more at the pale 40 % tint of an unsure region), where orange, blue and green fall
+ * to 10 under protanopia. Further classes take Okabe & Ito's other colours, then grey and brown.
+ */
+export const MULTI_CLASS_COLORS = [ORANGE, [0, 158, 115], [51, 34, 136], [86, 180, 233], [213, 94, 0], [204, 121, 167], [240, 228, 66], [0, 114, 178], [127, 127, 127], [140, 86, 75]];
+
+/** Colour of class k among `count` classes: Playground's two for binary data, else the palette above. */
+export function classColor(k, count) {
+  const palette = count > 2 ? MULTI_CLASS_COLORS : CLASS_COLORS;
+  return palette[((k % palette.length) + palette.length) % palette.length];
+}
+
+/** Class colour `col` mixed into the neutral grey by `amount` in [0, 1] (0 grey, 1 the colour). */
+export function tintRGB(col, amount, out) {
+  const o = out || [0, 0, 0];
+  const a = amount < 0 ? 0 : amount > 1 ? 1 : amount;
+  o[0] = MID[0] + (col[0] - MID[0]) * a;
+  o[1] = MID[1] + (col[1] - MID[1]) * a;
+  o[2] = MID[2] + (col[2] - MID[2]) * a;
+  return o;
+}
 
 /** RGB of a value t in [-1, 1] on the orange - grey - blue scale (clamped). */
 export function divergingRGB(t, out) {

@@ -1,10 +1,13 @@
-"""Tests for engine.data: generators, splits, features, user points, uploads, CSV and NPZ."""
+"""Tests for engine.data: generators, shipped digits, splits, features, user points, uploads,
+CSV and NPZ."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import struct
 import zipfile
+from importlib import resources
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,6 +16,7 @@ import pytest
 from engine import data
 from engine.data import (
     DATASETS,
+    DATASETS_BY_NAME,
     FEATURES,
     Dataset,
     DatasetError,
@@ -24,7 +28,8 @@ from engine.data import (
 
 PLANE_CLASSIFIERS = ["circle", "xor", "gaussian", "spiral", "moons"]
 PLANE_REGRESSIONS = ["plane", "multi-gaussian"]
-GENERATED = [*PLANE_CLASSIFIERS, *PLANE_REGRESSIONS, "sine", "glyphs"]
+IMAGE_SHAPES = {"glyphs": (1, 16, 16), "digits": (1, 8, 8)}
+GENERATED = [*PLANE_CLASSIFIERS, *PLANE_REGRESSIONS, "spiral3", "sine", *IMAGE_SHAPES]
 
 
 def cfg(name: str = "circle", **overrides: object) -> SimpleNamespace:
@@ -61,10 +66,10 @@ def test_generator_shapes_and_dtypes(name: str) -> None:
     assert len(ds.y_train) == len(ds.x_train) and len(ds.y_test) == len(ds.x_test)
     assert ds.x_train.dtype == np.float64 and ds.x_test.dtype == np.float64
     assert np.isfinite(all_x(ds)).all()
-    if name == "glyphs":
-        assert ds.x_train.shape[1:] == (1, 16, 16)
+    if name in IMAGE_SHAPES:
+        assert ds.x_train.shape[1:] == IMAGE_SHAPES[name]
         assert ds.is_image and not ds.is_2d and ds.domain is None
-        assert ds.input_shape == (1, 16, 16)
+        assert ds.input_shape == IMAGE_SHAPES[name]
     elif name == "sine":
         assert ds.x_train.shape[1:] == (1,)
         assert not ds.is_image and not ds.is_2d
@@ -228,6 +233,142 @@ def test_glyphs_without_noise_are_clean_and_distinct() -> None:
     assert noisy[:, 0, 0, 0].mean() > 0.05  # noise reaches the background
 
 
+def spiral3_residual(points: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """How far (in radians, wrapped to [-pi, pi)) each point's angle is from its arm's."""
+    r = np.hypot(points[:, 0], points[:, 1])
+    angle = np.arctan2(points[:, 0], points[:, 1])  # the generator puts x1 = r sin t, x2 = r cos t
+    arm = 2.0 * np.pi * 1.25 * r / 5.0 + labels * 2.0 * np.pi / 3.0
+    return (angle - arm + np.pi) % (2.0 * np.pi) - np.pi
+
+
+def test_spiral3_has_three_arms_a_third_of_a_turn_apart() -> None:
+    ds = make_dataset(cfg("spiral3", samples=601), seed=4)
+    assert ds.task == "multiclass" and ds.num_classes == 3
+    assert ds.class_names == ["arm 0", "arm 1", "arm 2"]
+    assert ds.domain == ((-6.0, 6.0), (-6.0, 6.0))
+    x, y = all_x(ds), all_y(ds)
+    np.testing.assert_array_equal(np.sort(np.bincount(y)), [200, 200, 201])
+    # Without noise every point lies on its own arm, 1.25 turns out to radius 5 ...
+    r = np.hypot(x[:, 0], x[:, 1])
+    assert r.max() <= 5.0 and r.max() > 4.9 and r.min() < 0.1
+    np.testing.assert_allclose(spiral3_residual(x, y), 0.0, atol=1e-9)
+    # ... and not on the others: an arm turned by 120 degrees is the next one.
+    for shift in (1, 2):
+        off = np.abs(spiral3_residual(x, (y + shift) % 3))
+        np.testing.assert_allclose(off, 2.0 * np.pi / 3.0, atol=1e-9)
+    # Stratified split: the three classes in both parts, in proportion.
+    assert sorted(np.bincount(ds.y_test).tolist()) == [60, 60, 60]
+
+
+def test_spiral3_noise_jitters_points_off_their_arms() -> None:
+    clean = make_dataset(cfg("spiral3", samples=300), seed=9)
+    noisy = make_dataset(cfg("spiral3", samples=300, noise=1.0), seed=9)
+    np.testing.assert_array_equal(all_y(clean), all_y(noisy))
+    shift = all_x(noisy) - all_x(clean)  # same draws before the jitter: same points, moved
+    assert 0.2 < np.abs(shift).max() <= 0.5  # noise 1 is Playground's 50 %: +-0.5 at most
+    assert np.abs(spiral3_residual(all_x(noisy), all_y(noisy))).max() > 0.1
+
+
+# --------------------------------------------------------------------------- digits
+
+DIGITS_SHA256 = "87ff0c9e40dc7e2c0e34e7257799c2e3f3aec1a016363bb11cad869ec428a826"
+SKLEARN_DIGIT_COUNTS = [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+SAMPLE_0 = [  # load_digits().images[0], a zero
+    [0, 0, 5, 13, 9, 1, 0, 0],
+    [0, 0, 13, 15, 10, 15, 5, 0],
+    [0, 3, 15, 2, 0, 11, 8, 0],
+    [0, 4, 12, 0, 0, 8, 8, 0],
+    [0, 5, 8, 0, 0, 9, 8, 0],
+    [0, 4, 11, 0, 1, 12, 7, 0],
+    [0, 2, 14, 5, 10, 12, 0, 0],
+    [0, 0, 6, 13, 10, 0, 0, 0],
+]
+
+
+def test_shipped_digits_are_scikit_learns_load_digits() -> None:
+    images, labels = data.load_digits()
+    assert images.shape == (1797, 8, 8) and images.dtype == np.uint8
+    assert labels.shape == (1797,) and labels.dtype == np.uint8
+    digest = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()
+    assert digest == DIGITS_SHA256  # computed from scikit-learn's digits.csv.gz
+    assert np.bincount(labels).tolist() == SKLEARN_DIGIT_COUNTS
+    assert images[0].tolist() == SAMPLE_0 and labels[0] == 0
+    assert labels[:20].tolist() == list(range(10)) * 2
+    assert int(images.min()) == 0 and int(images.max()) == 16
+    assert int(images.sum(dtype=np.int64)) == 561_718
+    assert not images.flags.writeable and not labels.flags.writeable  # one shared, cached copy
+
+
+def test_digits_file_is_plain_arrays_inside_the_package() -> None:
+    folder = resources.files("engine").joinpath("datasets")
+    blob = folder.joinpath("digits.npz").read_bytes()
+    assert len(blob) < 64 * 1024
+    with zipfile.ZipFile(io.BytesIO(blob)) as archive:
+        assert sorted(archive.namelist()) == ["images.npy", "labels.npy"]
+    with np.load(io.BytesIO(blob), allow_pickle=False) as npz:  # no object arrays inside
+        assert {npz[k].dtype.kind for k in npz.files} == {"u"}
+    notice = folder.joinpath("LICENSE").read_text()
+    for words in ("Alpaydin", "Kaynak", "10.24432/C50P49", "CC BY 4.0", "BSD 3-Clause"):
+        assert words in notice or words.replace("CC BY 4.0", "Attribution 4.0") in notice
+    assert "scikit-learn" in folder.joinpath("README.md").read_text()
+
+
+def test_digits_dataset_serves_every_sample_as_an_image_in_unit_range() -> None:
+    ds = make_dataset(cfg("digits", samples=1797, test_fraction=0.25), seed=0)
+    assert ds.task == "multiclass" and ds.num_classes == 10
+    assert ds.class_names == [str(d) for d in range(10)]
+    assert ds.input_names == ["image"] and ds.domain is None
+    assert ds.x_train.shape == (1348, 1, 8, 8) and ds.x_test.shape == (449, 1, 8, 8)
+    assert np.bincount(all_y(ds)).tolist() == SKLEARN_DIGIT_COUNTS
+    # Exactly the file's samples, scaled by 1/16: compare the sorted (pixels, label) rows.
+    images, labels = data.load_digits()
+    expected = np.column_stack([images.reshape(1797, 64), labels]).astype(np.float64)
+    got = np.column_stack([all_x(ds).reshape(1797, 64) * 16.0, all_y(ds)])
+    np.testing.assert_array_equal(
+        got[np.lexsort(got.T[::-1])], expected[np.lexsort(expected.T[::-1])]
+    )
+    assert all_x(ds).max() == 1.0 and all_x(ds).min() == 0.0
+
+
+def test_digits_subset_is_seeded_and_keeps_the_class_proportions() -> None:
+    a = make_dataset(cfg("digits", samples=500), seed=3)
+    b = make_dataset(cfg("digits", samples=500), seed=3)
+    c = make_dataset(cfg("digits", samples=500), seed=4)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+    counts = np.bincount(all_y(a), minlength=10)
+    assert counts.sum() == 500 and len(a.x_test) == 150
+    share = np.array(SKLEARN_DIGIT_COUNTS) * 500 / 1797
+    assert np.all(np.abs(counts - share) < 1.0)  # largest remainders: within one of its share
+    assert set(a.y_test.tolist()) == set(range(10))
+    # Another seed picks other samples (not only another order).
+    assert not np.array_equal(np.sort(all_x(a), axis=0), np.sort(all_x(c), axis=0))
+    # Every picked image is one of the file's, with its own label.
+    images, labels = data.load_digits()
+    table = {img.tobytes(): int(lab) for img, lab in zip(images, labels, strict=True)}
+    for img, lab in zip(all_x(a)[:, 0], all_y(a), strict=True):
+        key = np.round(img * 16).astype(np.uint8).tobytes()
+        assert table.get(key) == lab
+
+
+def test_digits_noise_adds_clipped_pixel_noise() -> None:
+    clean = make_dataset(cfg("digits", samples=300), seed=2)
+    noisy = make_dataset(cfg("digits", samples=300, noise=0.5), seed=2)
+    np.testing.assert_array_equal(all_y(clean), all_y(noisy))
+    x_clean, x_noisy = all_x(clean), all_x(noisy)
+    np.testing.assert_array_equal(x_clean * 16, np.round(x_clean * 16))  # exact steps of 1/16
+    diff = x_noisy - x_clean
+    assert x_noisy.min() >= 0.0 and x_noisy.max() <= 1.0
+    assert 0.1 < diff[(x_clean > 0.2) & (x_clean < 0.8)].std() < 0.2  # std 0.35 * 0.5
+
+
+def test_digits_refuses_more_samples_than_it_has() -> None:
+    with pytest.raises(DatasetError) as info:
+        make_dataset(cfg("digits", samples=1798), seed=0)
+    assert info.value.field == "dataset.samples"
+    assert "1797" in str(info.value) and "1798" in str(info.value)
+
+
 def test_split_is_stratified_and_sized() -> None:
     ds = make_dataset(cfg("circle", samples=101, test_fraction=0.2), seed=0)
     assert len(ds.x_test) == 20 and len(ds.x_train) == 81
@@ -288,6 +429,7 @@ def test_registry_describes_every_built_in_dataset() -> None:
     names = [info.name for info in DATASETS]
     assert len(names) == len(set(names))
     assert set(GENERATED) | {"points"} == set(names)
+    assert DATASETS_BY_NAME["digits"].source == "shipped"
     for info in DATASETS:
         entry = info.to_dict()
         assert entry["input_kind"] in ("2d", "1d", "image")
@@ -297,12 +439,15 @@ def test_registry_describes_every_built_in_dataset() -> None:
         assert "test_fraction" in params
         for p in params.values():
             assert p["min"] <= p["default"] <= p["max"]
-        if info.source == "generated":
+        if info.source in ("generated", "shipped"):
             assert set(params) == {"samples", "noise", "test_fraction"}
             ds = make_dataset(
                 cfg(info.name, **{k: p["default"] for k, p in params.items()}), seed=0
             )
             assert ds.task == info.task
+            assert entry.get("num_classes", 1) == ds.num_classes
+            if info.input_kind == "image":
+                assert entry["input_shape"] == list(ds.input_shape)
 
 
 # --------------------------------------------------------------------------- features
