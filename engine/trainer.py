@@ -37,6 +37,7 @@ __all__ = ["Report", "StepResult", "Trainer", "WeightsError"]
 _OPTIMIZER_FIELDS = ("learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha")
 EVAL_CHUNK = 2048  # samples per forward pass when evaluating
 EVAL_BUDGET = 0.02  # time-based evaluations take at most this share of training time
+MAX_EVAL_AGE = 1.0  # seconds: what the page shows is never evaluated longer ago than this
 GOOD_WEIGHTS_EVERY = 256  # steps between copies of the last good (finite) weights
 DIVERGENCE_UPDATE = 1e30  # lr * |g| above this is an explosion even if still finite
 
@@ -231,6 +232,8 @@ class Trainer:
         self._want_update = False  # measure the next step's update (for update_ratio)
         self._update_step = -1  # the step whose update _last_update_norms measured
         self._last_clip_layers: set[int] = set()  # layers whose gradients the last step clipped
+        self._eval_due = 0.0  # perf_counter time of the next time-based evaluation
+        self._eval_cost: float | None = None  # smoothed seconds one evaluation takes
         # early stopping
         self.best_step: int | None = None  # step of the lowest test loss seen
         self.best_loss = math.inf  # that loss
@@ -621,15 +624,18 @@ class Trainer:
         return report
 
     def _maybe_evaluate(self, elapsed: float) -> None:
-        """Re-evaluate when stale, spending at most EVAL_BUDGET of the training time on it."""
+        """Re-evaluate when stale, spending about EVAL_BUDGET of the training time on it but
+        never letting the numbers grow older than MAX_EVAL_AGE. The cost is smoothed, so one
+        evaluation slowed by a busy machine does not postpone the next ones for seconds."""
         if self._last_eval is not None and self._last_eval_step == self.step:
             return
-        due = getattr(self, "_eval_due", 0.0)
         now = time.perf_counter()
-        if self._last_eval is None or now >= due:
+        if self._last_eval is None or now >= self._eval_due:
             self.evaluate()
             cost = time.perf_counter() - now
-            self._eval_due = now + cost / EVAL_BUDGET
+            smooth = self._eval_cost
+            self._eval_cost = cost if smooth is None else 0.8 * smooth + 0.2 * cost
+            self._eval_due = now + min(self._eval_cost / EVAL_BUDGET, MAX_EVAL_AGE)
 
     def snapshot(self, grid_resolution: int | None = 40, compact: bool = False) -> dict[str, Any]:
         """What the page needs to redraw the network (see engine.inspect.snapshot)."""

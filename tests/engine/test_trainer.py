@@ -631,3 +631,29 @@ def test_a_slow_paced_run_reports_each_steps_own_update(monkeypatch: pytest.Monk
         ratios = [layer["update_ratio"] for layer in report.layers]
         expected = update_ratios_by_hand(trainer, weights[k], weights[k + 1])
         assert ratios == pytest.approx(expected, rel=1e-4)
+
+
+def test_one_slow_evaluation_does_not_leave_the_numbers_stale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr("engine.trainer.time", clock)
+    trainer = Trainer(tanh_net())
+    evaluate = trainer.evaluate
+
+    calls: list[int] = []
+
+    def slow_once() -> dict:
+        clock.now += 10.0 if not calls else 0.001  # a busy machine, once
+        calls.append(trainer.step)
+        return evaluate()
+
+    monkeypatch.setattr(trainer, "evaluate", slow_once)
+    trainer.train(5)
+    assert trainer.report().eval_step == 5  # the first report evaluates: 10 s of (fake) time
+    for k in range(1, 4):
+        clock.now += 1.0  # a second later the numbers are re-evaluated, not 500 s later
+        trainer.train(7)
+        report = trainer.report()
+        assert report.step == report.eval_step == 5 + 7 * k
+    assert calls == [5, 12, 19, 26]
