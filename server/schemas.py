@@ -239,6 +239,7 @@ class DataOut(BaseModel):
     input_kind: str
     domain: list[list[float]] | None
     class_names: list[str]
+    input_names: list[str] = Field(description="one per input column, e.g. an upload's header")
     train: Split
     test: Split
 

@@ -155,6 +155,7 @@ def data(
             "input_kind": kind,
             "domain": domain,
             "class_names": list(ds.class_names),
+            "input_names": list(ds.input_names),
             "train": split(ds.x_train, ds.y_train),
             "test": split(ds.x_test, ds.y_test),
         }

@@ -13,6 +13,8 @@ const CLASS_TINT_FLOOR = 0.1;
 const CLASS_TINT_RANGE = 0.55;
 const CLASS_TINT_DISCRETE = 0.5; // "discretize": one flat tint per class
 const LEGEND_MAP_PX = 30; // side of a legend's per-class map, CSS pixels
+const TABLE_ROWS = 8; // rows of a many-column dataset shown as a table
+const TABLE_COLUMNS = 6; // its input columns shown; the rest are counted
 
 function scalarOf(y) {
   return Array.isArray(y) ? Number(y.flat(Infinity)[0]) : Number(y);
@@ -30,7 +32,8 @@ export class DataView {
     this.gallery = el("div", { id: "data-gallery", class: "gallery", hidden: true });
     this.caption = el("div", { class: "data-caption", id: "data-caption" });
     this.legend = el("div", { id: "data-legend", class: "legend data-legend", hidden: true });
-    host.append(this.canvas, this.gallery, this.legend, this.caption);
+    this.table = el("div", { id: "data-table", class: "data-table", hidden: true });
+    host.append(this.canvas, this.gallery, this.table, this.legend, this.caption);
     this.config = null;
     this.info = null;
     this.data = null;
@@ -149,11 +152,14 @@ export class DataView {
     const kind = this.kind;
     this.host.dataset.kind = kind;
     const isImage = kind === "image";
+    const isTable = kind === "table";
     if (kind !== "2d") delete this.host.dataset.output; // what the plane's colours mean: 2-D only
-    this.canvas.hidden = isImage;
+    this.canvas.hidden = isImage || isTable;
     this.gallery.hidden = !isImage;
+    this.table.hidden = !isTable;
     this.renderLegend(kind);
     if (isImage) return this.renderGallery();
+    if (isTable) return this.renderTable();
     const size = Math.max(160, Math.min(this.host.clientWidth, 246));
     const ctx = fitCanvas(this.canvas, size, kind === "1d" ? Math.round(size * 0.7) : size);
     const h = kind === "1d" ? Math.round(size * 0.7) : size;
@@ -456,6 +462,35 @@ export class DataView {
     });
     const right = this.predictions ? samples.filter((s, k) => this.predictions[k] === scalarOf(s.y)).length : null;
     this.caption.textContent = right === null ? "" : `${right} of ${samples.length} shown samples right`;
+  }
+
+  /**
+   * Data with more than two inputs has no plane to draw: the first rows of the training set as a
+   * table, each with its target and (once predictions come in) what the network makes of it.
+   */
+  renderTable() {
+    const samples = this.gallerySamples(TABLE_ROWS);
+    const data = this.data;
+    const width = samples.length ? samples[0].x.length : 0;
+    const names = (data && data.input_names && data.input_names.length === width ? data.input_names : Array.from({ length: width }, (_, j) => `x${j + 1}`)).slice(0, TABLE_COLUMNS);
+    const classes = (data && data.class_names) || [];
+    const regression = this.task === "regression";
+    const label = (v) => (regression ? fmt(v, 3) : classes[v] ?? String(v));
+    const head = el("tr", {}, [...names.map((n) => el("th", { scope: "col", text: n })), ...(width > TABLE_COLUMNS ? [el("th", { scope: "col", text: `+${width - TABLE_COLUMNS}` })] : []), el("th", { scope: "col", text: "target" }), el("th", { scope: "col", text: "network" })]);
+    const rows = samples.map((s, k) => {
+      const pred = this.predictions ? this.predictions[k] : null;
+      const truth = scalarOf(s.y);
+      const right = pred === null || pred === undefined ? "none" : regression ? "value" : pred === truth ? "right" : "wrong";
+      return el("tr", { "data-state": right }, [
+        ...s.x.slice(0, TABLE_COLUMNS).map((v) => el("td", { text: fmt(v, 3) })),
+        ...(width > TABLE_COLUMNS ? [el("td", { text: "…" })] : []),
+        el("td", { text: label(truth) }),
+        el("td", { class: "pred", text: pred === null || pred === undefined ? "–" : label(pred) }),
+      ]);
+    });
+    this.table.replaceChildren(el("table", {}, [el("caption", { text: `${width} input columns, so no plane to draw: ${samples.length} of your rows` }), el("thead", {}, [head]), el("tbody", {}, rows)]));
+    const right = this.predictions && !regression ? samples.filter((s, k) => this.predictions[k] === scalarOf(s.y)).length : null;
+    this.caption.textContent = right === null ? "" : `${right} of ${samples.length} shown rows right`;
   }
 
   /** True when the run trains on points the user places ("points" dataset). */

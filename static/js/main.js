@@ -908,7 +908,7 @@ async function refreshPredictions(now) {
   const s = store.session;
   const kind = dataView.kind;
   if (!s || predicting || now - lastPredict < PREDICT_INTERVAL_MS || !store.data) return;
-  if (kind !== "image" && kind !== "1d") return;
+  if (kind !== "image" && kind !== "1d" && kind !== "table") return;
   predicting = true;
   lastPredict = now;
   try {
@@ -917,6 +917,17 @@ async function refreshPredictions(now) {
       const xs = Array.from({ length: 121 }, (_, i) => x0 + ((x1 - x0) * i) / 120);
       const r = await api.predict(s.id, xs.map((x) => [x]));
       dataView.setCurve({ xs, ys: r.outputs.map((o) => first(o)[0] ?? o) });
+    } else if (kind === "table") {
+      const samples = dataView.gallerySamples(8);
+      if (samples.length) {
+        const r = await api.predict(s.id, samples.map((x) => x.x));
+        const cfg = store.config || {};
+        const out = (cfg.layers || [])[(cfg.layers || []).length - 1] || {};
+        const task = store.data && store.data.task;
+        // a tanh output learned targets -1/+1, so 0 splits its two classes; others 0.5
+        const cut = out.activation === "tanh" ? 0 : 0.5;
+        dataView.setPredictions(r.outputs.map((o) => (task === "regression" ? first(o)[0] ?? o : argmax(first(o), cut))));
+      }
     } else {
       const samples = dataView.gallerySamples();
       if (samples.length) {
@@ -931,9 +942,9 @@ async function refreshPredictions(now) {
   }
 }
 
-function argmax(v) {
-  if (!Array.isArray(v)) return v >= 0.5 ? 1 : 0;
-  if (v.length === 1) return v[0] >= 0.5 ? 1 : 0;
+function argmax(v, cut = 0.5) {
+  if (!Array.isArray(v)) return v >= cut ? 1 : 0;
+  if (v.length === 1) return v[0] >= cut ? 1 : 0;
   let b = 0;
   for (let i = 1; i < v.length; i++) if (v[i] > v[b]) b = i;
   return b;

@@ -417,3 +417,34 @@ def test_import_json_names_what_it_left_out(lens: Any, tmp_path: Path) -> None:
     )
     assert "learning_rte, colour" in (page.text_content("#share-note") or "")
     assert step_of(page) == 0
+
+
+def test_an_upload_with_many_columns_shows_its_rows_and_predictions(
+    shared_server: LiveServer, lens: Any, tmp_path: Path
+) -> None:
+    page = lens
+    rows = ["height,width,depth,weight,heavy"] + [
+        f"{h},{w},{d},{h * w * d / 50:.2f},{int(h * w * d > 500)}"
+        for h in range(4, 14, 3)
+        for w in range(4, 14, 3)
+        for d in range(4, 14, 3)
+    ]
+    old = session_id(page)
+    upload(page, tmp_path, "boxes.csv", ("\n".join(rows) + "\n").encode())
+    page.wait_for_function("(old) => window.__bl.store.session.id !== old", arg=old, timeout=15_000)
+    page.wait_for_selector("#data-table:not([hidden]) tbody tr", timeout=10_000)
+    assert page.is_hidden("#data-canvas")
+    head = page.eval_on_selector_all("#data-table th", "ths => ths.map(t => t.textContent)")
+    assert head == ["height", "width", "depth", "weight", "target", "network"]
+    data = httpx.get(f"{shared_server.url}/api/sessions/{session_id(page)}/data", timeout=10).json()
+    first = page.eval_on_selector_all(
+        "#data-table tbody tr:first-child td", "tds => tds.map(t => t.textContent)"
+    )
+    expected = data["test"]["x"][0]  # test rows come first, like the image gallery
+    assert [float(v) for v in first[:4]] == pytest.approx(expected, rel=1e-3)
+    page.click("#btn-step10")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#data-table td.pred')].every(t => t.textContent !== '–')",
+        timeout=15_000,
+    )
+    assert page.console_errors == []
