@@ -818,6 +818,13 @@ def _data_domain(x: np.ndarray) -> Domain:
 # --------------------------------------------------------------------------- entry point
 
 
+# image datasets: name -> (generator of (images, labels), class names)
+_IMAGE_SETS: dict[str, tuple[Callable[..., tuple[np.ndarray, np.ndarray]], tuple[str, ...]]] = {
+    "glyphs": (_glyphs, GLYPH_CLASSES),
+    "digits": (_digits, DIGIT_CLASSES),
+}
+
+
 def make_dataset(config: Any, seed: int, uploads: Uploads | None = None) -> Dataset:
     """Build the dataset `config` names, split into train/test, reproducibly from `seed`.
 
@@ -874,8 +881,9 @@ def make_dataset(config: Any, seed: int, uploads: Uploads | None = None) -> Data
             domain=SINE_DOMAIN,
             description=DATASETS_BY_NAME[name].description,
         )
-    if name == "glyphs":
-        images, labels = _glyphs(samples, noise, rng)
+    if name in _IMAGE_SETS:
+        make, classes = _IMAGE_SETS[name]
+        images, labels = make(samples, noise, rng)
         return _build(
             name,
             "multiclass",
@@ -883,23 +891,8 @@ def make_dataset(config: Any, seed: int, uploads: Uploads | None = None) -> Data
             labels,
             fraction,
             rng,
-            num_classes=len(GLYPH_CLASSES),
-            class_names=list(GLYPH_CLASSES),
-            input_names=["image"],
-            domain=None,
-            description=DATASETS_BY_NAME[name].description,
-        )
-    if name == "digits":
-        images, labels = _digits(samples, noise, rng)
-        return _build(
-            name,
-            "multiclass",
-            images,
-            labels,
-            fraction,
-            rng,
-            num_classes=len(DIGIT_CLASSES),
-            class_names=list(DIGIT_CLASSES),
+            num_classes=len(classes),
+            class_names=list(classes),
             input_names=["image"],
             domain=None,
             description=DATASETS_BY_NAME[name].description,

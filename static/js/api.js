@@ -43,6 +43,16 @@ async function request(method, path, body) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
+  return send(path, init);
+}
+
+/** POST a multipart form (a file upload); errors become ApiError like every other call. */
+function postForm(path, form) {
+  return send(path, { method: "POST", body: form });
+}
+
+/** fetch, then the JSON answer, or an ApiError naming what went wrong. */
+async function send(path, init) {
   let response;
   try {
     response = await fetch(path, init);
@@ -50,25 +60,6 @@ async function request(method, path, body) {
     throw new ApiError(0, [{ field: "", message: `the server is unreachable (${err.message})` }]);
   }
   if (response.status === 204) return null;
-  const text = await response.text();
-  let data = text;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    /* not JSON: keep the text for the error message */
-  }
-  if (!response.ok) throw new ApiError(response.status, parseErrors(response.status, data));
-  return data;
-}
-
-/** POST a multipart form (a file upload); errors become ApiError like every other call. */
-async function postForm(path, form) {
-  let response;
-  try {
-    response = await fetch(path, { method: "POST", body: form });
-  } catch (err) {
-    throw new ApiError(0, [{ field: "", message: `the server is unreachable (${err.message})` }]);
-  }
   const text = await response.text();
   let data = text;
   try {

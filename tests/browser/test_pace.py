@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import statistics
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ import pytest
 from tests.browser.helpers import (
     XOR_2_8_8_1,
     open_page,
-    pause_if_running,
     session_id,
     step_of,
     url_for_config,
@@ -26,16 +24,6 @@ from tests.browser.helpers import (
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def lens(shared_server: LiveServer, page: Any) -> Iterator[Any]:
-    """The page on a fresh 2-8-8-1 XOR run; no session is left training afterwards."""
-    open_page(page, url_for_config(shared_server.url, XOR_2_8_8_1))
-    try:
-        yield page
-    finally:
-        pause_if_running(page, shared_server.url)
 
 
 def server_session(base: str, page: Any) -> dict[str, Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -25,16 +24,6 @@ from tests.browser.helpers import (
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture
-def lens(shared_server: LiveServer, page: Any) -> Iterator[Any]:
-    """The page on a fresh 2-8-8-1 XOR run; no session is left training afterwards."""
-    open_page(page, url_for_config(shared_server.url, XOR_2_8_8_1))
-    try:
-        yield page
-    finally:
-        pause_if_running(page, shared_server.url)
 
 
 def test_start_pause_and_single_step(lens: Any) -> None:
