@@ -7,7 +7,7 @@ import { ApiError } from "./api.js";
 import { LineChart, layerNames, layerSeries } from "./charts.js";
 import { appendMetrics, emptyHistory, historyFromColumns } from "./store.js";
 import { Stream } from "./stream.js";
-import { el, fmt, fmtInt, setAttr, setText } from "./util.js";
+import { el, fmt, fmtInt, setAttr, setText, statusText } from "./util.js";
 
 // ------------------------------------------------------------------------------ formulas
 
@@ -348,7 +348,7 @@ export class CompareView {
       }
       const s = e.session;
       const cfg = s.config || e.config || {};
-      const status = el("span", { class: "pill", "data-status": s.status, text: s.status });
+      const status = el("span", { class: "pill", "data-status": s.status, text: statusText(s.status) });
       const stepEl = el("span", { class: "cmp-step", text: `step ${fmtInt(s.step)}` });
       const lossEl = el("span", { class: "cmp-loss", text: "" });
       const noteEl = el("p", { class: "cmp-note", hidden: true });
@@ -513,7 +513,7 @@ export class CompareView {
       r.grad.setData([h.step, ...names.map((n) => h.layers[n].grad_norm)]);
       const s = r.store.session;
       if (s) {
-        setText(r.status, s.status);
+        setText(r.status, statusText(s.status));
         setAttr(r.status, "data-status", this.driving && !r.dead ? "running" : s.status);
         if (this.driving && !r.dead) setText(r.status, "running (stepped)");
       }
