@@ -7,11 +7,12 @@ for the documentation but sent as pre-encoded orjson bytes (see `server.deps.JSO
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engine.config import RunConfig
+from engine.config import HyperparameterUpdate, RunConfig
 from server.limits import MAX_PACE, MAX_STEPS_PER_REQUEST
 
 Status = Literal["idle", "running", "paused", "diverged", "stopped_early", "interrupted"]
@@ -66,6 +67,42 @@ class SessionCreate(BaseModel):
 
     config: RunConfig = Field(description="the run configuration (engine.config.RunConfig)")
     name: str | None = Field(None, max_length=200, description="shown in the session list")
+
+
+MAX_NAME_LENGTH = 200
+
+
+class SessionPatch(HyperparameterUpdate):
+    """PATCH /api/sessions/{id}: the engine's hyperparameters, plus the display name (a server
+    concern, so it lives here and never reaches the engine)."""
+
+    name: str | None = Field(
+        None,
+        description=f"new display name: 1-{MAX_NAME_LENGTH} characters after stripping spaces, "
+        "no control characters",
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, value: str | None) -> str:
+        # runs only when "name" is in the body: an explicit null is refused, not ignored
+        if value is None:
+            raise ValueError(f"must be a string of 1-{MAX_NAME_LENGTH} characters, got null")
+        stripped = value.strip()
+        if not 1 <= len(stripped) <= MAX_NAME_LENGTH:
+            raise ValueError(
+                f"must be 1-{MAX_NAME_LENGTH} characters after stripping spaces, "
+                f"got {len(stripped)}"
+            )
+        for ch in stripped:
+            if unicodedata.category(ch) == "Cc":
+                raise ValueError(f"must not contain control characters, got U+{ord(ch):04X}")
+        return stripped
+
+    def hyperparameters(self) -> HyperparameterUpdate:
+        """The engine's part of the body: only the fields the client sent, name left out."""
+        sent = {key: getattr(self, key) for key in self.model_fields_set if key != "name"}
+        return HyperparameterUpdate.model_validate(sent)
 
 
 class SessionPublic(BaseModel):

@@ -490,6 +490,18 @@ class Session:
                     self.id, "status", {"type": "status", "session": self._public_unlocked()}
                 )
 
+    def set_name(self, name: str) -> None:
+        """Change the display name, mark it for writing and tell the clients."""
+        hub = self.manager.hub
+        with self._state:
+            self.name = name
+            self.updated_at = utc_now()
+            self._record_dirty = True
+            if hub is not None:
+                hub.publish(
+                    self.id, "status", {"type": "status", "session": self._public_unlocked()}
+                )
+
     def emit_event(self, event: dict[str, Any]) -> None:
         """Record an event (history and store) and send it to the clients."""
         with self._state:
@@ -748,6 +760,16 @@ class SessionManager:
             )
         if session.busy is None:
             self.persist(session)
+        return session.public()
+
+    def rename(self, session: Session, name: str) -> dict[str, Any]:
+        """Give a session a new display name (validated by the caller) and store it."""
+        _check_alive(session)
+        session.set_name(name)
+        if session.busy is None:
+            self.persist(session)
+        else:  # a training run's record is written by the persister, with its checkpoint step
+            self.wake_persister()
         return session.public()
 
     def set_weights(self, session: Session, weights: dict[str, Any]) -> list[str]:

@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Response, status
 from fastapi.concurrency import run_in_threadpool
 
-from engine.config import ConfigError, HyperparameterUpdate
+from engine.config import ConfigError
 from server.deps import FieldErrors, HubDep, SessionDep, SessionsDep, errors
 from server.hub import CLOSE_NOT_FOUND
 from server.schemas import (
     SessionCreate,
     SessionList,
+    SessionPatch,
     SessionPublic,
     StartRequest,
     StepRequest,
@@ -57,17 +58,24 @@ def get_session(session: SessionDep) -> dict[str, Any]:
 @router.patch(
     "/{session_id}",
     response_model=SessionPublic,
-    summary="Change hyperparameters, even while training",
+    summary="Change hyperparameters (even while training) or the display name",
     responses=errors(400, 404, 409, 422),
 )
 def patch_session(
-    update: HyperparameterUpdate, session: SessionDep, sessions: SessionsDep
+    update: SessionPatch, session: SessionDep, sessions: SessionsDep
 ) -> dict[str, Any]:
-    """Applied between two steps; emits a "hyperparameters" event with the old and new values."""
-    try:
-        return sessions.update_hyperparameters(session, update)
-    except ConfigError as exc:
-        raise FieldErrors(exc.errors, ("body",)) from None
+    """Hyperparameters apply between two steps and emit a "hyperparameters" event with the old
+    and new values; a new name is stored and sent to the clients in a "status" frame. The name
+    changes only once the hyperparameters were accepted."""
+    renaming = "name" in update.model_fields_set
+    if not renaming or update.model_fields_set != {"name"}:
+        try:
+            sessions.update_hyperparameters(session, update.hyperparameters())
+        except ConfigError as exc:
+            raise FieldErrors(exc.errors, ("body",)) from None
+    if renaming and update.name is not None:
+        sessions.rename(session, update.name)
+    return session.public()
 
 
 @router.post(

@@ -3,13 +3,15 @@
 // the setup in the URL fragment, exports/imports JSON, and lists presets and runs (the Learn tab and
 // the compare view live in learn.js).
 
-import { api } from "./api.js";
-import { el, fmt, fmtInt } from "./util.js";
+import { ApiError, api } from "./api.js";
+import { el, fmt, fmtInt, statusText } from "./util.js";
 
 const ACTIVATIONS = ["tanh", "relu", "leaky_relu", "sigmoid", "linear", "softmax"];
 const LAYER_TYPES = ["dense", "conv2d", "maxpool2d", "avgpool2d", "flatten", "batchnorm", "dropout"];
 const FEATURES_2D = [["x1", "x₁"], ["x2", "x₂"], ["x1^2", "x₁²"], ["x2^2", "x₂²"], ["x1*x2", "x₁x₂"], ["sin(x1)", "sin x₁"], ["sin(x2)", "sin x₂"]];
 const FEATURES_1D = [["x1", "x"], ["x1^2", "x²"], ["sin(x1)", "sin x"]];
+/** The longest run name the server takes (server.schemas.MAX_NAME_LENGTH). */
+const MAX_NAME_LENGTH = 200;
 /** Fields PATCH can change on a live session, with their place in the config document. */
 export const HYPER_TO_FIELD = {
   learning_rate: "optimizer.learning_rate",
@@ -212,7 +214,7 @@ function writeInput(input, value) {
 /** The left panel. */
 export class Controls {
   /**
-   * @param {{onStructure: Function, onHyper: Function, onPreset: Function, onOpenRun: Function}} handlers
+   * @param {{onStructure: Function, onHyper: Function, onPreset: Function, onOpenRun: Function, onRunDeleted?: Function, onRunRenamed?: Function}} handlers
    */
   constructor(store, handlers) {
     this.store = store;
@@ -250,6 +252,7 @@ export class Controls {
     document.getElementById("export-json").addEventListener("click", () => this.exportJson());
     document.getElementById("import-json").addEventListener("change", (e) => this.importJson(e.target));
     document.getElementById("upload-file").addEventListener("change", (e) => this.uploadFile(e.target));
+    document.getElementById("import-json-btn").addEventListener("click", () => document.getElementById("import-json").click());
     document.getElementById("copy-link").addEventListener("click", () => this.copyLink());
     for (const tab of document.querySelectorAll(".tabs .tab")) {
       tab.addEventListener("click", () => this.showTab(tab.dataset.tab));
@@ -259,7 +262,10 @@ export class Controls {
   }
 
   showTab(name) {
-    for (const t of document.querySelectorAll(".tabs .tab")) t.classList.toggle("active", t.dataset.tab === name);
+    for (const t of document.querySelectorAll(".tabs .tab")) {
+      t.classList.toggle("active", t.dataset.tab === name);
+      t.setAttribute("aria-selected", t.dataset.tab === name ? "true" : "false");
+    }
     for (const b of document.querySelectorAll("[data-tab-body]")) b.hidden = b.dataset.tabBody !== name;
     if (name === "runs") this.refreshRuns();
   }
@@ -339,17 +345,18 @@ export class Controls {
       ...this.layers.map((layer, i) => {
         const p = `layers[${i}]`;
         const row = el("div", { class: "layer-row", "data-index": i, "data-field": p });
-        const typeSel = el("select", { "data-field": `${p}.type`, "data-type": "str", title: "layer type" }, LAYER_TYPES.map((t) => el("option", { value: t, text: t })));
+        const who = i === n - 1 ? "output layer" : `layer ${i}`;
+        const typeSel = el("select", { "data-field": `${p}.type`, "data-type": "str", title: "layer type", "aria-label": `${who} type` }, LAYER_TYPES.map((t) => el("option", { value: t, text: t })));
         typeSel.value = layer.type;
         const tag = el("span", { class: "layer-idx", text: i === n - 1 ? "out" : String(i) });
         const fields = el("span", { class: "layer-fields" });
         const num = (key, title, type = "int", attrs = {}) => {
-          const input = el("input", { type: "number", "data-field": `${p}.${key}`, "data-type": type, title, placeholder: title, "aria-label": title, step: type === "int" ? 1 : "any", class: "n", ...attrs });
+          const input = el("input", { type: "number", "data-field": `${p}.${key}`, "data-type": type, title, placeholder: title, "aria-label": `${who} ${title}`, step: type === "int" ? 1 : "any", class: "n", ...attrs });
           input.value = layer[key] ?? "";
           return input;
         };
         const act = (key = "activation") => {
-          const s = el("select", { "data-field": `${p}.${key}`, "data-type": "str", title: "activation" }, ACTIVATIONS.map((a) => el("option", { value: a, text: a })));
+          const s = el("select", { "data-field": `${p}.${key}`, "data-type": "str", title: "activation", "aria-label": `${who} activation` }, ACTIVATIONS.map((a) => el("option", { value: a, text: a })));
           s.value = layer[key] || "tanh";
           return s;
         };
@@ -358,7 +365,7 @@ export class Controls {
             fields.append(num("units", "units", "int", { min: 1 }), act());
             break;
           case "conv2d": {
-            const pad = el("select", { "data-field": `${p}.padding`, "data-type": "str", title: "padding" }, ["valid", "same"].map((a) => el("option", { value: a, text: a })));
+            const pad = el("select", { "data-field": `${p}.padding`, "data-type": "str", title: "padding", "aria-label": `${who} padding` }, ["valid", "same"].map((a) => el("option", { value: a, text: a })));
             pad.value = layer.padding || "valid";
             fields.append(num("filters", "filters", "int", { min: 1 }), num("kernel_size", "kernel size", "int", { min: 1 }), num("stride", "stride", "int", { min: 1 }), pad, act());
             fields.classList.add("wide");
@@ -377,7 +384,7 @@ export class Controls {
           default:
             break;
         }
-        const remove = el("button", { type: "button", class: "icon", title: "remove this layer", text: "✕" });
+        const remove = el("button", { type: "button", class: "icon", title: "remove this layer", "aria-label": `remove ${who}`, text: "✕" });
         remove.disabled = n <= 1;
         remove.addEventListener("click", () => {
           this.layers.splice(i, 1);
@@ -721,31 +728,180 @@ export class Controls {
       list.replaceChildren(el("li", { class: "hint", text: err.message }));
       return;
     }
-    const current = this.store.session ? this.store.session.id : null;
     this.compareIds = this.compareIds.filter((id) => sessions.some((s) => s.id === id));
-    list.replaceChildren(
-      ...sessions.map((s) => {
-        const cfg = s.config || {};
-        const arch = [(cfg.features || []).length || "img", ...(cfg.layers || []).filter((l) => l.type === "dense").map((l) => l.units)].join("-");
-        const tick = el("input", { type: "checkbox", title: "compare", "data-run": s.id });
-        tick.checked = this.compareIds.includes(s.id);
-        tick.addEventListener("change", () => {
-          this.compareIds = this.compareIds.filter((id) => id !== s.id);
-          if (tick.checked) this.compareIds.push(s.id);
-          while (this.compareIds.length > 3) this.compareIds.shift();
-          for (const t of list.querySelectorAll("input[data-run]")) t.checked = this.compareIds.includes(t.dataset.run);
-          document.getElementById("compare-runs").disabled = this.compareIds.length < 2;
-        });
-        const open = el("button", { type: "button", class: "run-open", title: "open this run" }, [
-          el("span", { class: "run-name", text: s.name || s.id }),
-          el("span", { class: "run-meta", text: `${cfg.dataset ? cfg.dataset.name : "?"} · ${arch} · step ${fmtInt(s.step)}${s.metrics && s.metrics.loss !== undefined ? ` · loss ${fmt(s.metrics.loss)}` : ""}` }),
-        ]);
-        open.addEventListener("click", () => this.handlers.onOpenRun(s.id));
-        return el("li", { class: `run-item${s.id === current ? " current" : ""}`, "data-run": s.id, "data-status": s.status }, [tick, open, el("span", { class: "pill", "data-status": s.status, text: s.status })]);
-      }),
-    );
-    document.getElementById("compare-runs").disabled = this.compareIds.length < 2;
+    // a refresh keeps keyboard focus on the same control of the same run
+    const active = document.activeElement;
+    const row = active instanceof HTMLElement && list.contains(active) ? active.closest(".run-item") : null;
+    const cls = row ? [...active.classList].find((c) => c.startsWith("run-")) : null;
+    list.replaceChildren(...sessions.map((s) => this.runItem(s)));
+    if (row && cls) {
+      const again = list.querySelector(`.run-item[data-run="${CSS.escape(row.dataset.run)}"] .${cls}`);
+      if (again) again.focus();
+    }
+    this.syncCompareButton();
     if (!sessions.length) list.append(el("li", { class: "hint", text: "No runs yet." }));
+  }
+
+  syncCompareButton() {
+    document.getElementById("compare-runs").disabled = this.compareIds.length < 2;
+  }
+
+  /** One row of the Runs list: compare tick, the full name (opens the run), status, rename, delete. */
+  runItem(s) {
+    const list = document.getElementById("run-list");
+    const current = this.store.session ? this.store.session.id : null;
+    const cfg = s.config || {};
+    const arch = [(cfg.features || []).length || "img", ...(cfg.layers || []).filter((l) => l.type === "dense").map((l) => l.units)].join("-");
+    const name = s.name || s.id;
+    const item = el("li", { class: `run-item${s.id === current ? " current" : ""}`, "data-run": s.id, "data-status": s.status, "data-mode": "view" });
+    const tick = el("input", { type: "checkbox", class: "run-tick", "data-run": s.id });
+    tick.checked = this.compareIds.includes(s.id);
+    tick.addEventListener("change", () => {
+      this.compareIds = this.compareIds.filter((id) => id !== s.id);
+      if (tick.checked) this.compareIds.push(s.id);
+      while (this.compareIds.length > 3) this.compareIds.shift();
+      for (const t of list.querySelectorAll("input[data-run]")) t.checked = this.compareIds.includes(t.dataset.run);
+      this.syncCompareButton();
+    });
+    const nameEl = el("span", { class: "run-name", text: name });
+    const open = el("button", { type: "button", class: "run-open", title: "open this run" }, [
+      nameEl,
+      el("span", { class: "run-meta", text: `${cfg.dataset ? cfg.dataset.name : "?"} · ${arch} · step ${fmtInt(s.step)}${s.metrics && s.metrics.loss !== undefined ? ` · loss ${fmt(s.metrics.loss)}` : ""}` }),
+    ]);
+    open.addEventListener("click", () => this.handlers.onOpenRun(s.id));
+    const pill = el("span", { class: "pill", "data-status": s.status, text: statusText(s.status) });
+    const renameBtn = el("button", { type: "button", class: "small ghost run-rename", text: "Rename" });
+    const deleteBtn = el("button", { type: "button", class: "small ghost run-delete", text: "Delete" });
+    const actions = el("div", { class: "run-actions" }, [renameBtn, deleteBtn]);
+    const named = () => {
+      tick.setAttribute("aria-label", `compare ${nameEl.textContent}`);
+      renameBtn.setAttribute("aria-label", `Rename ${nameEl.textContent}`);
+      deleteBtn.setAttribute("aria-label", `Delete ${nameEl.textContent}`);
+    };
+    named();
+
+    // rename in place: Enter (or Save) saves, Escape (or Cancel) goes back; blank names are refused
+    const errId = `run-error-${s.id}`;
+    const input = el("input", { type: "text", class: "run-name-input", maxlength: MAX_NAME_LENGTH, "aria-label": "New name", "aria-describedby": errId });
+    const error = el("div", { class: "field-error", id: errId, role: "alert", hidden: true });
+    const save = el("button", { type: "button", class: "small accent run-save", text: "Save" });
+    const cancel = el("button", { type: "button", class: "small run-cancel", text: "Cancel" });
+    const edit = el("div", { class: "run-edit", hidden: true }, [input, el("div", { class: "run-edit-buttons" }, [save, cancel]), error]);
+    // delete: a confirmation step in the page
+    const yes = el("button", { type: "button", class: "small danger run-confirm-delete", text: "Delete" });
+    const keep = el("button", { type: "button", class: "small run-keep", text: "Keep" });
+    const question = el("span", { class: "run-question", text: "Delete this run and its history?" });
+    const confirm = el("div", { class: "run-confirm", role: "group", "aria-label": "Confirm delete", hidden: true }, [question, yes, keep]);
+    const showError = (text) => {
+      error.textContent = text;
+      error.hidden = !text;
+      if (text) input.setAttribute("aria-invalid", "true");
+      else input.removeAttribute("aria-invalid");
+    };
+    const setMode = (mode) => {
+      item.dataset.mode = mode;
+      open.hidden = mode === "rename";
+      actions.hidden = mode !== "view";
+      edit.hidden = mode !== "rename";
+      confirm.hidden = mode !== "delete";
+    };
+    const stopEditing = () => {
+      showError("");
+      setMode("view");
+      renameBtn.focus();
+    };
+    const commit = async () => {
+      const value = input.value.trim();
+      if (!value) return showError("A name cannot be blank.");
+      if (value.length > MAX_NAME_LENGTH) return showError(`A name can have at most ${MAX_NAME_LENGTH} characters (this one has ${value.length}).`);
+      save.disabled = true;
+      try {
+        const updated = await api.patch(s.id, { name: value });
+        nameEl.textContent = updated.name;
+        named();
+        if (this.store.session && this.store.session.id === s.id) this.store.setSession(updated);
+        if (this.handlers.onRunRenamed) this.handlers.onRunRenamed(updated);
+        this.runsNote(`Renamed to “${updated.name}”.`);
+        stopEditing();
+      } catch (err) {
+        showError(err instanceof ApiError ? err.errors.map((e) => e.message).join("; ") : String(err));
+        input.focus();
+      } finally {
+        save.disabled = false;
+      }
+    };
+    renameBtn.addEventListener("click", () => {
+      input.value = nameEl.textContent;
+      showError("");
+      setMode("rename");
+      input.focus();
+      input.select();
+    });
+    save.addEventListener("click", commit);
+    cancel.addEventListener("click", stopEditing);
+    input.addEventListener("keydown", (e) => {
+      if (e.key === "Enter") {
+        e.preventDefault();
+        commit();
+      } else if (e.key === "Escape") {
+        e.preventDefault();
+        stopEditing();
+      }
+    });
+
+    const stopConfirming = () => {
+      setMode("view");
+      deleteBtn.focus();
+    };
+    deleteBtn.addEventListener("click", () => {
+      question.textContent = `Delete “${nameEl.textContent}” and its history?`;
+      yes.setAttribute("aria-label", `Delete ${nameEl.textContent} for good`);
+      setMode("delete");
+      keep.focus();
+    });
+    keep.addEventListener("click", stopConfirming);
+    confirm.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape") return;
+      e.preventDefault();
+      stopConfirming();
+    });
+    yes.addEventListener("click", async () => {
+      yes.disabled = true;
+      try {
+        await api.remove(s.id);
+      } catch (err) {
+        if (!(err instanceof ApiError && err.status === 404)) {
+          yes.disabled = false;
+          this.runsNote(`Could not delete “${nameEl.textContent}”: ${err.message}`);
+          return;
+        }
+      }
+      const rows = [...list.querySelectorAll(".run-item")];
+      const k = rows.indexOf(item);
+      const neighbour = rows[k + 1] || rows[k - 1] || null;
+      item.remove();
+      this.compareIds = this.compareIds.filter((id) => id !== s.id);
+      this.syncCompareButton();
+      this.runsNote(`Deleted “${nameEl.textContent}”.`);
+      if (neighbour) neighbour.querySelector(".run-open").focus();
+      else {
+        list.append(el("li", { class: "hint", text: "No runs yet." }));
+        document.getElementById("refresh-runs").focus();
+      }
+      if (this.handlers.onRunDeleted) await this.handlers.onRunDeleted(s.id);
+      await this.refreshRuns(); // the page may have built a fresh run in its place
+    });
+
+    const main = el("div", { class: "run-main" }, [el("div", { class: "run-top" }, [open, edit, pill]), actions, confirm]);
+    item.append(tick, main);
+    return item;
+  }
+
+  runsNote(text) {
+    const n = document.getElementById("runs-note");
+    n.textContent = text;
+    clearTimeout(this.runsNoteTimer);
+    this.runsNoteTimer = setTimeout(() => (n.textContent = ""), 6000);
   }
 
   openCompare() {

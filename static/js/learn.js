@@ -7,7 +7,7 @@ import { ApiError } from "./api.js";
 import { LineChart, layerNames, layerSeries } from "./charts.js";
 import { appendMetrics, emptyHistory, historyFromColumns } from "./store.js";
 import { Stream } from "./stream.js";
-import { el, fmt, fmtInt, setAttr, setText } from "./util.js";
+import { el, fmt, fmtInt, setAttr, setText, statusText } from "./util.js";
 
 // ------------------------------------------------------------------------------ formulas
 
@@ -374,7 +374,7 @@ export class CompareView {
       }
       const s = e.session;
       const cfg = s.config || e.config || {};
-      const status = el("span", { class: "pill", "data-status": s.status, text: s.status });
+      const status = el("span", { class: "pill", "data-status": s.status, text: statusText(s.status) });
       const stepEl = el("span", { class: "cmp-step", "data-value": String(s.step), text: `step ${fmtInt(s.step)}` });
       const lossEl = el("span", { class: "cmp-loss", "data-value": "", text: "" });
       const testEl = el("span", { class: "cmp-test-loss", "data-value": "", text: "" });
@@ -548,7 +548,7 @@ export class CompareView {
       const s = r.store.session;
       const status = driving && !r.dead ? "running" : s ? s.status : "idle";
       setAttr(r.status, "data-status", status);
-      setText(r.status, driving && !r.dead ? "running (in turn)" : status);
+      setText(r.status, driving && !r.dead ? "running (in turn)" : statusText(status));
       setText(r.stepEl, `step ${fmtInt(r.step)}`);
       setAttr(r.stepEl, "data-value", String(r.step));
       const m = r.metrics || {};

@@ -2,6 +2,7 @@
 // requestAnimationFrame loop. Messages only mark the store dirty; each frame applies everything
 // that arrived since the last one (charts at most ~10 times a second), then advances animations.
 
+import { initA11y } from "./a11y.js";
 import { ApiError, api } from "./api.js";
 import { Explainer, LivePulse } from "./backward_anim.js";
 import { DataView } from "./boundary.js";
@@ -11,7 +12,7 @@ import { Controls, DEFAULT_CONFIG, HYPER_TO_FIELD, hyperOf, stableJson, structur
 import { NetworkView } from "./network_view.js";
 import { store } from "./store.js";
 import { Stream } from "./stream.js";
-import { debounce, el, first, fmt, fmtInt, setAttr, setStyle, setText } from "./util.js";
+import { debounce, el, first, fmt, fmtInt, setAttr, setStyle, setText, statusText } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
 const CHART_INTERVAL_MS = 100;
@@ -53,6 +54,8 @@ const controls = new Controls(store, {
   onPresets: (presets) => learn.setPresets(presets),
   onCompareIds: (ids) => compareView.openIds(ids, { pace: currentPace() }),
   onCloseCompare: () => compareView.close(),
+  onRunDeleted: (id) => runDeleted(id),
+  onRunRenamed: (s) => scratch.delete(s.id), // a named run is kept when the page builds another
 });
 
 /** Build a fresh run from a config (a preset, a lesson or its "try" setup). */
@@ -197,6 +200,17 @@ function mapHyperField(field) {
   if (!field) return field;
   const head = field.split(/[.[]/)[0];
   return HYPER_TO_FIELD[head] ? HYPER_TO_FIELD[head] + field.slice(head.length) : field;
+}
+
+/** The Runs list deleted a run; if it was the open one, build a fresh run from the form. */
+async function runDeleted(id) {
+  scratch.delete(id);
+  if (!store.session || store.session.id !== id) return;
+  stream.close();
+  store.session = null;
+  store.dirty.session = true;
+  rebuildSoon.cancel();
+  await rebuild(controls.readConfig(), { force: true });
 }
 
 async function openRunById(id) {
@@ -612,6 +626,7 @@ function liveEdgeRows(snap, hit, from, name) {
 }
 
 let editing = null;
+let editorOpener = null;
 
 function onNetClick(hit, e) {
   if (explainer.active) {
@@ -636,6 +651,7 @@ function onNetClick(hit, e) {
   if (current === null || current === undefined) return;
   editing = { key, idx };
   const pop = $("weight-editor");
+  if (pop.hidden) editorOpener = document.activeElement; // focus goes back there on close
   $("we-label").textContent = label;
   $("we-value").value = String(Number(current.toPrecision(6)));
   $("we-error").hidden = true;
@@ -647,15 +663,31 @@ function onNetClick(hit, e) {
   $("we-value").select();
 }
 
+/** Hide the weight editor and give focus back to what had it (the network, from the keyboard). */
+function closeWeightEditor() {
+  const pop = $("weight-editor");
+  const hadFocus = pop.contains(document.activeElement);
+  pop.hidden = true;
+  editing = null;
+  const back = editorOpener;
+  editorOpener = null;
+  if (hadFocus && back instanceof HTMLElement && back !== document.body && back.isConnected) back.focus();
+}
+
 async function applyWeightEdit() {
   if (!editing || !store.session) return;
-  const value = Number($("we-value").value);
+  const raw = $("we-value").value.trim();
+  // Number("") is 0: a blank (or unreadable) field must not set the weight to zero
+  const value = raw === "" ? NaN : Number(raw);
   const err = $("we-error");
   if (!Number.isFinite(value)) {
     err.hidden = false;
-    err.textContent = "must be a finite number";
+    err.textContent = raw === "" ? "enter a number: the field is blank" : `must be a finite number, got "${raw}"`;
+    $("we-value").setAttribute("aria-invalid", "true");
+    $("we-value").focus();
     return;
   }
+  $("we-value").removeAttribute("aria-invalid");
   const id = store.session.id;
   try {
     if (isRunning()) await pause();
@@ -664,8 +696,7 @@ async function applyWeightEdit() {
     if (editing.idx.length === 2) arr[editing.idx[0]][editing.idx[1]] = value;
     else arr[editing.idx[0]] = value;
     await api.putWeights(id, weights);
-    $("weight-editor").hidden = true;
-    editing = null;
+    closeWeightEditor();
     const snap = await api.snapshot(id).catch(() => null);
     if (snap) {
       store.snapshot = snap;
@@ -749,7 +780,7 @@ function pct(v) {
 
 /** "running · 500 steps/s", "running · full speed", or the status in plain words. */
 function runStatusText(s) {
-  if (s.status !== "running") return s.status;
+  if (s.status !== "running") return statusText(s.status);
   return `running · ${s.pace ? `${fmtInt(s.pace)} steps/s` : "full speed"}`;
 }
 
@@ -1052,17 +1083,20 @@ function bindDom() {
   $("fix-clip").addEventListener("click", () => fixDivergence("clip"));
   $("fix-bn").addEventListener("click", () => fixDivergence("bn"));
   $("we-apply").addEventListener("click", applyWeightEdit);
-  $("we-cancel").addEventListener("click", () => {
-    $("weight-editor").hidden = true;
-    editing = null;
-  });
+  $("we-cancel").addEventListener("click", closeWeightEditor);
   $("we-value").addEventListener("keydown", (e) => {
     if (e.key === "Enter") applyWeightEdit();
-    if (e.key === "Escape") $("weight-editor").hidden = true;
+  });
+  $("weight-editor").addEventListener("keydown", (e) => {
+    if (e.key !== "Escape") return;
+    e.preventDefault();
+    closeWeightEditor();
   });
   document.addEventListener("keydown", (e) => {
     const t = e.target;
+    if (e.defaultPrevented) return; // a widget (tabs, the network, a dialog) used the key
     if (t instanceof HTMLElement && (t.tagName === "INPUT" || t.tagName === "SELECT" || t.tagName === "TEXTAREA" || t.isContentEditable)) return;
+    if (e.key === " " && t instanceof HTMLElement && t.closest("button, a[href], summary")) return; // Space presses the focused button
     if (e.key === " " && !e.repeat) {
       e.preventDefault();
       startOrPause();
@@ -1077,6 +1111,7 @@ function bindDom() {
 
 async function init() {
   bindDom();
+  initA11y();
   requestAnimationFrame(frame);
   await checkHealth();
   setInterval(checkHealth, HEALTH_INTERVAL_MS);

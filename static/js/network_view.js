@@ -4,7 +4,9 @@
 // Layers, bottom to top:  edge canvas (many edges) | edge SVG (few edges) | glow canvas (pulse) |
 // map canvas (neuron heatmaps, filters) | top SVG (node frames, bias marks, labels, gradient meter).
 // Columns: the inputs, then one per dense or conv layer; pool, flatten, batchnorm and dropout layers
-// are drawn as tags on the column before them.
+// are drawn as tags on the column before them. Column labels shorten and stagger over two rows to
+// stay apart as columns get closer; past MIN_COL_STEP the middle columns are left out, with a note.
+// With focus (Tab), the arrow keys walk the weights and biases and Enter acts like a click.
 
 import {
   BLUE,
@@ -27,8 +29,19 @@ import {
 const MAX_DRAWN_UNITS = 64; // wider layers are drawn as a bundle with a count
 const MAX_DRAWN_FILTERS = 16;
 const SVG_EDGE_LIMIT = 500; // above this many edges, edges go to a canvas
-const HEADER = 44;
+const HEADER = 44; // column titles on one row
+const HEADER_STAGGERED = 62; // titles alternating over two rows
+const NOTE_H = 24; // the "showing n of m layers" note above the titles
 const STRIP = 92; // height of the gradient meter at the bottom
+const STAT_ROW = 13; // a second row of dead / saturated labels (10 px text)
+const BAR_LABEL_ROW = 13; // a second row of gradient-norm values (10 px text)
+// Closest column centres drawn. At 28 px the node squares are ~12 px (bias marks need 10, neuron
+// maps 8), labels on two rows keep apart, and a batch-norm layer's second bar just meets the next
+// column's bar; closer, it all runs together. At 1280x720 this draws up to 16 hidden layers,
+// at 1440x900 up to 18 (tests/browser/test_layout.py).
+export const MIN_COL_STEP = 28;
+const LABEL_GAP = 4; // px between neighbouring labels
+const SHORT_ACTIVATION = { sigmoid: "sigm", tanh: "tanh", relu: "relu", leaky_relu: "leaky", linear: "lin", softmax: "smax" };
 const LEFT = 70;
 const RIGHT = 74;
 const GRAD_LO = 1e-8;
@@ -87,7 +100,11 @@ export class NetworkView {
     this.paintCanvas = el("canvas", { class: "net-layer net-canvas" });
     this.mapBuffer = document.createElement("canvas");
     this.topSvg = svg("svg", { class: "net-layer net-top", id: "net-top" });
-    root.append(this.edgeCanvas, this.edgeSvg, this.paintCanvas, this.topSvg);
+    // what the keyboard cursor points at, for screen readers; the cap note for everyone
+    this.readout = el("p", { class: "sr-only", "aria-live": "polite" });
+    this.note = el("p", { class: "net-note", role: "status", hidden: true });
+    root.append(this.edgeCanvas, this.edgeSvg, this.paintCanvas, this.topSvg, this.note, this.readout);
+    this.cursor = null; // keyboard position: {gap, item}
     this.cols = [];
     this.gaps = [];
     this.config = null;
@@ -115,6 +132,10 @@ export class NetworkView {
       const hit = this.hitTest(...this.localXY(e));
       if (hit && this.handlers.onClick) this.handlers.onClick(hit, e);
     });
+    root.addEventListener("keydown", (e) => this.onKey(e));
+    // the cursor survives a trip to the weight editor; the mouse takes over from it
+    root.addEventListener("blur", () => this.cursor && this.setHover(null, null));
+    root.addEventListener("mousedown", () => (this.cursor = null));
   }
 
   // ------------------------------------------------------------------ model
@@ -186,14 +207,16 @@ export class NetworkView {
       c.bundle = c.kind === "conv" ? c.units > MAX_DRAWN_FILTERS : c.units > MAX_DRAWN_UNITS;
       c.drawn = c.kind === "image" ? 1 : c.bundle ? 0 : c.units;
     }
-    cols.forEach((c, i) => (c.index = i));
-    this.cols = cols;
+    const kept = this.capColumns(cols);
+    kept.forEach((c, i) => (c.index = i));
+    this.cols = kept;
     this.gaps = [];
-    for (let g = 0; g + 1 < cols.length; g++) {
-      const from = cols[g];
-      const to = cols[g + 1];
+    for (let g = 0; g + 1 < kept.length; g++) {
+      const from = kept[g];
+      const to = kept[g + 1];
       let mode;
-      if (to.kind === "conv") mode = "conv";
+      if (from.skipAfter) mode = "skip"; // columns left out in between: no edges to draw
+      else if (to.kind === "conv") mode = "conv";
       else if (from.bundle || from.kind === "image" || from.kind === "conv") mode = to.bundle ? "single" : "in";
       else if (to.bundle) mode = "out";
       else mode = "full";
@@ -201,12 +224,35 @@ export class NetworkView {
     }
   }
 
+  /**
+   * The columns that fit the width (a column every MIN_COL_STEP px at least): the input, the first
+   * and last hidden columns and the output. Sets this.skipped ({count, names}) when some are left out.
+   */
+  capColumns(cols) {
+    this.skipped = null;
+    for (const c of cols) c.skipAfter = 0;
+    const room = Math.floor((this.width - LEFT - RIGHT - 40) / MIN_COL_STEP) + 1;
+    if (cols.length <= Math.max(room, 3)) return cols;
+    const hidden = cols.slice(1, -1);
+    const keep = Math.max(1, room - 2);
+    const head = Math.ceil(keep / 2);
+    const tail = keep - head;
+    const left = hidden.slice(0, head);
+    const right = tail ? hidden.slice(hidden.length - tail) : [];
+    const out = hidden.slice(head, hidden.length - tail);
+    left[left.length - 1].skipAfter = out.length;
+    this.skipped = { count: out.length, names: out.map((c) => c.name), hidden: hidden.length, drawn: keep };
+    return [cols[0], ...left, ...right, cols[cols.length - 1]];
+  }
+
   layout() {
     const W = this.width;
     const H = this.height;
     const n = this.cols.length;
-    const areaTop = HEADER + 10;
-    const areaBottom = H - STRIP - 14;
+    const top = this.skipped ? NOTE_H : 0;
+    const strip = STRIP + (this.labels ? this.labels.stripExtra : 0);
+    const areaTop = top + (this.labels && this.labels.stagger ? HEADER_STAGGERED : HEADER) + 10;
+    const areaBottom = H - strip - 14;
     const areaH = Math.max(60, areaBottom - areaTop);
     const spacing = n > 1 ? (W - LEFT - RIGHT) / (n - 1) : 0;
     this.colSpacing = spacing;
@@ -262,7 +308,105 @@ export class NetworkView {
     }
     this.edgeCount = this.gaps.reduce((s, g) => s + g.count, 0);
     this.useCanvasEdges = this.edgeCount > SVG_EDGE_LIMIT;
-    this.stripTop = H - STRIP;
+    this.stripTop = H - strip;
+  }
+
+  // ------------------------------------------------------------------ labels that fit
+
+  /** Width in px of `text` drawn with SVG class `cls` (0 while the view is not rendered). */
+  textWidth(cls, text) {
+    const cache = this.widths || (this.widths = new Map());
+    const key = `${cls}|${text}`;
+    if (cache.has(key)) return cache.get(key);
+    const t = svg("text", { class: cls, x: 0, y: -100 });
+    t.textContent = text;
+    this.topSvg.append(t);
+    const w = t.getComputedTextLength();
+    t.remove();
+    if (w > 0) cache.set(key, w);
+    return w;
+  }
+
+  /** Title and sub-title of a column's header at one of three lengths. */
+  headerText(c, length) {
+    const bn = c.tags.some((t) => t.type === "batchnorm");
+    const parts = [];
+    if (c.activation) parts.push(c.activation);
+    for (const t of c.tags) parts.push(t.text);
+    if (c.kind === "input") parts.push(`${c.units} feature${c.units === 1 ? "" : "s"}`);
+    if (length === "full") return [c.output ? `Output ${c.units}` : c.label, parts.join(" · ")];
+    const first = parts.filter((t) => t !== "batch norm").slice(0, 1).join("") + (bn ? " +BN" : "");
+    if (length === "narrow") return [c.output ? `Out ${c.units}` : c.kind === "dense" ? `${c.units} units` : c.label, first];
+    const title = c.kind === "input" ? "Input" : c.kind === "image" ? "Image" : c.output ? `Out ${c.units}` : c.kind === "conv" ? c.label.replace("Conv ", "") : String(c.units);
+    const sub = c.kind === "input" ? `${c.units} in` : c.activation ? `${SHORT_ACTIVATION[c.activation] || c.activation}${bn ? "+BN" : ""}` : first;
+    return [title, sub];
+  }
+
+  /** Whether labels of these widths, centred on their columns, keep LABEL_GAP apart per row. */
+  labelsFit(widths, rows) {
+    const last = new Array(rows).fill(-Infinity);
+    for (let k = 0; k < this.cols.length; k++) {
+      const c = this.cols[k];
+      const row = k % rows;
+      const w = widths[k];
+      if (c.x - w / 2 < 2 || c.x + w / 2 > this.width - 2) return false;
+      if (c.x - w / 2 < last[row] + LABEL_GAP) return false;
+      last[row] = c.x + w / 2;
+    }
+    return true;
+  }
+
+  /** Choose header texts and rows, and whether stat and gradient labels take two rows. */
+  planLabels() {
+    const variants = [["full", 1], ["narrow", 1], ["narrow", 2], ["compact", 2]];
+    let plan = null;
+    for (const [length, rows] of variants) {
+      const texts = this.cols.map((c) => this.headerText(c, length));
+      const widths = texts.map(([t, sub]) => Math.max(this.textWidth("col-title", t), this.textWidth("col-sub", sub)));
+      plan = { length, rows, texts };
+      if (this.labelsFit(widths, rows)) break;
+    }
+    const step = this.cols.length > 1 ? this.cols[1].x - this.cols[0].x : this.width;
+    const fits = (cls, text, rows) => this.textWidth(cls, text) + LABEL_GAP <= step * rows;
+    // dead / saturated share: both, the larger one, or just its number; on two rows when needed
+    let stat = "number";
+    let statRows = fits("col-stat", "100%", 1) ? 1 : 2;
+    if (fits("col-stat", "dead 100% · sat 100%", 1)) [stat, statRows] = ["both", 1];
+    else if (fits("col-stat", "dead 100%", 1)) [stat, statRows] = ["one", 1];
+    else if (fits("col-stat", "dead 100%", 2)) [stat, statRows] = ["one", 2];
+    const barRows = fits("gradbar-label", "1.2e-10", 1) ? 1 : 2;
+    return {
+      header: plan,
+      stagger: plan.rows === 2,
+      stat,
+      statRows,
+      barRows,
+      stripExtra: (statRows === 2 ? STAT_ROW : 0) + (barRows === 2 ? BAR_LABEL_ROW : 0),
+    };
+  }
+
+  /** "Showing 16 of 24 hidden layers" when the width left columns out (hidden otherwise). */
+  showCapNote() {
+    const sk = this.skipped;
+    this.root.dataset.hiddenLayers = String(sk ? sk.hidden : Math.max(0, this.cols.length - 2));
+    this.root.dataset.drawnLayers = String(sk ? sk.drawn : Math.max(0, this.cols.length - 2));
+    this.note.hidden = !sk;
+    if (!sk) return;
+    const names = sk.names.length > 1 ? `L${sk.names[0]}–L${sk.names[sk.names.length - 1]} are` : `L${sk.names[0]} is`;
+    this.note.textContent = `Showing ${sk.drawn} of ${sk.hidden} hidden layers: ${names} left out at this width. The charts show all layers.`;
+  }
+
+  /** A band where columns were left out, with how many. */
+  drawSkip(top, c) {
+    const next = this.cols[c.index + 1];
+    const x0 = c.x + c.w / 2 + 3;
+    const x1 = next.x - next.w / 2 - 3;
+    const y0 = (this.skipped ? NOTE_H : 0) + (this.labels.stagger ? HEADER_STAGGERED : HEADER) + 10;
+    const y1 = this.stripTop - 16;
+    top.append(svg("rect", { x: x0, y: y0, width: Math.max(2, x1 - x0), height: y1 - y0, rx: 4, class: "skip-band", id: "skip-band", "data-count": c.skipAfter }));
+    const t = svg("text", { class: "skip-label", "text-anchor": "middle", transform: `translate(${((x0 + x1) / 2 + 4).toFixed(1)},${((y0 + y1) / 2).toFixed(1)}) rotate(-90)` });
+    t.textContent = `${c.skipAfter} layer${c.skipAfter === 1 ? "" : "s"} not drawn`;
+    top.append(t);
   }
 
   /** Weights and gradient magnitudes per drawn edge, from the snapshot (or explainer override). */
@@ -338,9 +482,14 @@ export class NetworkView {
     this.width = Math.max(200, r.width);
     this.height = Math.max(200, r.height);
     if (!this.config) return;
+    const cursor = this.cursor; // a resize (the explainer opening, say) keeps the keyboard's place
     this.buildModel();
+    this.labels = null;
+    this.layout(); // column x positions do not depend on the label plan, the heights do
+    this.labels = this.planLabels();
     this.layout();
     this.computeGapValues();
+    this.showCapNote();
     const W = this.width;
     const H = this.height;
     for (const s of [this.edgeSvg, this.topSvg]) {
@@ -383,7 +532,8 @@ export class NetworkView {
     const top = this.topSvg;
     // gradient meter: axis with decades, then one bar per column with parameters
     const strip = svg("g", { class: "grad-strip" });
-    const sTop = this.stripTop + 18;
+    const labels = this.labels;
+    const sTop = this.stripTop + 18 + labels.stripExtra;
     const sBot = H - 16;
     this.stripRange = [sTop, sBot];
     for (let d = -8; d <= 2; d += 2) {
@@ -395,19 +545,30 @@ export class NetworkView {
       strip.append(t);
     }
     const title = svg("text", { x: 6, y: this.stripTop + 8, class: "strip-title" });
-    title.textContent = "‖∂L/∂W‖ per layer";
+    // the whole title when it ends before the first column's stat and gradient labels can start
+    const first = this.cols.find((c) => c.name);
+    const statWorst = labels.stat === "both" ? "dead 100% · sat 100%" : labels.stat === "one" ? "dead 100%" : "100%";
+    const labelW = Math.max(this.textWidth("col-stat", statWorst), this.textWidth("gradbar-label", "1.2e-10"));
+    const room = first ? first.x - labelW / 2 - LABEL_GAP : W;
+    const full = "‖∂L/∂W‖ per layer";
+    title.textContent = 6 + this.textWidth("strip-title", full) <= room ? full : "‖∂L/∂W‖";
+    const tip = svg("title");
+    tip.textContent = "gradient norm of each layer's weights, log scale";
+    title.append(tip);
     strip.append(title);
     top.append(strip);
     this.bars = [];
+    let mainBars = 0;
     for (const c of this.cols) {
       if (!c.name) continue;
+      const barRow = labels.barRows === 2 ? mainBars++ % 2 : 0; // the first bar's value stays clear of the strip title
       const names = [c.name, ...c.tags.filter((t) => t.type === "batchnorm").map((t) => t.name)];
       names.forEach((name, k) => {
         const bx = c.x - 7 + k * 16;
         const track = svg("rect", { x: bx, y: sTop, width: 12, height: sBot - sTop, class: "gradbar-track", rx: 2 });
         const bar = svg("rect", { x: bx, y: sBot, width: 12, height: 0, class: k > 0 ? "gradbar gradbar-bn" : "gradbar", id: `gradbar-${name}`, "data-layer": name, rx: 2 });
         // batch-norm bars sit beside their dense layer's bar; their value shows on hover only
-        const label = svg("text", { x: bx + 6, y: sTop - 4, class: k > 0 ? "gradbar-label bn" : "gradbar-label", "text-anchor": "middle" });
+        const label = svg("text", { x: bx + 6, y: sTop - 4 - barRow * BAR_LABEL_ROW, class: k > 0 ? "gradbar-label bn" : "gradbar-label", "text-anchor": "middle" });
         // shown while the layer's gradients are being clipped
         const flag = svg("text", { x: bx + 6, y: sBot + 11, class: "clip-flag", "text-anchor": "middle", id: `clipflag-${name}`, "data-layer": name, "data-clipped": "no" });
         flag.textContent = "✂ clipped";
@@ -420,25 +581,37 @@ export class NetworkView {
     this.nodeEls = [];
     this.colStats = [];
     this.filterBars = [];
+    const headTop = this.skipped ? NOTE_H : 0;
+    if (labels.stat === "number") {
+      // bare percentages under the columns: say once, at the left, what they count
+      const acts = new Set(this.cols.map((c) => c.activation));
+      const relu = acts.has("relu") || acts.has("leaky_relu");
+      const squash = acts.has("sigmoid") || acts.has("tanh");
+      const legend = svg("text", { x: 6, y: this.stripTop - 5, class: "col-stat", id: "colstat-legend" }); // clear of the strip title
+      legend.textContent = relu && squash ? "% dead / sat" : relu ? "% dead" : "% saturated";
+      top.append(legend);
+    }
     for (const c of this.cols) {
       if (c.name && (c.kind === "dense" || c.kind === "conv")) {
-        // dead / saturated share of the layer's units, under its nodes
-        const t = svg("text", { x: c.x, y: this.stripTop - 3, class: "col-stat", "text-anchor": "middle", id: `colstat-${c.name}`, "data-layer": c.name });
+        // dead / saturated share of the layer's units, under its nodes (second row below the first)
+        const row = labels.statRows === 2 ? this.colStats.length % 2 : 0;
+        const t = svg("text", { x: c.x, y: this.stripTop - 3 + row * STAT_ROW, class: "col-stat", "text-anchor": "middle", id: `colstat-${c.name}`, "data-layer": c.name });
         top.append(t);
         this.colStats.push({ col: c, text: t });
       }
-      const h = svg("text", { x: c.x, y: 16, class: "col-title", "text-anchor": "middle" });
-      const narrow = this.colSpacing < 72;
-      h.textContent = c.output ? (narrow ? `Out ${c.units}` : `Output ${c.units}`) : narrow && c.kind === "dense" ? `${c.units} units` : c.label;
-      const sub = svg("text", { x: c.x, y: 30, class: "col-sub", "text-anchor": "middle" });
-      const parts = [];
-      if (c.activation) parts.push(c.activation);
-      for (const t of c.tags) parts.push(t.text);
-      if (c.kind === "input") parts.push(`${c.units} feature${c.units === 1 ? "" : "s"}`);
-      sub.textContent = narrow ? parts.filter((t) => t !== "batch norm").slice(0, 1).join("") + (c.tags.some((t) => t.type === "batchnorm") ? " +BN" : "") : parts.join(" · ");
-      const header = svg("g", { class: "col-header", "data-col": c.index });
-      header.append(h, sub);
+      const row = labels.stagger ? c.index % 2 : 0;
+      const [titleText, subText] = labels.header.texts[c.index];
+      const h = svg("text", { x: c.x, y: headTop + (labels.stagger ? 14 + row * 29 : 16), class: "col-title", "text-anchor": "middle" });
+      h.textContent = titleText;
+      const sub = svg("text", { x: c.x, y: headTop + (labels.stagger ? 28 + row * 29 : 30), class: "col-sub", "text-anchor": "middle" });
+      sub.textContent = subText;
+      const header = svg("g", { class: "col-header", "data-col": c.index, "data-layer": c.name ?? "input" });
+      const [fullTitle, fullSub] = this.headerText(c, "full");
+      const tip = svg("title");
+      tip.textContent = `${c.name !== null ? `L${c.name}: ` : ""}${fullTitle}${fullSub ? ` · ${fullSub}` : ""}`;
+      header.append(tip, h, sub);
       top.append(header);
+      if (c.skipAfter) this.drawSkip(top, c);
       const els = [];
       if (c.bundle) {
         const b = c.bundleBox;
@@ -501,6 +674,9 @@ export class NetworkView {
     this.dirty.weights = this.dirty.maps = this.dirty.bars = this.dirty.explain = true;
     this.glowDrawn = false;
     this.lastGlow = 0;
+    this.cursor = null;
+    if (cursor && document.activeElement === this.root) this.moveCursor(cursor.gap, cursor.item);
+    else if (cursor) this.setHover(null, null);
   }
 
   // ------------------------------------------------------------------ render (called every frame)
@@ -837,15 +1013,20 @@ export class NetworkView {
         const relu = col.activation === "relu" || col.activation === "leaky_relu";
         const squash = col.activation === "sigmoid" || col.activation === "tanh";
         const bits = [];
+        let top = null; // [share, text] of the larger one
         if (typeof dead === "number" && (relu || dead > 0)) {
           bits.push(`dead ${pctText(dead)}`);
           share = Math.max(share, dead);
+          top = [dead, bits[bits.length - 1]];
         }
         if (typeof sat === "number" && (squash || sat > 0)) {
           bits.push(`sat ${pctText(sat)}`);
           share = Math.max(share, sat);
+          if (!top || sat > top[0]) top = [sat, bits[bits.length - 1]];
         }
-        label = bits.join(" · ");
+        // as much as the column spacing leaves room for (planLabels); the tooltip has both
+        const mode = this.labels ? this.labels.stat : "both";
+        label = mode === "both" || !top ? bits.join(" · ") : mode === "one" ? top[1] : pctText(top[0]);
         level = share >= 0.5 ? "bad" : share >= 0.2 ? "warn" : "ok";
         setAttr(text, "data-dead", typeof dead === "number" ? String(dead) : "");
         setAttr(text, "data-saturated", typeof sat === "number" ? String(sat) : "");
@@ -1057,7 +1238,13 @@ export class NetworkView {
 
   drawHighlight(hit) {
     if (!this.highlight) return;
-    if (hit && hit.kind === "edge") {
+    const biasMark = hit && hit.kind === "bias" && this.nodeEls[hit.col] && this.nodeEls[hit.col][hit.unit] ? this.nodeEls[hit.col][hit.unit].bias : null;
+    if (biasMark) {
+      const x = Number(biasMark.getAttribute("x")) - 2;
+      const y = Number(biasMark.getAttribute("y")) - 2;
+      const w = Number(biasMark.getAttribute("width")) + 4;
+      setAttr(this.highlight, "d", `M${x},${y} h${w} v${w} h${-w} Z`);
+    } else if (hit && hit.kind === "edge") {
       const g = this.gaps[hit.gap];
       const xm = (g.x0 + g.x1) / 2;
       const y0 = g.y0[hit.e];
@@ -1066,6 +1253,106 @@ export class NetworkView {
     } else {
       setAttr(this.highlight, "d", "");
     }
+  }
+
+  // ------------------------------------------------------------------ keyboard
+
+  /** Gaps the keyboard walks: ones with edges to point at (not conv, not left-out columns). */
+  keyGaps() {
+    return this.gaps.filter((g) => g.count > 0 && g.mode !== "conv" && g.mode !== "skip");
+  }
+
+  /** The k-th thing of a gap: its edges, then the bias of each unit it feeds. */
+  keyItem(g, k) {
+    if (k < g.count) {
+      const i = Math.floor(k / g.nj);
+      const j = k % g.nj;
+      const hit = { kind: "edge", gap: g.index, layer: g.name, mode: g.mode, i: g.mode === "in" ? -1 : i, j: g.mode === "out" ? -1 : j, e: k, fromCol: g.from.index, toCol: g.to.index };
+      const xm = 0.5;
+      const t = tOfU(xm);
+      const s = 3 * t * t - 2 * t * t * t;
+      return { hit, x: g.x0 + (g.x1 - g.x0) * xm, y: g.y0[k] + (g.y1[k] - g.y0[k]) * s };
+    }
+    const c = g.to;
+    const node = c.nodes[k - g.count];
+    return { hit: { kind: "bias", col: c.index, unit: node.unit, layer: c.name }, x: node.x - c.w / 2, y: node.y + c.s / 2 };
+  }
+
+  keyItemCount(g) {
+    const biases = g.to.kind === "dense" && !g.to.bundle && g.to.s >= 10 ? g.to.nodes.length : 0;
+    return g.count + biases;
+  }
+
+  /** Arrow keys move a cursor over weights and biases (with the tooltip), Enter acts like a click. */
+  onKey(e) {
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    // only after keyboard focus: a mouse click leaves the arrows to the page (the explainer's steps)
+    if (!this.cursor && !this.root.matches(":focus-visible")) return;
+    const gaps = this.keyGaps();
+    if (!gaps.length) return;
+    let { gap, item } = this.cursor || { gap: 0, item: 0 };
+    gap = Math.min(gap, gaps.length - 1);
+    const count = (g) => this.keyItemCount(g);
+    if (e.key === "Escape" && this.cursor) {
+      this.cursor = null;
+      this.setHover(null, null);
+      e.preventDefault();
+      return;
+    }
+    if (e.key === "Enter") {
+      if (!this.cursor) return;
+      const it = this.keyItem(gaps[gap], item);
+      if (this.handlers.onClick) this.handlers.onClick(it.hit, this.clientPoint(it));
+      e.preventDefault();
+      return;
+    }
+    const moves = { ArrowRight: [1, 0], ArrowLeft: [-1, 0], ArrowDown: [0, 1], ArrowUp: [0, -1], PageDown: [0, 10], PageUp: [0, -10] };
+    if (e.key === "Home") item = 0;
+    else if (e.key === "End") item = count(gaps[gap]) - 1;
+    else if (moves[e.key]) {
+      if (this.cursor) {
+        const [dg, di] = moves[e.key];
+        gap += dg;
+        item += di;
+      }
+    } else return;
+    e.preventDefault();
+    this.moveCursor(gap, item);
+  }
+
+  /** Put the keyboard cursor on item `item` of walkable gap `gap` (clamped), with its tooltip. */
+  moveCursor(gap, item) {
+    const gaps = this.keyGaps();
+    if (!gaps.length) {
+      this.cursor = null;
+      return;
+    }
+    const g = Math.max(0, Math.min(gaps.length - 1, gap));
+    const k = Math.max(0, Math.min(this.keyItemCount(gaps[g]) - 1, item));
+    this.cursor = { gap: g, item: k };
+    const it = this.keyItem(gaps[g], k);
+    this.setHover(it.hit, this.clientPoint(it));
+    this.readout.textContent = this.describe(it.hit);
+  }
+
+  /** A stand-in for a mouse event at a view-local point (the tooltip and popover place by it). */
+  clientPoint({ x, y }) {
+    const r = this.root.getBoundingClientRect();
+    return { clientX: r.left + x, clientY: r.top + y, keyboard: true };
+  }
+
+  /** A sentence for screen readers about a weight or bias. */
+  describe(hit) {
+    const snap = this.snap;
+    const W = snap && snap.weights;
+    if (hit.kind === "edge") {
+      if (hit.i < 0 || hit.j < 0) return `layer ${hit.layer}: bundled weights ${hit.i < 0 ? `into unit ${hit.j}` : `from unit ${hit.i}`}`;
+      const row = W && W[`${hit.layer}.W`] ? W[`${hit.layer}.W`][hit.i] : null;
+      const v = row ? row[hit.j] : null;
+      return `layer ${hit.layer} weight from unit ${hit.i} to unit ${hit.j}${v === null || v === undefined ? "" : `: ${fmt(v, 4)}`}. Enter edits it.`;
+    }
+    const b = W && W[`${hit.layer}.b`] ? W[`${hit.layer}.b`][hit.unit] : null;
+    return `layer ${hit.layer} bias of unit ${hit.unit}${b === null || b === undefined ? "" : `: ${fmt(b, 4)}`}. Enter edits it.`;
   }
 
   /** Centre of a node in page-local coordinates (for popovers). */

@@ -212,3 +212,19 @@ export function debounce(fn, ms) {
   wrapped.cancel = () => clearTimeout(t);
   return wrapped;
 }
+
+/** Plain words for a session status (the machine value stays in data-status attributes). */
+const STATUS_WORDS = {
+  idle: "ready",
+  running: "running",
+  paused: "paused",
+  diverged: "diverged",
+  stopped_early: "stopped early",
+  interrupted: "interrupted (server restarted)",
+};
+
+/** "stopped_early" -> "stopped early"; unknown values pass through with "_" as spaces; none -> "–". */
+export function statusText(status) {
+  if (status === null || status === undefined || status === "" || status === "none") return "–";
+  return STATUS_WORDS[status] || String(status).replace(/_/g, " ");
+}
