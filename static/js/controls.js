@@ -252,6 +252,7 @@ export class Controls {
     document.getElementById("export-json").addEventListener("click", () => this.exportJson());
     document.getElementById("import-json").addEventListener("change", (e) => this.importJson(e.target));
     document.getElementById("upload-file").addEventListener("change", (e) => this.uploadFile(e.target));
+    document.getElementById("upload-btn").addEventListener("click", () => document.getElementById("upload-file").click());
     document.getElementById("import-json-btn").addEventListener("click", () => document.getElementById("import-json").click());
     document.getElementById("copy-link").addEventListener("click", () => this.copyLink());
     for (const tab of document.querySelectorAll(".tabs .tab")) {

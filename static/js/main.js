@@ -216,8 +216,8 @@ async function runDeleted(id) {
 async function openRunById(id) {
   try {
     const s = await api.session(id);
+    controls.showTab("build"); // now, not after the snapshot: a tab picked meanwhile stays
     await openSession(s, { keepForm: false });
-    controls.showTab("build");
   } catch (err) {
     showApiError(err);
   }

@@ -147,6 +147,8 @@ def open_lesson(page: Any, lesson_id: str) -> None:
 
 def wait_compare_drawn(page: Any, columns: int) -> None:
     page.wait_for_selector("#compare:not([hidden])", timeout=10_000)
+    page.wait_for_selector("#compare-toggle:not([disabled])", timeout=10_000)
+    page.click("#compare-toggle")  # side-by-side runs train once asked to
     page.wait_for_function(
         "(n) => document.querySelectorAll('#compare .compare-chart').length === 2 * n"
         " && [...document.querySelectorAll('#compare .compare-chart')].every(c => Number(c.dataset.points) > 0)",
