@@ -732,7 +732,11 @@ function statusNote(text, kind = "note") {
   }, 6000);
 }
 
-function fixDivergence(kind) {
+/**
+ * A fix from the divergence banner: change the setup, start again from the initial weights (the
+ * diverged weights teach nothing) and train at the current pace, so "Try: ..." really tries it.
+ */
+async function fixDivergence(kind) {
   const cfg = controls.readConfig();
   if (kind === "lr") cfg.optimizer.learning_rate = Number((cfg.optimizer.learning_rate / 10).toPrecision(3));
   if (kind === "clip") cfg.gradient_clip = { kind: "norm", threshold: 1 };
@@ -749,8 +753,14 @@ function fixDivergence(kind) {
   hideBanner();
   const next = controls.readConfig();
   controls.writeFragment(next, store.session ? store.session.id : null);
-  if (kind === "bn") rebuild(next);
-  else applyHyper(next).then(() => (store.session && store.session.status === "diverged" ? resetRun() : null));
+  if (kind === "bn") {
+    rebuildSoon.cancel();
+    if (!(await rebuild(next))) return;
+  } else {
+    if (!(await applyHyper(next))) return;
+    if (store.session && store.session.step > 0) await resetRun();
+  }
+  if (!isRunning()) await startOrPause();
 }
 
 function describeEvent(e) {
