@@ -207,18 +207,18 @@ def test_the_real_app_answers_to_every_loopback_name(
 
 # Every state-changing route: (method, path under the session, JSON body or "upload").
 WRITES = {
-    "POST sessions": ("POST", "/api/sessions", {"config": XOR}),
-    "PATCH name": ("PATCH", "", {"name": "renamed by another site"}),
-    "PATCH learning_rate": ("PATCH", "", {"learning_rate": 0.5}),
-    "PUT weights": ("PUT", "/weights", "weights"),
-    "DELETE session": ("DELETE", "", None),
-    "POST start": ("POST", "/start", None),
-    "POST step": ("POST", "/step", {"steps": 5}),
-    "POST reset": ("POST", "/reset", None),
-    "POST stop": ("POST", "/stop", None),
-    "POST trace": ("POST", "/trace", {"inputs": [[1, 1]], "targets": [1]}),
-    "POST predict": ("POST", "/predict", {"inputs": [[1, 1]]}),
-    "POST upload": ("POST", "/api/datasets/upload", "upload"),
+    "POST-sessions": ("POST", "/api/sessions", {"config": XOR}),
+    "PATCH-name": ("PATCH", "", {"name": "renamed by another site"}),
+    "PATCH-learning_rate": ("PATCH", "", {"learning_rate": 0.5}),
+    "PUT-weights": ("PUT", "/weights", "weights"),
+    "DELETE-session": ("DELETE", "", None),
+    "POST-start": ("POST", "/start", None),
+    "POST-step": ("POST", "/step", {"steps": 5}),
+    "POST-reset": ("POST", "/reset", None),
+    "POST-stop": ("POST", "/stop", None),
+    "POST-trace": ("POST", "/trace", {"inputs": [[1, 1]], "targets": [1]}),
+    "POST-predict": ("POST", "/predict", {"inputs": [[1, 1]]}),
+    "POST-upload": ("POST", "/api/datasets/upload", "upload"),
 }
 CROSS_SITE = {
     "origin": {"Origin": EVIL},
@@ -378,6 +378,7 @@ def test_cli_non_loopback_host_makes_a_token_and_allowed_hosts_work(tmp_path: Pa
         (["--allowed-host", "evil/x"], "got 'evil/x'"),
         (["--host", "0.0.0.0", "--token", "short"], "token: expected at least 16 characters"),
     ],
+    ids=["short-token", "token-with-spaces", "bad-allowed-host", "wildcard-with-short-token"],
 )
 def test_cli_refuses_weak_tokens_and_bad_host_names(
     tmp_path: Path, args: list[str], words: str
@@ -453,6 +454,7 @@ def test_non_finite_numbers_in_a_config_are_refused_naming_the_field(
         ('{"regularization": {"kind": "l2", "rate": %s}}', "regularization.rate"),
         ('{"gradient_clip": {"kind": "norm", "threshold": %s}}', "gradient_clip.threshold"),
     ],
+    ids=["learning_rate", "momentum", "regularization.rate", "gradient_clip.threshold"],
 )
 def test_non_finite_hyperparameters_are_refused_and_the_config_kept(
     client: httpx.Client, sid: str, body: str, field: str, bad: str
@@ -490,6 +492,7 @@ def test_non_finite_weights_are_refused_naming_the_array_and_never_stored(
         ("/start", '{"pace": %s}', "pace"),
         ("/step", '{"steps": %s}', "steps"),
     ],
+    ids=["trace-inputs", "trace-targets", "predict-inputs", "start-pace", "step-steps"],
 )
 def test_non_finite_inputs_are_refused_naming_the_field(
     client: httpx.Client, sid: str, path: str, body: str, field: str, bad: str

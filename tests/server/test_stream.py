@@ -176,6 +176,10 @@ def test_malformed_messages_get_error_frames_and_the_connection_stays(
             (json.dumps({"type": "command", "action": "start", "pace": True}), "pace"),
             (json.dumps({"type": "command", "action": "start", "pace": "9"}), "pace"),
             ("x" * (64 * 1024 + 1), "too large"),
+            # non-finite numbers never reach the session
+            ('{"type": "command", "action": "start", "pace": NaN}', "invalid JSON"),
+            ('{"type": "command", "action": "start", "pace": 1e999}', "infinity"),
+            ('{"type": "command", "action": "step", "steps": -Infinity}', "invalid JSON"),
         ]
         for message, words in cases:
             ws.send(message)
