@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -613,8 +614,18 @@ def test_npz_uploads_that_could_carry_code_or_poison_are_refused(client: httpx.C
 
 def test_the_200_session_cap_over_http(server: LiveServer) -> None:
     tiny = {"dataset": {"name": "xor", "samples": 8}, "layers": [{"type": "dense", "units": 1}]}
+    # a config whose data takes a moment to build: creates sent together overlap on the server
+    slow = {"dataset": {"name": "spiral", "samples": 100_000}, "layers": tiny["layers"]}
     with httpx.Client(base_url=server.url, timeout=60, trust_env=False) as http:
-        ids = [create(http, tiny)["id"] for _ in range(MAX_SESSIONS)]
+        ids = [create(http, tiny)["id"] for _ in range(MAX_SESSIONS - 1)]
+
+        def attempt(_: int) -> httpx.Response:
+            with httpx.Client(base_url=server.url, timeout=60, trust_env=False) as own:
+                return own.post("/api/sessions", json={"config": slow})
+
+        with ThreadPoolExecutor(8) as pool:  # eight at once for the one place left
+            codes = sorted(answer.status_code for answer in pool.map(attempt, range(8)))
+        assert codes == [201] + [409] * 7, codes
         assert len(http.get("/api/sessions").json()["sessions"]) == MAX_SESSIONS == 200
         refused = http.post("/api/sessions", json={"config": tiny})
         assert refused.status_code == 409
