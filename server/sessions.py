@@ -574,6 +574,9 @@ class SessionManager:
         self._sessions: dict[str, Session] = {}  # loaded sessions
         self._deleted: set[str] = set()  # ids deleted by this process
         self._lock = threading.Lock()  # guards _sessions and the training count
+        # Held from counting the stored sessions to storing a new one, so creates that arrive
+        # together cannot all see room for one more and pass MAX_SESSIONS.
+        self._create_lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = threading.Event()
         self.interrupted = store.mark_interrupted()  # ids left running by a previous server
@@ -626,17 +629,15 @@ class SessionManager:
     def create(self, config: RunConfig | dict[str, Any], name: str | None = None) -> Session:
         """Build a Trainer (ConfigError if the config does not fit) and store a new session."""
         run_config = parse_config(config)
-        stored = len(self.store.list_sessions())
-        if stored >= MAX_SESSIONS:
-            raise ConflictError(
-                f"{stored} sessions are stored, the limit is {MAX_SESSIONS}; delete one first"
-            )
+        self._check_room()  # early, so a full store does not build a trainer first
         trainer = _load_trainer_class()(run_config, uploads=self.load_upload)
         session_id = secrets.token_hex(6)
         now = utc_now()
         doc = config_to_dict(trainer.config)
         display = name or _default_name(doc)
-        self.store.create_session(session_id, display, doc, now)
+        with self._create_lock:  # the count and the insert, as one step
+            self._check_room()
+            self.store.create_session(session_id, display, doc, now)
         record = {
             "id": session_id,
             "name": display,
@@ -655,6 +656,14 @@ class SessionManager:
         with self._lock:
             self._sessions[session_id] = session
         return session
+
+    def _check_room(self) -> None:
+        """Refuse one more stored session at MAX_SESSIONS (ConflictError naming the limit)."""
+        stored = len(self.store.list_sessions())
+        if stored >= MAX_SESSIONS:
+            raise ConflictError(
+                f"{stored} sessions are stored, the limit is {MAX_SESSIONS}; delete one first"
+            )
 
     def _check_capacity(self, hint: str = "") -> None:
         """Refuse one more training worker when shutting down or at --max-training (hold _lock)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -12,6 +13,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from server.security import TOKEN_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
@@ -40,12 +43,27 @@ def find_chromium() -> str | None:
 
 
 class LiveServer:
-    """The real app under uvicorn in a child process, so tests can stop, kill -9 and restart it."""
+    """The real app under uvicorn in a child process, so tests can stop, kill -9 and restart it.
 
-    def __init__(self, data_dir: Path, extra_args: list[str] | None = None) -> None:
+    `host` is what --host binds (tests connect to 127.0.0.1 whatever it is). `token` is passed
+    as --token; a server bound beyond loopback without one makes one up and prints it, and
+    `start` reads it from that line. Either way `token` then holds it, and `headers()` carries it.
+    """
+
+    def __init__(
+        self,
+        data_dir: Path,
+        extra_args: list[str] | None = None,
+        host: str = "127.0.0.1",
+        token: str | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.extra_args = list(extra_args or [])
+        self.host = host
+        self.token = token
+        self._token_given = token is not None
         self.port = 0
+        self.log_start = 0  # where this start's output begins in the log file
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-server.log"
 
@@ -69,29 +87,57 @@ class LiveServer:
             "-m",
             "server",
             "--host",
-            "127.0.0.1",
+            self.host,
             "--port",
             str(self.port),
             "--data-dir",
             str(self.data_dir),
             "--log-level",
             "warning",
+            *(["--token", self.token] if self._token_given and self.token else []),
             *self.extra_args,
         ]
+        if not self._token_given:
+            self.token = None  # a made-up token is new at every start
+        self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it until it exits
         self.proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}: {self.log()}")
+            if self.token is None:
+                self.token = self.printed_token()
             try:
-                if httpx.get(self.url + "/api/health", timeout=1.0).status_code == 200:
+                answer = httpx.get(self.url + "/api/health", headers=self.headers(), timeout=1.0)
+                if answer.status_code == 200:
                     return self
             except httpx.HTTPError:
                 pass
             time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"server did not answer within {timeout}s: {self.log()}")
+
+    def headers(self) -> dict[str, str]:
+        """The token header when the server requires a token, else nothing."""
+        return {TOKEN_HEADER: self.token} if self.token else {}
+
+    def printed_url(self) -> str | None:
+        """The address the server printed at this start ("... serving on <url>"), if yet."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(self.log_start)
+                text = log.read().decode(errors="replace")
+        except FileNotFoundError:
+            return None
+        match = re.search(r"serving on (\S+)", text)
+        return match.group(1) if match else None
+
+    def printed_token(self) -> str | None:
+        """The ?token= of the printed address, if it has one."""
+        url = self.printed_url()
+        match = re.search(r"[?&]token=([^&\s]+)", url or "")
+        return match.group(1) if match else None
 
     def stop(self, timeout: float = 15.0) -> None:
         """Ctrl-C the server (SIGINT) and wait for a clean exit; kill it if it hangs."""

@@ -21,6 +21,17 @@ FPS_JS = """(ms) => new Promise((resolve) => {
   requestAnimationFrame(tick);
 })"""
 
+# The next `n` requestAnimationFrame callbacks: how long they took and the step readout at each.
+FRAMES_JS = """(n) => new Promise((resolve) => {
+  const steps = [];
+  const t0 = performance.now();
+  function tick(t) {
+    steps.push(Number(document.querySelector('#st-step').dataset.value || 0));
+    if (steps.length < n) requestAnimationFrame(tick);
+    else resolve({steps, seconds: (t - t0) / 1000});
+  }
+  requestAnimationFrame(tick);
+})"""
 XOR_2_8_8_1: dict[str, Any] = {
     "seed": 1,
     "dataset": {"name": "xor", "samples": 400, "noise": 0.0, "test_fraction": 0.3},
@@ -33,6 +44,13 @@ XOR_2_8_8_1: dict[str, Any] = {
     "loss": "mse",
     "optimizer": {"name": "sgd", "learning_rate": 0.03},
     "batch_size": 10,
+}
+
+
+WIDE_2_64X4_1: dict[str, Any] = {  # the same run, four hidden layers of 64
+    **XOR_2_8_8_1,
+    "layers": [{"type": "dense", "units": 64, "activation": "tanh"}] * 4
+    + [{"type": "dense", "units": 1, "activation": "sigmoid"}],
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -22,7 +21,8 @@ from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
 
-# What a hardened server sends: the app's own scripts and styles only, no inline code, no eval.
+# What the server sends (SECURITY.md): the app's own scripts and styles only, no inline code, no
+# eval, and WebSockets to this server alone.
 STRICT_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
     "font-src 'self'; connect-src 'self' {ws}; object-src 'none'; frame-ancestors 'none'; "
@@ -63,31 +63,22 @@ def test_choosing_a_preset_and_starting(shared_server: LiveServer, page: Any) ->
 
 
 def test_page_works_under_a_strict_csp(shared_server: LiveServer, page: Any) -> None:
-    """No inline script or style, no eval: nothing the page does is refused by a strict policy."""
-    native = httpx.get(shared_server.url + "/", timeout=10).headers.get("content-security-policy")
-    if not native:
-        # The server does not send a policy yet: add one to the page's response. (Chromium then
-        # treats the intercepted document as non-local and refuses its WebSocket to 127.0.0.1,
-        # an artefact of the interception, so the streamed charts are not checked this way.)
-        ws = f"ws://127.0.0.1:{shared_server.port}"
-
-        def with_csp(route: Any) -> None:
-            response = route.fetch()
-            headers = dict(response.headers)
-            headers["content-security-policy"] = STRICT_CSP.format(ws=ws)
-            route.fulfill(response=response, headers=headers)
-
-        page.route(lambda url: urlsplit(url).path == "/", with_csp)
-    else:
-        assert "unsafe-inline" not in native and "unsafe-eval" not in native
+    """The server's own policy, as the browser receives it, is strict (a missing or looser one
+    fails), and nothing the page does is refused by it: no inline script or style, no eval."""
+    documents: list[Any] = []
+    page.on(
+        "response",
+        lambda r: documents.append(r) if r.request.resource_type == "document" else None,
+    )
     page.add_init_script(RECORD_VIOLATIONS)
     open_page(page, url_for_config(shared_server.url, XOR_2_8_8_1))
+    assert documents, "the page's document response was not seen"
+    port = shared_server.port
+    sent = documents[0].header_value("content-security-policy")
+    assert sent == STRICT_CSP.format(ws=f"ws://127.0.0.1:{port} ws://localhost:{port}"), sent
     page.click("#btn-step10")
     wait_step_at_least(page, 10)
-    if native:
-        page.wait_for_function(
-            "() => Number(document.querySelector('#loss-chart').dataset.points) > 0"
-        )
+    page.wait_for_function("() => Number(document.querySelector('#loss-chart').dataset.points) > 0")
     page.wait_for_function("() => window.__bl.store.snapshot !== null")
     page.click("#explain-btn")
     page.wait_for_selector("#explainer[data-state='ready']", timeout=10_000)
@@ -95,8 +86,7 @@ def test_page_works_under_a_strict_csp(shared_server: LiveServer, page: Any) -> 
     page.click("[data-chart-tab='hist']")
     page.wait_for_timeout(300)
     assert page.evaluate("() => window.__cspViolations") == []
-    errors = [e for e in page.console_errors if "LOCAL_NETWORK_ACCESS" not in e or native]
-    assert errors == []
+    assert page.console_errors == []
 
 
 def test_clicking_an_edge_edits_its_weight(shared_server: LiveServer, page: Any) -> None:

@@ -144,17 +144,39 @@ def test_relu_learns_faster_than_sigmoid_and_dead_units_are_counted() -> None:
         trainer = Trainer(config)
         start = trainer.evaluate()["loss"]
         trainer.train(1500)
-        trainer._want_update = True
-        trainer.train_step()
+        reports: list = []
+        trainer.train(1, on_report=reports.append)
         ev = trainer.evaluate()
-        results[label] = (start, ev["loss"], ev["accuracy"], trainer.report().layers)
-    relu_start, relu_end, relu_accuracy, relu_layers = results["relu"]
-    _, sig_end, sig_accuracy, sig_layers = results["sigmoid"]
+        # what each hidden layer's last batch looked like, from the layers' own outputs
+        by_hand = [
+            (dead_share(layer.output), saturated_share(layer.output, layer.activation.name))
+            for layer in trainer.network.layers[:-1]
+        ]
+        results[label] = (start, ev["loss"], ev["accuracy"], reports[-1].layers, by_hand)
+    relu_start, relu_end, relu_accuracy, relu_layers, relu_hand = results["relu"]
+    _, sig_end, sig_accuracy, sig_layers, sig_hand = results["sigmoid"]
     assert relu_end < 0.2 * relu_start and relu_accuracy > 0.9
     assert sig_end > 0.9 and sig_accuracy < 0.65  # stalled near "predict 0 everywhere"
     assert relu_end < sig_end
-    assert all("dead_fraction" in layer for layer in relu_layers)
-    assert all("saturated_fraction" in layer for layer in sig_layers)
+    for layers, hand in ((relu_layers, relu_hand), (sig_layers, sig_hand)):
+        for layer, (dead, saturated) in zip(layers[:-1], hand, strict=True):
+            assert layer["dead_fraction"] == pytest.approx(dead, abs=1e-12), layer["name"]
+            assert layer["saturated_fraction"] == pytest.approx(saturated, abs=1e-12)
+    assert max(layer["dead_fraction"] for layer in relu_layers) > 0  # some units did die
+    assert all(layer["saturated_fraction"] == 0.0 for layer in relu_layers[:-1])
+    assert all(layer["dead_fraction"] == 0.0 for layer in sig_layers)
+
+
+def dead_share(output: np.ndarray) -> float:
+    """Share of units that are zero for every sample of the batch (batch, units)."""
+    return float(np.mean(~(output != 0).any(axis=0)))
+
+
+def saturated_share(output: np.ndarray, activation: str) -> float:
+    """Share of outputs within 0.01 of a sigmoid's 0 or 1 (0 for other activations)."""
+    if activation != "sigmoid":
+        return 0.0
+    return float(np.mean((output < 0.01) | (output > 0.99)))
 
 
 def test_batch_normalization_trains_where_the_plain_deep_net_stalls() -> None:
@@ -171,6 +193,11 @@ def test_batch_normalization_trains_where_the_plain_deep_net_stalls() -> None:
     trainer.train(3)
     bn = [layer for layer in trainer.report().layers if layer["type"] == "batchnorm"]
     assert bn and len(bn[0]["batch_mean"]) == 8 and len(bn[0]["batch_var"]) == 8
+    # the statistics of the batch the layer normalised last: its own input, feature by feature
+    layer = next(layer for layer in trainer.network.layers if layer.kind == "batchnorm")
+    seen = layer.input.astype(np.float64)  # (batch, 8)
+    np.testing.assert_allclose(bn[0]["batch_mean"], seen.mean(axis=0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(bn[0]["batch_var"], seen.var(axis=0), rtol=1e-4, atol=1e-6)
 
 
 def test_convolutional_network_learns_and_shows_per_filter_gradients() -> None:
@@ -181,6 +208,10 @@ def test_convolutional_network_learns_and_shows_per_filter_gradients() -> None:
     assert trainer.evaluate()["test_accuracy"] >= 0.9
     assert not np.allclose(np.array(snap["conv"]["0"]["filters"]), filters_before)
     assert len(snap["conv"]["0"]["filter_grad_norm"]) == 8
+    grad_w = trainer.network.layers[0].params["W"].grad.astype(np.float64)  # (8, 1, 3, 3)
+    np.testing.assert_allclose(
+        snap["conv"]["0"]["filter_grad_norm"], np.sqrt((grad_w**2).sum(axis=(1, 2, 3))), rtol=1e-6
+    )
 
 
 def test_optimizers_momentum_and_adam_beat_plain_sgd() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import io
 import math
+import re
 
 import numpy as np
 import pytest
@@ -170,19 +171,47 @@ def test_divergence_stops_with_a_reason_and_keeps_finite_weights() -> None:
         optimizer={"name": "sgd", "learning_rate": 50.0},
         init={"kind": "normal", "std": 1.0},
     )
+    first = Trainer(config).get_weights()
     trainer = Trainer(config)
     reports: list = []
     assert trainer.train(10_000, on_report=reports.append) == "diverged"
     assert trainer.diverged and "step" in trainer.diverged
     assert "learning rate" in trainer.diverged
+    assert trainer.step >= 1 and "last good weights (step 0)" in trainer.diverged
     for name, value in trainer.get_weights().items():
         assert np.all(np.isfinite(value)), name
+        np.testing.assert_array_equal(value, first[name], err_msg=name)  # rolled back to step 0
     events = [e for r in reports for e in r.events if e["type"] == "diverged"]
     assert len(events) == 1 and events[0]["message"] == trainer.diverged
     # resuming after lowering the learning rate trains again
     trainer.update_hyperparameters({"learning_rate": 1e-4})
     assert trainer.train(20) == "steps"
     assert trainer.diverged is None
+
+
+def test_divergence_rolls_back_to_the_last_good_weights_and_clears_the_optimizer() -> None:
+    config = tanh_net(
+        layers=[
+            {"type": "dense", "units": 32, "activation": "relu"},
+            {"type": "dense", "units": 32, "activation": "relu"},
+            {"type": "dense", "units": 1, "activation": "linear"},
+        ],
+        optimizer={"name": "sgd", "learning_rate": 0.001, "momentum": 0.9},
+    )
+    trainer = Trainer(config)
+    assert trainer.train(300) == "steps"  # past step 256, where good weights are kept
+    trainer.update_hyperparameters({"learning_rate": 100.0})
+    assert trainer.train(2000) == "diverged"
+    match = re.search(r"last good weights \(step (\d+)\)", trainer.diverged or "")
+    assert match is not None, trainer.diverged
+    good_step = int(match.group(1))
+    assert 0 < good_step < 300 < trainer.step  # the rollback goes back past finite steps
+    twin = Trainer(config)  # the same run, stopped at the last good step
+    twin.train(good_step)
+    for name, value in twin.get_weights().items():
+        np.testing.assert_array_equal(trainer.get_weights()[name], value, err_msg=name)
+    assert trainer.optimizer.state_dict().keys() == {"step"}  # no momentum left over
+    assert trainer.optimizer.state_dict()["step"] == 0
 
 
 def test_reports_never_carry_nan() -> None:
@@ -203,6 +232,34 @@ def test_reports_never_carry_nan() -> None:
 
     for report in reports:
         walk(report.to_dict())
+
+
+# ----------------------------------------------------------------------------- epochs
+
+
+def test_every_epoch_visits_each_sample_once_in_a_new_order() -> None:
+    # 12 training samples in batches of 4: three steps per epoch
+    config = tanh_net(
+        dataset={"name": "xor", "samples": 24, "noise": 0.0, "test_fraction": 0.5}, batch_size=4
+    )
+    trainer = Trainer(config)
+    x = trainer.x_train
+    assert len(x) == 12
+    orders = []
+    for _ in range(4):
+        order: list[int] = []
+        for _ in range(3):
+            trainer.train_step()
+            # the first layer's inputs of the batch just trained on, sample by sample
+            batch = trainer.snapshot(grid_resolution=None)["nodes"]["0"]["samples"]["a"]
+            for row in batch:
+                (index,) = np.flatnonzero((x == np.asarray(row)).all(axis=1))
+                order.append(int(index))
+        assert sorted(order) == list(range(12)), order  # every sample once per epoch
+        orders.append(order)
+    assert trainer.epoch == 3
+    for before, after in zip(orders, orders[1:], strict=False):
+        assert before != after, "the samples were not reshuffled between epochs"
 
 
 # ----------------------------------------------------------------------------- early stopping
@@ -245,6 +302,48 @@ def test_report_has_every_per_layer_statistic() -> None:
             assert key in layer, key
         assert 0 < layer["update_ratio"] < 1
         assert layer["grad_norm"] <= layer["max_grad_norm"]
+
+
+def test_report_statistics_are_those_of_the_last_batch_by_hand() -> None:
+    config = tanh_net(
+        dtype="float64",
+        dataset={"name": "xor", "samples": 40, "noise": 0.2, "test_fraction": 0.5},
+        layers=[
+            {"type": "dense", "units": 4, "activation": "relu"},
+            {"type": "dense", "units": 4, "activation": "tanh"},
+            {"type": "dense", "units": 1, "activation": "tanh"},
+        ],
+        batch_size=20,  # the whole training set: the last batch is known
+    )
+    trainer = Trainer(config)
+    w = trainer.get_weights()
+    w["0.W"][:, 0], w["0.b"][0] = [1.0, 1.0], 0.0  # alive: positive on part of the plane
+    w["0.W"][:, 3], w["0.b"][3] = [-1.0, 0.5], 0.0
+    w["0.W"][:, 1:3], w["0.b"][1:3] = 0.0, [-1.0, -0.5]  # relu units 1 and 2: dead everywhere
+    w["1.W"] *= 0.01  # tanh units 1 and 2 stay far from saturation...
+    w["1.W"][:, [0, 3]], w["1.b"] = 0.0, [5.0, 0.0, 0.0, -5.0]  # ...units 0 and 3 saturate
+    trainer.set_weights(w)
+    reports: list = []
+    trainer.train(1, on_report=reports.append)  # one step, reported with its own update
+    after = trainer.get_weights()
+    layers = reports[-1].layers
+    x = trainer.x_train  # the batch, in another order (no statistic depends on the order)
+    a0 = np.maximum(x @ w["0.W"] + w["0.b"], 0.0)  # (20, 4)
+    a1 = np.tanh(a0 @ w["1.W"] + w["1.b"])  # (20, 4)
+    assert layers[0]["dead_fraction"] == 0.5
+    assert layers[0]["saturated_fraction"] == 0.0
+    assert layers[0]["activation_mean"] == pytest.approx(a0.mean(), rel=1e-12)
+    assert layers[0]["activation_std"] == pytest.approx(a0.std(), rel=1e-9)
+    assert layers[1]["saturated_fraction"] == 0.5 and layers[1]["dead_fraction"] == 0.0
+    assert layers[1]["activation_mean"] == pytest.approx(a1.mean(), rel=1e-12)
+    assert layers[1]["activation_std"] == pytest.approx(a1.std(), rel=1e-9)
+    for index, layer in enumerate(layers):
+        names = (f"{index}.W", f"{index}.b")
+        delta = np.concatenate([(after[n] - w[n]).ravel() for n in names])
+        weight = np.concatenate([after[n].ravel() for n in names])
+        ratio = np.linalg.norm(delta) / np.linalg.norm(weight)
+        assert layer["weight_norm"] == pytest.approx(np.linalg.norm(weight), rel=1e-12)
+        assert layer["update_ratio"] == pytest.approx(ratio, rel=1e-9)
 
 
 def test_grad_norm_statistic_matches_numpy() -> None:
@@ -327,6 +426,126 @@ def test_snapshot_has_weights_grads_nodes_and_conv_maps() -> None:
     assert len(snap["conv"]["2"]["filter_grad_norm"]) == 16
     assert np.array(snap["weights"]["5.W"]).shape == (16 * 2 * 2, 5)
     assert len(snap["histograms"]["0"]["grad"]["counts"]) == 30
+
+
+def plane(resolution: int, low: float = -6.0, high: float = 6.0) -> np.ndarray:
+    """The grid's points, row-major: row i is x2 = ys[i], column j is x1 = xs[j]."""
+    gx, gy = np.meshgrid(np.linspace(low, high, resolution), np.linspace(low, high, resolution))
+    return np.stack([gx.ravel(), gy.ravel()], axis=1)  # (res*res, 2)
+
+
+def test_grid_maps_are_the_networks_own_forward_pass_over_the_plane() -> None:
+    trainer = Trainer(tanh_net(dtype="float64", features=["x1", "x2", "x1*x2"]))
+    trainer.train(50)
+    grid = trainer.grid(7)
+    points = plane(7)
+    features = np.stack([points[:, 0], points[:, 1], points[:, 0] * points[:, 1]], axis=1)
+    w = trainer.get_weights()
+    a0 = np.tanh(features @ w["0.W"] + w["0.b"])  # (49, 8) by hand, from the weights
+    a1 = np.tanh(a0 @ w["1.W"] + w["1.b"])
+    out = np.tanh(a1 @ w["2.W"] + w["2.b"])  # (49, 1)
+    rounding = 5e-5 + 1e-12  # the maps carry four decimals
+    for name, values in (("x1", features[:, 0]), ("x2", features[:, 1]), ("x1*x2", features[:, 2])):
+        np.testing.assert_allclose(np.array(grid["inputs"][name]).ravel(), values, atol=rounding)
+    np.testing.assert_allclose(np.array(grid["neurons"]["0"]).reshape(8, -1).T, a0, atol=rounding)
+    np.testing.assert_allclose(np.array(grid["neurons"]["1"]).reshape(8, -1).T, a1, atol=rounding)
+    np.testing.assert_allclose(np.array(grid["output"]).ravel(), out[:, 0], atol=rounding)
+    assert np.ptp(a0) > 1.0  # a picture with contrast, not a constant map
+
+
+def test_snapshot_neuron_maps_of_wide_nets_sample_the_full_grid() -> None:
+    wide = [{"type": "dense", "units": 64, "activation": "tanh"} for _ in range(4)]
+    trainer = Trainer(tanh_net(layers=[*wide, {"type": "dense", "units": 1, "activation": "tanh"}]))
+    trainer.train(3)
+    coarse = trainer.snapshot(grid_resolution=40)["grid"]
+    full = trainer.grid(40)
+    size = coarse["neuron_resolution"]
+    assert size == int((60_000 / 256) ** 0.5) == 15  # 256 neurons share the snapshot's budget
+    step = 40 / size
+    pick = np.minimum((np.arange(size) * step + step / 2).astype(int), 39)  # near cell centres
+    assert np.abs(pick + 0.5 - (np.arange(size) + 0.5) * step).max() <= 1.0
+    for name in ("0", "3"):
+        sampled = np.array(full["neurons"][name])[:, pick][:, :, pick]  # (64, 15, 15)
+        np.testing.assert_array_equal(np.array(coarse["neurons"][name]), sampled)
+    np.testing.assert_array_equal(coarse["output"], full["output"])  # the output at full size
+
+
+def test_snapshot_nodes_and_gradients_are_the_last_batchs_own_numbers() -> None:
+    config = tanh_net(
+        dtype="float64",
+        dataset={"name": "xor", "samples": 40, "noise": 0.2, "test_fraction": 0.5},
+        batch_size=20,  # the whole training set: the last batch is known
+    )
+    trainer = Trainer(config)
+    trainer.train(9)
+    before = trainer.get_weights()
+    trainer.train_step()
+    snap = trainer.snapshot(grid_resolution=None)
+    assert snap["step"] == 10
+    for name, value in trainer.get_weights().items():
+        assert snap["weights"][name] == value.tolist(), name
+    # the same batch through the same (pre-step) weights, traced value by value
+    twin = Trainer(config)
+    twin.set_weights(before)
+    traced = twin.trace(twin.dataset.x_train, twin.dataset.y_train)
+    for layer in traced["layers"]:
+        name = layer["name"]
+        node = snap["nodes"][name]
+        out = np.array(layer["output"])  # (20, units)
+        delta = np.array(layer["grad_preactivation"])  # (20, units)
+        np.testing.assert_allclose(node["activation"], out.mean(axis=0), rtol=1e-10, atol=1e-15)
+        np.testing.assert_allclose(node["delta"], np.abs(delta).mean(axis=0), rtol=1e-10)
+        np.testing.assert_allclose(snap["grads"][f"{name}.W"], layer["grad_W"], rtol=1e-9)
+        np.testing.assert_allclose(snap["grads"][f"{name}.b"], layer["grad_b"], rtol=1e-9)
+    for name, pair in snap["histograms"].items():
+        grads = np.concatenate([np.ravel(snap["grads"][f"{name}.W"]), snap["grads"][f"{name}.b"]])
+        counts, edges = np.histogram(grads, bins=30)
+        assert pair["grad"]["counts"] == counts.tolist(), name
+        np.testing.assert_allclose(pair["grad"]["edges"], edges, rtol=1e-12)
+
+
+SMALL_CNN = {
+    "seed": 0,
+    "dtype": "float64",
+    "dataset": {"name": "glyphs", "samples": 40, "test_fraction": 0.5},
+    "layers": [
+        {"type": "conv2d", "filters": 3, "kernel_size": 3, "activation": "relu"},
+        {"type": "maxpool2d", "size": 2},
+        {"type": "flatten"},
+        {"type": "dense", "units": 5, "activation": "softmax"},
+    ],
+    "loss": "cross_entropy",
+    "optimizer": {"name": "adam", "learning_rate": 0.01},
+    "batch_size": 20,  # the whole training set
+}
+
+
+def test_snapshot_conv_maps_and_filter_gradients_are_the_networks_own() -> None:
+    trainer = Trainer(SMALL_CNN)
+    trainer.train(3)
+    before = trainer.get_weights()
+    trainer.train_step()
+    conv = trainer.snapshot()["conv"]["0"]
+    np.testing.assert_array_equal(conv["filters"], trainer.get_weights()["0.W"])
+    # the sample shown is one of the batch: find it, and run it through the pre-step weights
+    sample = np.array(conv["input"])  # (1, 16, 16), four decimals
+    (index,) = np.flatnonzero(
+        np.abs(trainer.x_train - sample).reshape(len(trainer.x_train), -1).max(axis=1) <= 5e-5
+    )
+    twin = Trainer(SMALL_CNN)
+    twin.set_weights(before)
+    one = twin.trace(
+        twin.dataset.x_train[index : index + 1], twin.dataset.y_train[index : index + 1]
+    )
+    maps = np.array(one["layers"][0]["output"])[0]  # (3, 14, 14)
+    np.testing.assert_allclose(conv["feature_maps"], maps, atol=5e-5 + 1e-12)
+    assert np.ptp(maps) > 0.1
+    # per-filter gradient norms: of dL/dW over the whole batch, filter by filter
+    batch = twin.trace(twin.dataset.x_train, twin.dataset.y_train)
+    grad_w = np.array(batch["layers"][0]["grad_W"])  # (3, 1, 3, 3)
+    expected = np.sqrt((grad_w**2).sum(axis=(1, 2, 3)))
+    np.testing.assert_allclose(conv["filter_grad_norm"], expected, rtol=1e-9)
+    assert len(set(np.round(expected, 12))) == 3  # three different numbers, not one repeated
 
 
 def test_snapshot_samples_give_the_chain_rule_of_every_weight() -> None:

@@ -194,6 +194,72 @@ def weights_round_trip(client: httpx.Client, sid: str) -> None:
         assert np.allclose(archive["1.b"], [0.25])
 
 
+def test_inspection_answers_are_the_networks_own_numbers(
+    client: httpx.Client, session: dict[str, Any]
+) -> None:
+    """predict, trace, boundary, snapshot, weights and data against the network written out by
+    hand from its own GET /weights (XOR's 2-4-1 tanh, float32 on the server)."""
+    from engine.trainer import Trainer
+
+    sid = session["id"]
+    assert client.post(f"/api/sessions/{sid}/step", json={"steps": 25}).status_code == 200
+    weights = client.get(f"/api/sessions/{sid}/weights").json()
+    w = {name: np.asarray(value, dtype=np.float64) for name, value in weights.items()}
+
+    def forward(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        hidden = np.tanh(points @ w["0.W"] + w["0.b"])  # (n, 4)
+        return hidden, np.tanh(hidden @ w["1.W"] + w["1.b"])  # (n, 1)
+
+    points = np.array([[1.0, 2.0], [-3.0, 1.0], [0.5, -0.5]])
+    hidden, out = forward(points)
+    predicted = client.post(f"/api/sessions/{sid}/predict", json={"inputs": points.tolist()})
+    np.testing.assert_allclose(predicted.json()["outputs"], out, rtol=1e-5, atol=1e-6)
+
+    traced = client.post(
+        f"/api/sessions/{sid}/trace", json={"inputs": points.tolist(), "targets": [1, 0, 1]}
+    ).json()
+    first, last = traced["layers"]
+    targets = np.array([[1.0], [-1.0], [1.0]])  # Playground's -1/+1 for a tanh output with mse
+    assert traced["targets"] == targets.tolist()
+    assert traced["loss"] == pytest.approx(float(np.mean((out - targets) ** 2)), rel=1e-5)
+    np.testing.assert_allclose(first["output"], hidden, rtol=1e-5, atol=1e-6)
+    delta_out = 2 * (out - targets) / len(points) * (1 - out**2)  # dL/dz of the output
+    delta_hidden = (delta_out @ w["1.W"].T) * (1 - hidden**2)
+    np.testing.assert_allclose(last["grad_preactivation"], delta_out, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(last["grad_W"], hidden.T @ delta_out, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(first["grad_W"], points.T @ delta_hidden, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(first["grad_b"], delta_hidden.sum(axis=0), rtol=1e-4, atol=1e-7)
+
+    grid = client.get(f"/api/sessions/{sid}/boundary", params={"resolution": 5}).json()
+    gx, gy = np.meshgrid(np.linspace(*grid["x"], 5), np.linspace(*grid["y"], 5))
+    plane_hidden, plane_out = forward(np.stack([gx.ravel(), gy.ravel()], axis=1))
+    np.testing.assert_allclose(np.ravel(grid["output"]), plane_out[:, 0], atol=6e-5)
+    neurons = np.array(grid["neurons"]["0"]).reshape(4, -1).T  # (25, 4)
+    np.testing.assert_allclose(neurons, plane_hidden, atol=6e-5)
+
+    snapshot = client.get(f"/api/sessions/{sid}/snapshot").json()
+    assert snapshot["step"] == 25
+    for name, value in weights.items():  # the same float32 numbers, written two ways
+        np.testing.assert_array_equal(
+            np.asarray(snapshot["weights"][name], dtype=np.float32),
+            np.asarray(value, dtype=np.float32),
+            err_msg=name,
+        )
+    with np.load(
+        io.BytesIO(client.get(f"/api/sessions/{sid}/weights.npz").content), allow_pickle=False
+    ) as archive:
+        for name, value in weights.items():
+            assert archive[name].dtype == np.float32
+            np.testing.assert_array_equal(archive[name], np.asarray(value, dtype=np.float32))
+
+    data = client.get(f"/api/sessions/{sid}/data", params={"limit": 5}).json()
+    dataset = Trainer(client.get(f"/api/sessions/{sid}/config").json()).dataset
+    np.testing.assert_array_equal(data["train"]["x"], dataset.x_train[:5])  # the session's data
+    np.testing.assert_array_equal(data["train"]["y"], dataset.y_train[:5])
+    np.testing.assert_array_equal(data["test"]["x"], dataset.x_test[:5])
+    assert data["domain"] == [list(pair) for pair in dataset.domain]
+
+
 @pytest.mark.parametrize(
     ("config", "field"),
     [

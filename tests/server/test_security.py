@@ -327,6 +327,10 @@ def test_websocket_foreign_origin_is_refused(open_server: ThreadServer, origin: 
 
 
 def test_post_with_foreign_origin_is_refused(http: httpx.Client, open_server: ThreadServer) -> None:
+    # the server is shared by the module: count what the app receives from here on
+    seen_before = {
+        path: open_server.seen.get(path) for path in ("/api/echo", "/api/datasets/upload")
+    }
     for origin in (EVIL, "http://localhost:3000", "null"):
         response = http.post("/api/echo", json={"a": 1}, headers={"Origin": origin})
         assert response.status_code == 403, origin
@@ -335,7 +339,23 @@ def test_post_with_foreign_origin_is_refused(http: httpx.Client, open_server: Th
         "/api/datasets/upload", files={"file": ("d.csv", b"x,y\n1,0\n")}, headers={"Origin": EVIL}
     )
     assert upload.status_code == 403
-    assert open_server.seen.get("/api/echo", 0) == 0  # the app never saw them
+    for path, before in seen_before.items():  # the app never saw them: not even their path
+        assert open_server.seen.get(path) == before, path
+
+
+@pytest.mark.parametrize("method", ["PUT", "PATCH", "DELETE"])
+def test_other_writes_with_foreign_origin_are_refused(
+    http: httpx.Client, open_server: ThreadServer, method: str
+) -> None:
+    seen_before = open_server.seen.get("/api/echo")
+    for headers in ({"Origin": EVIL}, {"Referer": f"{EVIL}/x"}, {"Sec-Fetch-Site": "cross-site"}):
+        response = http.request(method, "/api/echo", json={"a": 1}, headers=headers)
+        assert response.status_code == 403, headers
+        assert f"{method} refused" in response.json()["detail"]
+    assert open_server.seen.get("/api/echo") == seen_before
+    # the same request from the server's own page reaches the app (which has no such route)
+    own = http.request(method, "/api/echo", json={"a": 1}, headers={"Origin": open_server.origin})
+    assert own.status_code == 405
 
 
 def test_post_same_origin_or_without_origin_is_served(

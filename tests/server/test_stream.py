@@ -8,6 +8,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import math
 import os
 import socket
 import time
@@ -22,6 +23,7 @@ from websockets.streams import StreamReader
 from websockets.sync.client import ClientConnection, connect
 
 from engine.stats import LAYER_STAT_KEYS
+from engine.trainer import Trainer
 from server.hub import Hub, HubFullError, encode, text_frame
 from tests.support import LiveServer, free_port
 
@@ -95,19 +97,35 @@ def test_hello_metrics_snapshot_status_and_events(
         assert hello["history"]["step"][-1] == 20
         assert set(hello["history"]["layers"]) == {"0", "1"}
 
+        sent_at = time.monotonic()  # the server stamps frames with the same machine clock
         command(ws, "start")
         status, _ = recv_until(ws, lambda f: f["type"] == "status")
         assert status["session"]["status"] == "running"
-        metrics = [recv_until(ws, lambda f: f["type"] == "metrics")[0] for _ in range(5)]
+        metrics, received = [], []
+        for _ in range(5):
+            metrics.append(recv_until(ws, lambda f: f["type"] == "metrics")[0])
+            received.append(time.monotonic())
         steps = [m["step"] for m in metrics]
         assert steps == sorted(steps) and steps[-1] > steps[0] > 20
+        stamps = [m["t"] for m in metrics]
+        assert stamps == sorted(stamps)  # in the order they were made
+        for stamp, got in zip(stamps, received, strict=True):
+            assert sent_at <= stamp <= got  # made after the start command, before it arrived
+        per_epoch = len(Trainer(XOR).x_train) // 10  # full batches of 10 per epoch
         for frame in metrics:
             assert [layer["name"] for layer in frame["layers"]] == ["0", "1"]
             assert set(frame["layers"][0]) >= LAYER_STATS
-            assert frame["layers"][0]["grad_norm"] >= 0
-            assert isinstance(frame["t"], float)
-            for key in ("epoch", "loss", "batch_loss", "learning_rate", "max_grad_norm"):
-                assert key in frame
+            assert frame["epoch"] == (frame["step"] - 1) // per_epoch, frame["step"]
+            assert frame["learning_rate"] == 0.03  # the config's rate, no schedule
+            assert frame["loss"] > 0 and frame["batch_loss"] > 0
+            assert frame["eval_step"] <= frame["step"]
+            norms = [layer["grad_norm"] for layer in frame["layers"]]
+            assert all(norm > 0 for norm in norms)
+            # the largest global gradient norm of the interval is at least the last step's
+            assert frame["max_grad_norm"] >= math.hypot(*norms) * (1 - 1e-5)
+            for layer in frame["layers"]:
+                assert layer["max_grad_norm"] >= layer["grad_norm"]
+                assert 0 < layer["update_ratio"] < 1 and layer["weight_norm"] > 0
         snapshot, _ = recv_until(ws, lambda f: f["type"] == "snapshot")
         assert "0.W" in snapshot["weights"] and snapshot["grid"]["resolution"] > 0
 
@@ -158,6 +176,10 @@ def test_malformed_messages_get_error_frames_and_the_connection_stays(
             (json.dumps({"type": "command", "action": "start", "pace": True}), "pace"),
             (json.dumps({"type": "command", "action": "start", "pace": "9"}), "pace"),
             ("x" * (64 * 1024 + 1), "too large"),
+            # non-finite numbers never reach the session
+            ('{"type": "command", "action": "start", "pace": NaN}', "invalid JSON"),
+            ('{"type": "command", "action": "start", "pace": 1e999}', "infinity"),
+            ('{"type": "command", "action": "step", "steps": -Infinity}', "invalid JSON"),
         ]
         for message, words in cases:
             ws.send(message)
@@ -251,21 +273,20 @@ def test_stalled_client_does_not_block_other_clients_or_requests(
             assert recv(ws)["type"] == "hello"
             command(ws, "start")
             recv_until(ws, lambda f: f["type"] == "status")
-            # Several seconds of multi-megabyte snapshots: the stalled socket is full long before.
-            deadline = time.monotonic() + 4.0
-            metrics = snapshots = 0
-            health_worst = 0.0
-            while time.monotonic() < deadline:
-                frame = recv(ws, timeout=10)
+            # Multi-megabyte snapshots: the stalled socket is full after the first few. The
+            # reading client keeps getting frames and the API keeps answering (how fast is
+            # bench/load.py's business; here a generous deadline only bounds the wait).
+            deadline = time.monotonic() + 60.0
+            metrics = snapshots = answered = 0
+            while (metrics < 60 or snapshots < 2) and time.monotonic() < deadline:
+                frame = recv(ws, timeout=30)
                 metrics += frame["type"] == "metrics"
                 snapshots += frame["type"] == "snapshot"
-                if metrics % 10 == 1:
-                    started = time.monotonic()
+                if frame["type"] == "metrics" and metrics % 10 == 1:
                     assert client.get("/api/health").status_code == 200
-                    health_worst = max(health_worst, time.monotonic() - started)
-            assert metrics >= 20, metrics  # liveness: ~30/s expected, 5/s would still pass
-            assert snapshots >= 1
-            assert health_worst < 5.0  # generous liveness bound
+                    answered += 1
+            assert metrics >= 60 and snapshots >= 2, (metrics, snapshots)
+            assert answered == 6
             stopped = client.post(f"/api/sessions/{sid}/stop")
             assert stopped.status_code == 200
             status, _ = recv_until(ws, lambda f: f["type"] == "status")
