@@ -455,15 +455,24 @@ export class CompareView {
       const k = pace === null ? chunk : Math.max(1, Math.round((pace * tick) / 1000));
       const started = performance.now();
       const answers = [];
+      // a round, once begun, steps every run even if Pause is pressed meanwhile: a pause between
+      // two runs of one round would leave them at different steps
       for (const r of live) {
-        if (driving.stopped) break;
-        try {
-          answers.push([r, await this.api.step(r.id, k)]);
-        } catch (err) {
-          if (err && err.status === 429) await new Promise((ok) => setTimeout(ok, 100));
-          else if (err && err.status !== 409) {
-            r.dead = true;
-            r.store.note = err.message;
+        for (let attempt = 0; ; attempt += 1) {
+          try {
+            answers.push([r, await this.api.step(r.id, k)]);
+            break;
+          } catch (err) {
+            // 429: every training slot is busy for a moment; the round waits for this run
+            if (err && err.status === 429 && attempt < 100 && gen === this.generation) {
+              await new Promise((ok) => setTimeout(ok, 100));
+              continue;
+            }
+            if (!err || err.status !== 409) {
+              r.dead = true;
+              r.store.note = err ? err.message : "step failed";
+            }
+            break;
           }
         }
       }

@@ -172,3 +172,95 @@ def test_conv_lesson_shows_per_filter_gradient_bars(learn: Any) -> None:
     assert max(heights) > 0
     assert page.locator("#image-caption").count() == 1
     assert page.console_errors == []
+
+
+# Each side-by-side lesson's claim as the page shows it: at every reading, all columns are at the
+# same step, and the losses the columns show are ordered as the lesson's text says. The readings
+# are taken from the moment the engine tests (tests/engine/test_presets.py) show the ordering
+# clearly, at the lesson's own pace.
+SIDE_BY_SIDE = {
+    "learning-rate": {
+        # 0.03 is clearly below 0.003 from step 100 to 1,000 (0.003 gets there ten times later)
+        "readings": [200, 500, 1000],
+        # the large rate stuck near or above 1, no better than predicting 0
+        "below": [("eta = 0.03", "eta = 0.003"), ("eta = 0.03", "eta = 3")],
+        "near_one": ["eta = 3"],
+    },
+    "relu-vs-sigmoid": {
+        # relu below 0.1 from step 1,000; sigmoid on its plateau near 1 to step 10,000
+        "readings": [1000, 2000, 3000],
+        "below": [("relu", "sigmoid")],
+        "near_one": ["sigmoid"],
+    },
+    "batch-normalization": {
+        # batch norm below 0.25 from step 500, the plain net stalled near 1 throughout
+        "readings": [500, 800],
+        "below": [("with batch norm", "plain")],
+        "near_one": ["plain"],
+    },
+    "optimizers": {
+        # both clearly below plain SGD from step 1,000 to 3,000
+        "readings": [1000, 2000],
+        "below": [("momentum 0.9", "sgd"), ("adam", "sgd")],
+        "near_one": [],
+    },
+}
+
+
+def columns(page: Any) -> dict[str, dict[str, float]]:
+    """Each compare column's run label -> the step and losses it shows."""
+    return page.evaluate(
+        """() => Object.fromEntries([...document.querySelectorAll('#compare .compare-col')].map((col) => {
+          const run = window.__bl.compareView.runs.find((r) => r.id === col.dataset.run);
+          const num = (sel) => Number(col.querySelector(sel).dataset.value);
+          return [run.label, {step: num('.cmp-step'), loss: num('.cmp-loss'), test: num('.cmp-test-loss')}];
+        }))"""
+    )
+
+
+@pytest.mark.parametrize("lesson_id", list(SIDE_BY_SIDE))
+def test_side_by_side_lessons_show_what_their_text_claims(
+    shared_server: LiveServer, learn: Any, lesson_id: str
+) -> None:
+    page = learn
+    claim = SIDE_BY_SIDE[lesson_id]
+    presets = httpx.get(f"{shared_server.url}/api/presets", timeout=10).json()["presets"]
+    lesson = next(p for p in presets if p["id"] == lesson_id)
+    open_lesson(page, lesson_id)
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#compare .compare-col[data-run]').length === n",
+        arg=len(lesson["compare"]),
+        timeout=15_000,
+    )
+    # nothing trains before the user presses Start all, as the text says
+    assert page.input_value("#compare-speed") == str(lesson["pace"])
+    page.wait_for_timeout(800)
+    ids = page.eval_on_selector_all("#compare .compare-col", "cs => cs.map(c => c.dataset.run)")
+    for sid in ids:
+        s = httpx.get(f"{shared_server.url}/api/sessions/{sid}", timeout=10).json()
+        assert s["status"] == "idle" and s["step"] == 0
+    page.click("#compare-toggle")
+    for reading in claim["readings"]:
+        page.wait_for_function(
+            "(n) => [...document.querySelectorAll('#compare .cmp-step')]"
+            ".every(s => Number(s.dataset.value) >= n)",
+            arg=reading,
+            timeout=120_000,
+        )
+        shown = columns(page)
+        steps = {c["step"] for c in shown.values()}
+        assert len(steps) == 1, f"{lesson_id}: the columns show different steps {shown}"
+        for better, worse in claim["below"]:
+            # clearly: the engine tests find a gap of at least 0.2 at these steps
+            assert shown[worse]["loss"] - shown[better]["loss"] >= 0.2, (lesson_id, reading, shown)
+        for label in claim["near_one"]:
+            # within 0.15 of 1, the loss of predicting 0 everywhere (or above it)
+            assert shown[label]["loss"] > 0.85, (lesson_id, reading, shown)
+    page.click("#compare-toggle")  # pause: the round in flight ends, the steps stay equal
+    page.wait_for_selector("#compare-toggle[data-state='paused']", timeout=20_000)
+    steps = {
+        httpx.get(f"{shared_server.url}/api/sessions/{sid}", timeout=10).json()["step"]
+        for sid in ids
+    }
+    assert len(steps) == 1, steps
+    assert page.console_errors == []
