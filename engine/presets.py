@@ -248,6 +248,8 @@ def horizon(lesson: dict[str, Any]) -> int:
     return max(HORIZON_SECONDS * int(lesson["pace"]), HORIZON_STEPS)
 
 
+# A lesson may have `fixes`: for each of the divergence banner's buttons ("lr", "clip", "bn"),
+# whether it makes the lesson's diverging run train, and a note the banner shows beside it.
 # Every lesson has `pace`, the steps per second the page runs it (its single run, its "try" setup
 # and its side-by-side runs alike), chosen so that its point unfolds within 10-60 s of watching,
 # and `log_steps`: True when the point is in the early steps, so the loss chart's step axis is
@@ -376,6 +378,13 @@ LESSONS: list[dict[str, Any]] = [
         "pace": 500,
         "log_steps": True,
         "config": exploding(),
+        # what each of the divergence banner's fixes does to this run (tests/engine/test_presets.py
+        # runs all three), so the banner can say which one trains here
+        "fixes": {
+            "lr": {"works": False, "note": "still diverges here"},
+            "clip": {"works": True, "note": "trains here"},
+            "bn": {"works": True, "note": "trains here"},
+        },
     },
     {
         "id": "gradient-clipping",

@@ -74,6 +74,7 @@ async function openLesson(p) {
   if (p.pace) setSpeed(p.pace);
   setStepLog(!!p.log_steps);
   const s = await loadSetup(p.config, p.lesson ? `${p.lesson}. ${p.title}` : p.title || p.id);
+  lessonRun = s && p.fixes ? { id: s.id, fixes: p.fixes } : null;
   if (!s || learn.current !== p) return;
   if (p.mode === "explain") await explainButton(); // "how a step works" opens the explainer
   if (p.compare && p.compare.length) await openLessonCompare(p);
@@ -717,6 +718,30 @@ function showBanner(title, message, kind = "error") {
   $("banner").hidden = false;
 }
 
+/** The lesson whose run this page built last, with what each banner fix does to it: {id, fixes}. */
+let lessonRun = null;
+
+/**
+ * Mark the divergence banner's fixes with what they do to the lesson's run (a lesson's `fixes`,
+ * which the engine tests run), so a fix that does not help there says so; any other run's
+ * banner shows them unmarked.
+ */
+function markFixes(sessionId) {
+  const fixes = lessonRun && lessonRun.id === sessionId ? lessonRun.fixes || {} : {};
+  for (const kind of ["lr", "clip", "bn"]) {
+    const button = $(`fix-${kind}`);
+    const fix = fixes[kind];
+    let note = button.querySelector(".fix-note");
+    if (!note) {
+      note = el("span", { class: "fix-note" });
+      button.append(note);
+    }
+    setText(note, fix ? ` — ${fix.note}` : "");
+    if (fix) button.dataset.works = String(!!fix.works);
+    else delete button.dataset.works;
+  }
+}
+
 function hideBanner() {
   $("banner").hidden = true;
 }
@@ -820,6 +845,7 @@ function renderSession() {
   }
   if (s && s.status === "diverged") {
     showBanner(`Training diverged (paused at step ${fmtInt(s.step)}).`, s.message || "The loss or the gradients became NaN or infinite; the last good weights are kept.");
+    markFixes(s.id);
   } else if (s && s.status === "stopped_early") {
     const best = s.best_step !== null && s.best_step !== undefined ? s.best_step : store.bestStep;
     const ev = store.earlyStop;
@@ -940,7 +966,10 @@ function renderEvents() {
   const n = $("st-event");
   n.dataset.kind = e.type;
   setText(n, describeEvent(e));
-  if (e.type === "diverged" && $("banner").hidden) showBanner("Training diverged.", e.message || describeEvent(e));
+  if (e.type === "diverged" && $("banner").hidden) {
+    showBanner("Training diverged.", e.message || describeEvent(e));
+    markFixes(store.session ? store.session.id : null);
+  }
 }
 
 // ------------------------------------------------------------------------------ predictions for the data view

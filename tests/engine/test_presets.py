@@ -474,7 +474,9 @@ def test_exploding_gradients_diverge_on_every_seed_even_at_a_tenth_of_the_rate(
     runs: Runs,
 ) -> None:
     # The run (and the banner's "learning rate / 10" fix) diverges within a few steps: the page
-    # shows the divergence banner almost at once, so this is checked to step 100.
+    # shows the divergence banner almost at once, so this is checked to step 100. The banner
+    # says so beside its "learning rate / 10" button (the lesson's `fixes`).
+    assert lesson("exploding-gradients")["fixes"]["lr"]["works"] is False
     for seed in seeds("exploding-gradients"):
         for run in ("lesson", "lr / 10"):
             result = runs.get("exploding-gradients", run, seed)
@@ -487,7 +489,10 @@ def test_exploding_gradients_diverge_on_every_seed_even_at_a_tenth_of_the_rate(
 def test_exploding_gradients_try_clipping_by_norm_trains(runs: Runs) -> None:
     # To the horizon: never diverges, never blows up (its bumps stay below 100x, two decades on
     # the log scale, above its lowest loss so far), and ends at least 1,000x below its start.
+    # This is also the banner's "clip gradients (norm 1)" fix, which the banner marks as working.
     preset = lesson("exploding-gradients")
+    assert preset["try"]["config"]["gradient_clip"] == {"kind": "norm", "threshold": 1.0}
+    assert preset["fixes"]["clip"]["works"] is True
     for seed in seeds("exploding-gradients"):
         points = runs.get("exploding-gradients", "try", seed)
         assert completed(points, horizon(preset)), (seed, points[-1])
@@ -498,7 +503,9 @@ def test_exploding_gradients_try_clipping_by_norm_trains(runs: Runs) -> None:
 
 def test_exploding_gradients_batch_norm_fix_trains(runs: Runs) -> None:
     # The banner's "add batch norm" fix on this run: never diverges; from step 1,000 the loss is
-    # below 0.1 (the plane's targets vary by about 0.17 around their mean) and never jumps.
+    # below 0.1 (the plane's targets vary by about 0.17 around their mean) and never jumps. The
+    # banner marks it as working.
+    assert lesson("exploding-gradients")["fixes"]["bn"]["works"] is True
     for seed in seeds("exploding-gradients"):
         points = runs.get("exploding-gradients", "+ batch norm", seed)
         assert completed(points, horizon(lesson("exploding-gradients"))), (seed, points[-1])
