@@ -61,9 +61,8 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = store if store is not None else Store(settings.resolved_data_dir())
-        sessions = SessionManager(opened, settings.max_training)
         hub = Hub(asyncio.get_running_loop(), frame_rate=settings.frame_rate)
-        sessions.hub = hub
+        sessions = SessionManager(opened, settings.max_training, hub)
         app.state.settings = settings
         app.state.store = opened
         app.state.sessions = sessions

@@ -19,9 +19,11 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from engine.config import ConfigError, FieldError, errors_from_validation, field_path, parse_config
+from server.errors import SessionError
 from server.hub import Hub
 from server.schemas import ErrorOut, ValidationErrorOut
-from server.sessions import Session, SessionError, SessionManager
+from server.session import Session
+from server.sessions import SessionManager
 from server.store import Store, StoreError
 
 log = logging.getLogger("backprop_lens.api")

@@ -13,9 +13,9 @@ from engine.config import DatasetConfig, FieldError
 from engine.data import DATASETS, DatasetError, load_csv, load_npz, make_dataset
 from engine.presets import all_presets
 from server.deps import FieldErrors, StoreDep, errors
+from server.errors import SessionError
 from server.limits import MAX_UPLOAD_BYTES, format_bytes
 from server.schemas import DatasetList, PresetList, UploadResult
-from server.sessions import SessionError
 
 router = APIRouter(tags=["datasets"])
 

@@ -7,13 +7,16 @@ validator; their models are still declared for the OpenAPI document.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 from fastapi import APIRouter, Body, Query, Response
 
 from engine.config import RunConfig
-from server.deps import JSONBytes, SessionDep, SessionsDep, errors
+from server.deps import JSONBytes, SessionDep, errors
+from server.errors import BadRequestError
 from server.limits import MAX_BOUNDARY_RESOLUTION, MAX_DATA_POINTS, MAX_METRICS_ROWS
 from server.schemas import (
     DataOut,
@@ -26,7 +29,6 @@ from server.schemas import (
     TraceResult,
     WeightsResult,
 )
-from server.sessions import BadRequestError, npz_bytes
 
 if TYPE_CHECKING:
     from engine.trainer import Trainer
@@ -183,13 +185,12 @@ def get_weights(session: SessionDep) -> JSONBytes:
 )
 def put_weights(
     session: SessionDep,
-    sessions: SessionsDep,
     weights: Annotated[dict[str, Any], Body(description='{"0.W": [[...]], ...}')],
 ) -> dict[str, Any]:
     """400 naming the array on a shape mismatch, unknown name or non-finite value; 409 while
     running."""
     try:
-        names = sessions.set_weights(session, weights)
+        names = session.set_weights(weights)
     except ValueError as exc:  # engine WeightsError: "0.W: expected shape (2, 8), got (3, 8)"
         raise BadRequestError(str(exc)) from None
     except TypeError as exc:
@@ -239,3 +240,10 @@ def get_config(session: SessionDep) -> dict[str, Any]:
 def snapshot(session: SessionDep) -> JSONBytes:
     """What the WebSocket streams as "snapshot" frames, for a page that is not streaming."""
     return JSONBytes(session.call(lambda trainer: trainer.snapshot()))
+
+
+def npz_bytes(save: Callable[[io.BytesIO], None]) -> bytes:
+    """The bytes written by `save` into an in-memory file."""
+    buffer = io.BytesIO()
+    save(buffer)
+    return buffer.getvalue()

@@ -61,20 +61,18 @@ def get_session(session: SessionDep) -> dict[str, Any]:
     summary="Change hyperparameters (even while training) or the display name",
     responses=errors(400, 404, 409, 422),
 )
-def patch_session(
-    update: SessionPatch, session: SessionDep, sessions: SessionsDep
-) -> dict[str, Any]:
+def patch_session(update: SessionPatch, session: SessionDep) -> dict[str, Any]:
     """Hyperparameters apply between two steps and emit a "hyperparameters" event with the old
     and new values; a new name is stored and sent to the clients in a "status" frame. The name
     changes only once the hyperparameters were accepted."""
     renaming = "name" in update.model_fields_set
     if not renaming or update.model_fields_set != {"name"}:
         try:
-            sessions.update_hyperparameters(session, update.hyperparameters())
+            session.update_hyperparameters(update.hyperparameters())
         except ConfigError as exc:
             raise FieldErrors(exc.errors, ("body",)) from None
     if renaming and update.name is not None:
-        sessions.rename(session, update.name)
+        session.rename(update.name)
     return session.public()
 
 
@@ -84,12 +82,10 @@ def patch_session(
     summary="Start training in the background",
     responses=errors(400, 404, 409, 422, 429),
 )
-def start_session(
-    session: SessionDep, sessions: SessionsDep, body: StartRequest | None = None
-) -> dict[str, Any]:
+def start_session(session: SessionDep, body: StartRequest | None = None) -> dict[str, Any]:
     """409 if it is running already; 429 if --max-training sessions train already. With
     {"pace": n} it trains at most n steps per second, as the page does at a watchable speed."""
-    return sessions.start(session, pace=body.pace if body is not None else None)
+    return session.start(pace=body.pace if body is not None else None)
 
 
 @router.post(
@@ -98,9 +94,9 @@ def start_session(
     summary="Stop training after the current step",
     responses=errors(404, 409),
 )
-def stop_session(session: SessionDep, sessions: SessionsDep) -> dict[str, Any]:
+def stop_session(session: SessionDep) -> dict[str, Any]:
     """Waits for the step in progress, checkpoints and answers the step reached."""
-    return sessions.stop(session)
+    return session.stop()
 
 
 @router.post(
@@ -109,12 +105,10 @@ def stop_session(session: SessionDep, sessions: SessionsDep) -> dict[str, Any]:
     summary="Run exactly n training steps and wait for them",
     responses=errors(400, 404, 409, 422, 429),
 )
-async def step_session(
-    session: SessionDep, sessions: SessionsDep, body: StepRequest | None = None
-) -> dict[str, Any]:
+async def step_session(session: SessionDep, body: StepRequest | None = None) -> dict[str, Any]:
     """409 while the session is running; the steps run in a worker thread, not the event loop."""
     steps = body.steps if body is not None else 1
-    future = await run_in_threadpool(sessions.step, session, steps)
+    future = await run_in_threadpool(session.step, steps)
     await asyncio.wrap_future(future)
     public = session.public()
     return {
@@ -131,9 +125,9 @@ async def step_session(
     summary="Stop, re-initialise the weights from the seed and clear the history",
     responses=errors(404, 409),
 )
-def reset_session(session: SessionDep, sessions: SessionsDep) -> dict[str, Any]:
+def reset_session(session: SessionDep) -> dict[str, Any]:
     """Back to step 0 with the same seed; an "reset" event starts the new history."""
-    return sessions.reset(session)
+    return session.reset()
 
 
 @router.delete(

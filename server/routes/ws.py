@@ -19,9 +19,11 @@ from fastapi import APIRouter, WebSocket
 from fastapi.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
+from server.errors import NotFoundError, SessionError
 from server.hub import CLOSE_NOT_FOUND, CLOSE_POLICY, Client, Hub, HubFullError, encode
 from server.limits import MAX_PACE, MAX_STEPS_PER_REQUEST, MAX_WS_MESSAGE_BYTES
-from server.sessions import NotFoundError, Session, SessionError, SessionManager
+from server.session import Session
+from server.sessions import SessionManager
 
 log = logging.getLogger("backprop_lens.ws")
 
@@ -53,7 +55,7 @@ async def stream(websocket: WebSocket, session_id: str) -> None:
     try:
         hello = await run_in_threadpool(lambda: encode(session.hello()))  # up to ~1 MB
         client.start(hello)
-        await _receive_loop(websocket, client, session, sessions)
+        await _receive_loop(websocket, client, session)
     except WebSocketDisconnect:
         pass
     finally:
@@ -64,9 +66,7 @@ def _error(client: Client, message: str) -> None:
     client.offer("error", encode({"type": "error", "message": message}))
 
 
-async def _receive_loop(
-    websocket: WebSocket, client: Client, session: Session, sessions: SessionManager
-) -> None:
+async def _receive_loop(websocket: WebSocket, client: Client, session: Session) -> None:
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -90,7 +90,7 @@ async def _receive_loop(
             _error(client, problem)
             continue
         try:
-            await _run(command, session, sessions)
+            await _run(command, session)
         except SessionError as exc:
             _error(client, str(exc))
 
@@ -117,14 +117,14 @@ def _check(command: Any) -> str | None:
     return None
 
 
-async def _run(command: dict[str, Any], session: Session, sessions: SessionManager) -> None:
+async def _run(command: dict[str, Any], session: Session) -> None:
     """Run one command off the event loop; status and metrics frames report the outcome."""
     action = command["action"]
     if action == "start":
-        await run_in_threadpool(sessions.start, session, command.get("pace"))
+        await run_in_threadpool(session.start, command.get("pace"))
     elif action == "stop":
-        await run_in_threadpool(sessions.stop, session)
+        await run_in_threadpool(session.stop)
     elif action == "step":
-        await run_in_threadpool(sessions.step, session, int(command.get("steps", 1)))
+        await run_in_threadpool(session.step, int(command.get("steps", 1)))
     else:
-        await run_in_threadpool(sessions.reset, session)
+        await run_in_threadpool(session.reset)

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.browser
 CLASS_RGB = np.array([[245, 147, 34], [0, 158, 115], [51, 34, 136]], dtype=np.float64)
 MID = np.array([232, 234, 235], dtype=np.float64)
 PAD, TOP = 22, 6  # the data view's plane starts PAD px from the left and TOP px from the top
-GRID_VALUE_BUDGET = 32_000  # server.sessions.SNAPSHOT_GRID_VALUES
+GRID_VALUE_BUDGET = 32_000  # server.snapshots.SNAPSHOT_GRID_VALUES
 
 # RGB of a canvas at device-pixel points [[x, y], ...] (the canvas is args[0], points args[1]).
 READ_PIXELS = """([canvas, points]) => {
