@@ -263,8 +263,8 @@ class History:
                     self._stride = stride = self._stride * 2
                     self._middle = [kept for kept in middle if (kept[0] - head) % stride == 0]
 
-    def _restore(self, total: int, rows: Iterable[tuple[int, dict[str, Any]]]) -> None:
-        """Rebuild from stored (seq, sanitised row) pairs after `total` appends (used by the store)."""
+    def restore_rows(self, total: int, rows: Iterable[tuple[int, dict[str, Any]]]) -> None:
+        """Rebuild from stored (seq, sanitised row) pairs after `total` appends (the store reads them)."""
         policy = self.policy
         with self._lock:
             self._head.clear()
@@ -282,7 +282,7 @@ class History:
                 else:
                     self._middle.append((seq, row))
 
-    def _restore_events(self, total: int, events: Iterable[tuple[int, dict[str, Any]]]) -> None:
+    def restore_events(self, total: int, events: Iterable[tuple[int, dict[str, Any]]]) -> None:
         """Rebuild the events from stored (seq, event) pairs after `total` events."""
         with self._lock:
             self._events_head.clear()

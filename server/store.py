@@ -1,6 +1,6 @@
 """SQLite persistence of sessions, metric history, events, checkpoints and uploads in --data-dir.
 
-One `Store` per server process: it takes an exclusive advisory lock on <data-dir>/server.lock so two
+One `Store` per server process: it takes the data directory's lock (server/data_dir.py) so two
 servers never share a database, and keeps one sqlite3 connection (WAL, synchronous=NORMAL) guarded
 by a lock, so worker threads and the event loop can call it. Every write call is one transaction.
 The metric history on disk is thinned with the same rule as `server.history.History` (compacted
@@ -12,9 +12,7 @@ a message naming the directory; nothing is dropped silently.
 
 from __future__ import annotations
 
-import errno
 import io
-import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -26,6 +24,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from server.data_dir import DataDirLock, StoreError, make_data_dir
+from server.data_dir import StoreLockedError as StoreLockedError
 from server.history import (
     DEFAULT_POLICY,
     History,
@@ -36,14 +36,7 @@ from server.history import (
     middle_stride,
 )
 
-try:  # POSIX
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-    import msvcrt
-
 DB_NAME = "backprop-lens.sqlite3"
-LOCK_NAME = "server.lock"
 SCHEMA_VERSION = 1
 COMPACT_EVERY = 256  # thin the on-disk history after this many appended rows (or events)
 
@@ -110,14 +103,6 @@ CREATE TABLE IF NOT EXISTS meta (
 """
 
 
-class StoreError(RuntimeError):
-    """The data directory or database cannot be used (read-only, full, I/O error...)."""
-
-
-class StoreLockedError(StoreError):
-    """Another Backprop Lens server holds the data directory's lock."""
-
-
 def utc_now() -> str:
     """The current time as ISO 8601 UTC, e.g. 2024-05-01T12:00:00.123456+00:00."""
     return datetime.now(UTC).isoformat()
@@ -152,12 +137,12 @@ class Store:
         self.policy = policy or DEFAULT_POLICY  # thinning of metrics and events on disk
         self._lock = threading.RLock()  # guards the connection and the caches below
         self._conn: sqlite3.Connection | None = None
-        self._lock_fd: int | None = None  # open server.lock, flock()ed while the store is open
+        self._dir_lock = DataDirLock(self.data_dir)  # held while the store is open
         self._next_seq: dict[str, int] = {}  # session -> next metrics seq (lazily read)
         self._next_event_seq: dict[str, int] = {}  # session -> next events seq
         self._since_compact: dict[str, int] = {}  # session -> rows/events since last compaction
-        self._make_dir()
-        self._acquire_lock()
+        make_data_dir(self.data_dir)
+        self._dir_lock.acquire()
         try:
             self._open()
         except BaseException:
@@ -165,54 +150,6 @@ class Store:
             raise
 
     # ---- opening and closing ----------------------------------------------------------------
-
-    def _make_dir(self) -> None:
-        """Create the data directory, or explain why it cannot be used."""
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-        except FileExistsError as exc:
-            raise StoreError(
-                f"cannot use {self.data_dir} as the data directory: it exists and is not a "
-                "directory; pass a different --data-dir"
-            ) from exc
-        except OSError as exc:
-            raise StoreError(
-                f"cannot create the data directory {self.data_dir}: {exc.strerror or exc}; "
-                "pass a writable --data-dir"
-            ) from exc
-        if not self.data_dir.is_dir():
-            raise StoreError(f"cannot use {self.data_dir} as the data directory: not a directory")
-
-    def _acquire_lock(self) -> None:
-        """Take the exclusive advisory lock on server.lock and write our pid into it."""
-        lock_path = self.data_dir / LOCK_NAME
-        try:
-            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StoreError(
-                f"cannot write to the data directory {self.data_dir} ({exc.strerror or exc}); "
-                "it may be read-only: pass a writable --data-dir"
-            ) from exc
-        try:
-            if fcntl is not None:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            else:  # pragma: no cover - Windows
-                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-        except OSError as exc:
-            other = _read_pid(fd)
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise StoreLockedError(
-                    f"another Backprop Lens server (pid {other or 'unknown'}) is using "
-                    f"{self.data_dir}; stop it or pass a different --data-dir"
-                ) from exc
-            raise StoreError(f"cannot lock {lock_path}: {exc.strerror or exc}") from exc
-        try:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        except OSError:
-            pass  # the pid is only for the error message of a second server
-        self._lock_fd = fd
 
     def _open(self) -> None:
         """Connect, set the pragmas, create the schema and prove the database is writable."""
@@ -253,13 +190,7 @@ class Store:
                 with suppress(sqlite3.Error):
                     self._conn.close()
                 self._conn = None
-            if self._lock_fd is not None:
-                try:
-                    if fcntl is not None:
-                        fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-                finally:
-                    os.close(self._lock_fd)
-                    self._lock_fd = None
+            self._dir_lock.release()
 
     def __enter__(self) -> Store:
         return self
@@ -555,9 +486,9 @@ class Store:
                 "SELECT seq, event_json FROM events WHERE session_id = ? ORDER BY seq", (id,)
             ).fetchall()
         total = rows[-1][0] + 1 if rows else 0
-        history._restore(total, ((seq, orjson.loads(text)) for seq, text in rows))
+        history.restore_rows(total, ((seq, orjson.loads(text)) for seq, text in rows))
         events_total = events[-1][0] + 1 if events else 0
-        history._restore_events(events_total, ((seq, orjson.loads(text)) for seq, text in events))
+        history.restore_events(events_total, ((seq, orjson.loads(text)) for seq, text in events))
         return history
 
     def history_size(self, id: str) -> tuple[int, int]:
@@ -693,12 +624,3 @@ def _session_dict(row: tuple[Any, ...]) -> dict[str, Any]:
 def _upload_dict(row: tuple[Any, ...]) -> dict[str, Any]:
     """An uploads row without its arrays."""
     return {"id": row[0], "name": row[1], "created_at": row[2], "meta": orjson.loads(row[3])}
-
-
-def _read_pid(fd: int) -> int | None:
-    """The pid written into the lock file by its holder, if readable."""
-    try:
-        text = os.pread(fd, 32, 0).decode().strip()
-        return int(text) if text else None
-    except (OSError, ValueError):
-        return None

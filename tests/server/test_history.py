@@ -58,7 +58,7 @@ def test_incremental_thinning_matches_the_pure_rule_at_every_length() -> None:
         assert [r["step"] for r in history.rows()] == kept
         assert len(history) <= SMALL.max_rows
         rebuilt = History(SMALL)
-        rebuilt._restore(total, ((seq, row(seq)) for seq in range(total)))
+        rebuilt.restore_rows(total, ((seq, row(seq)) for seq in range(total)))
         assert rebuilt.seqs() == kept
 
 
