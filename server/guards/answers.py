@@ -15,18 +15,9 @@ async def answer(
     send: Send, status: int, detail: str, headers: Iterable[tuple[bytes, bytes]] = ()
 ) -> None:
     """Send {"detail": detail} with `status` (the layers outside add the security headers)."""
-    body = json.dumps({"detail": detail}).encode("utf-8")
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                *headers,
-            ],
-        }
-    )
+    body, json_headers = _json(detail)
+    start = {"type": "http.response.start", "status": status, "headers": [*json_headers, *headers]}
+    await send(start)
     await send({"type": "http.response.body", "body": body})
 
 
@@ -38,18 +29,18 @@ async def deny_websocket(
     if message["type"] != "websocket.connect":
         return
     if "websocket.http.response" in scope.get("extensions", {}):
-        body = json.dumps({"detail": detail}).encode("utf-8")
-        await send(
-            {
-                "type": "websocket.http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                    *STATIC_SECURITY_HEADERS,
-                ],
-            }
-        )
+        body, json_headers = _json(detail)
+        headers = [*json_headers, *STATIC_SECURITY_HEADERS]
+        await send({"type": "websocket.http.response.start", "status": status, "headers": headers})
         await send({"type": "websocket.http.response.body", "body": body})
     else:  # closing before accept makes the server answer 403
         await send({"type": "websocket.close", "code": 1008, "reason": detail[:120]})
+
+
+def _json(detail: str) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    """The body {"detail": detail} and its content-type and content-length headers."""
+    body = json.dumps({"detail": detail}).encode("utf-8")
+    return body, [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+    ]
