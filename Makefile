@@ -52,8 +52,8 @@ format: $(VENV)/.installed-test
 
 # Benchmarks print ratios against a reference run in the same process (PyTorch CPU when installed).
 bench: $(VENV)/.installed-test
-	$(BIN)/python bench/engine.py
-	$(BIN)/python bench/stream.py
+	$(BIN)/python -m bench.engine_speed
+	$(BIN)/python -m bench.stream
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

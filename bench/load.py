@@ -17,7 +17,7 @@ bench/stream.py), for --seconds (default 60):
     whether and when the server dropped it and with which close code, and the other clients'
     metrics rate before and during the stall.
 
-Run: `.venv/bin/python bench/load.py [--seconds 60] [--clients 32] [--stall-seconds 30]`.
+Run: `.venv/bin/python -m bench.load [--seconds 60] [--clients 32] [--stall-seconds 30]`.
 """
 
 from __future__ import annotations
@@ -39,23 +39,20 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = "1"  # inherited by the server, as in bench/stream.py
 
 ROOT = Path(__file__).resolve().parent.parent
-_HERE = Path(__file__).resolve().parent  # bench/engine.py would shadow the engine package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import orjson  # noqa: E402
 from websockets.asyncio.client import ClientConnection, connect  # noqa: E402
 from websockets.exceptions import ConnectionClosedOK  # noqa: E402
 
-from tests.probes import (  # noqa: E402
+from tests.support import (  # noqa: E402
+    LiveServer,  # noqa: E402
     drain,
     percentile,
     rss_mb,
     server_side_tcp,
     stalled_websocket,
 )
-from tests.support import LiveServer  # noqa: E402
 
 SESSIONS = 20
 TRAINING = 4

@@ -7,7 +7,7 @@ counts requestAnimationFrame callbacks over --seconds (default 3), --rounds time
 and prints each round and the median. Targets: >= 20 fps for 2-8-8-1, >= 10 fps for 2-64x4-1
 (the figures tests/browser/test_page.py asserted before timing left the tests).
 
-Run: `.venv/bin/python bench/page.py [--seconds 3] [--rounds 5]`.
+Run: `.venv/bin/python -m bench.page [--seconds 3] [--rounds 5]`.
 """
 
 from __future__ import annotations
@@ -18,12 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-_HERE = Path(__file__).resolve().parent  # bench/engine.py would shadow the engine package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(ROOT))
-
-from tests.browser.helpers import (  # noqa: E402
+from tests.browser.helpers import (
     FPS_JS,
     WIDE_2_64X4_1,
     XOR_2_8_8_1,
@@ -32,7 +27,7 @@ from tests.browser.helpers import (  # noqa: E402
     url_for_config,
     wait_step_at_least,
 )
-from tests.support import CHROMIUM_ARGS, LiveServer, find_chromium  # noqa: E402
+from tests.support import CHROMIUM_ARGS, LiveServer, find_chromium
 
 NETS = {"2-8-8-1": (XOR_2_8_8_1, 20.0), "2-64x4-1": (WIDE_2_64X4_1, 10.0)}  # config, target fps
 

@@ -33,15 +33,15 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosedOK
 
-from tests.probes import (
+from tests.support import (
     TCP_ESTABLISHED,
+    LiveServer,
     drain,
     percentile,
     rss_mb,
     server_side_tcp,
     stalled_websocket,
 )
-from tests.support import LiveServer
 
 SESSIONS = 20
 TRAINING = 4

@@ -1,6 +1,6 @@
 """Engine speed: training steps per second against PyTorch CPU on the same networks.
 
-Run: `.venv/bin/python bench/engine.py` (PyTorch is optional: `pip install torch==2.13.0`).
+Run: `.venv/bin/python -m bench.engine_speed` (PyTorch is optional: `pip install torch==2.13.0`).
 Each case trains the same architecture, batch size, loss and optimizer (SGD) in both engines,
 alternating short rounds so machine noise hits both sides alike, and prints the median steps/s
 and the ratio engine / torch. Targets (issue 3): (a) >= 6x, (b) >= 3x, (c) >= 1.1x, (d) >= 0.75x.
@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 # One BLAS thread on each side: in one process, NumPy's OpenBLAS threads and PyTorch's OpenMP
 # threads spin-wait for work and starve each other on a 2-core machine (measured: torch fell to
@@ -24,10 +23,6 @@ _threads = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv 
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = _threads
 
-# This file is named like the package it measures: keep bench/ off the import path, the repo on it.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
 
 import numpy as np  # noqa: E402
 
