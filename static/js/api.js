@@ -75,6 +75,8 @@ const enc = encodeURIComponent;
 
 export const api = {
   health: () => request("GET", "/api/health"),
+  /** The run configuration's JSON Schema and the fields PATCH changes (server/routes/config_schema.py). */
+  schema: () => request("GET", "/api/schema"),
   datasets: () => request("GET", "/api/datasets"),
   presets: () => request("GET", "/api/presets"),
   sessions: () => request("GET", "/api/sessions"),

@@ -1,6 +1,6 @@
 // Charts: uPlot line charts over steps (loss, per-layer gradient norms, update/weight ratios,
 // accuracy) and small canvas histograms of the latest snapshot. Charts read the store's columnar
-// arrays directly; main.js calls update() at most ~10 times a second.
+// arrays directly; the chart panel (chart_panel.js) calls update() at most ~10 times a second.
 
 import uPlot from "../vendor/uplot/uPlot.esm.js";
 import { SERIES_COLORS, el, fitCanvas, fmt, fmtInt } from "./util.js";

@@ -1,194 +1,26 @@
-// The left panel: builds the run's config document from the form (every input carries the config
-// path it sets in data-field, e.g. "layers[2].units", so a 422 error lands next to its field), keeps
-// the setup in the URL fragment, exports/imports JSON, and lists presets and runs (the Learn tab and
-// the compare view live in learn.js).
+// The Build tab: the form <-> the run's config document. Every input carries the config path it
+// sets in data-field (e.g. "layers[2].units"), so a 422 error lands next to its field. Defaults,
+// bounds, choices and which fields change a live run come from the server's schema
+// (config_schema.js). The Runs list, sharing and uploads live in their own modules; the Learn tab
+// and the compare view in learn.js and compare_view.js.
 
-import { ApiError, api } from "./api.js";
-import { el, fmt, fmtInt, statusText } from "./util.js";
+import { getPath, setPath } from "./config_schema.js";
+import { shareBindings } from "./config_share.js";
+import { RunList } from "./run_list.js";
+import { uploadData } from "./upload.js";
+import { el, featureLabel, fmt } from "./util.js";
 
-const ACTIVATIONS = ["tanh", "relu", "leaky_relu", "sigmoid", "linear", "softmax"];
-const LAYER_TYPES = ["dense", "conv2d", "maxpool2d", "avgpool2d", "flatten", "batchnorm", "dropout"];
-const FEATURES_2D = [["x1", "x₁"], ["x2", "x₂"], ["x1^2", "x₁²"], ["x2^2", "x₂²"], ["x1*x2", "x₁x₂"], ["sin(x1)", "sin x₁"], ["sin(x2)", "sin x₂"]];
-const FEATURES_1D = [["x1", "x"], ["x1^2", "x²"], ["sin(x1)", "sin x"]];
-/** The longest run name the server takes (server.schemas.MAX_NAME_LENGTH). */
-const MAX_NAME_LENGTH = 200;
-/** Fields PATCH can change on a live session, with their place in the config document. */
-export const HYPER_TO_FIELD = {
-  learning_rate: "optimizer.learning_rate",
-  batch_size: "batch_size",
-  regularization: "regularization",
-  gradient_clip: "gradient_clip",
-  momentum: "optimizer.momentum",
-  nesterov: "optimizer.nesterov",
-  beta1: "optimizer.beta1",
-  beta2: "optimizer.beta2",
-  eps: "optimizer.eps",
-  alpha: "optimizer.alpha",
+/** Sizes a new layer starts with where the config has no default (the server requires them). */
+const NEW_LAYER_SIZES = { dense: { units: 4 }, conv2d: { filters: 4 } };
+/** Layer fields the row shows per type, with their titles. */
+const LAYER_FIELDS = {
+  dense: [["units", "units", "int"], "activation"],
+  conv2d: [["filters", "filters", "int"], ["kernel_size", "kernel size", "int"], ["stride", "stride", "int"], "padding", "activation"],
+  maxpool2d: [["size", "window size", "int"]],
+  avgpool2d: [["size", "window size", "int"]],
+  batchnorm: [["momentum", "running-stat momentum", "float"]],
+  dropout: [["rate", "drop probability", "float"]],
 };
-const LAYER_DEFAULTS = {
-  dense: { type: "dense", units: 4, activation: "tanh" },
-  conv2d: { type: "conv2d", filters: 4, kernel_size: 3, stride: 1, padding: "valid", activation: "relu" },
-  maxpool2d: { type: "maxpool2d", size: 2 },
-  avgpool2d: { type: "avgpool2d", size: 2 },
-  flatten: { type: "flatten" },
-  batchnorm: { type: "batchnorm", momentum: 0.1, eps: 1e-5 },
-  dropout: { type: "dropout", rate: 0.5 },
-};
-const FALLBACK_DATASETS = [
-  { name: "circle", title: "Circle", task: "binary", input_kind: "2d" },
-  { name: "xor", title: "Exclusive or", task: "binary", input_kind: "2d" },
-  { name: "gaussian", title: "Gaussian", task: "binary", input_kind: "2d" },
-  { name: "spiral", title: "Spiral", task: "binary", input_kind: "2d" },
-  { name: "moons", title: "Moons", task: "binary", input_kind: "2d" },
-  { name: "plane", title: "Plane", task: "regression", input_kind: "2d" },
-  { name: "multi-gaussian", title: "Multi Gaussian", task: "regression", input_kind: "2d" },
-  { name: "sine", title: "Sine", task: "regression", input_kind: "1d" },
-  { name: "spiral3", title: "Three spirals", task: "multiclass", input_kind: "2d", num_classes: 3 },
-  { name: "glyphs", title: "Glyphs", task: "multiclass", input_kind: "image", input_shape: [1, 16, 16] },
-  { name: "digits", title: "Handwritten digits", task: "multiclass", input_kind: "image", input_shape: [1, 8, 8] },
-];
-
-/** The setup a fresh page starts from when no preset is available: Playground's circle. */
-export const DEFAULT_CONFIG = {
-  seed: 0,
-  dataset: { name: "xor", samples: 500, noise: 0, test_fraction: 0.3 },
-  features: ["x1", "x2"],
-  layers: [
-    { type: "dense", units: 8, activation: "tanh" },
-    { type: "dense", units: 8, activation: "tanh" },
-    { type: "dense", units: 1, activation: "sigmoid" },
-  ],
-  loss: "mse",
-  optimizer: { name: "sgd", learning_rate: 0.03 },
-  batch_size: 10,
-};
-
-/** Full defaults merged under a (possibly partial) config, so the form always has every field. */
-export function withDefaults(cfg) {
-  const c = JSON.parse(JSON.stringify(cfg || {}));
-  const opt = c.optimizer || {};
-  return {
-    seed: c.seed ?? 0,
-    dataset: { samples: 500, noise: 0, test_fraction: 0.3, ...(c.dataset || { name: "xor" }) },
-    features: c.features || ["x1", "x2"],
-    layers: c.layers || DEFAULT_CONFIG.layers,
-    loss: c.loss || "mse",
-    optimizer: {
-      name: "sgd",
-      learning_rate: 0.03,
-      momentum: 0,
-      nesterov: false,
-      beta1: 0.9,
-      beta2: 0.999,
-      eps: 1e-8,
-      alpha: 0.99,
-      ...opt,
-      schedule: { kind: "constant", step_size: 1000, gamma: 0.5, total_steps: 10000, min_lr: 0, ...(opt.schedule || {}) },
-    },
-    batch_size: c.batch_size ?? 10,
-    regularization: { kind: "none", rate: 0, ...(c.regularization || {}) },
-    gradient_clip: c.gradient_clip ?? null,
-    init: typeof c.init === "string" ? { kind: c.init, std: 0.1, range: 0.1 } : { kind: "xavier", std: 0.1, range: 0.1, ...(c.init || {}) },
-    early_stopping: c.early_stopping ?? null,
-    dtype: c.dtype || "float32",
-  };
-}
-
-/** Stable JSON (sorted keys, null-valued keys dropped) for comparing documents. */
-export function stableJson(v) {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(",")}]`;
-  if (v && typeof v === "object") {
-    const keys = Object.keys(v).filter((k) => v[k] !== null && v[k] !== undefined).sort();
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${stableJson(v[k])}`).join(",")}}`;
-  }
-  return JSON.stringify(v);
-}
-
-/** What needs a new session when it changes: everything but the PATCH-able hyperparameters. */
-export function structuralKey(cfg) {
-  const c = withDefaults(cfg);
-  const { name, schedule } = c.optimizer;
-  return stableJson({ ...c, batch_size: 0, regularization: null, gradient_clip: null, optimizer: { name, schedule } });
-}
-
-/** The HyperparameterUpdate document of a config. */
-export function hyperOf(cfg) {
-  const c = withDefaults(cfg);
-  const o = c.optimizer;
-  return {
-    learning_rate: o.learning_rate,
-    batch_size: c.batch_size,
-    regularization: c.regularization,
-    gradient_clip: c.gradient_clip,
-    momentum: o.momentum,
-    nesterov: o.nesterov,
-    beta1: o.beta1,
-    beta2: o.beta2,
-    eps: o.eps,
-    alpha: o.alpha,
-  };
-}
-
-function setPath(obj, path, value) {
-  const parts = path.match(/[^.[\]]+/g);
-  let o = obj;
-  for (let k = 0; k < parts.length - 1; k++) {
-    const key = /^\d+$/.test(parts[k]) ? Number(parts[k]) : parts[k];
-    const nextIsIndex = /^\d+$/.test(parts[k + 1]);
-    if (o[key] === undefined || o[key] === null) o[key] = nextIsIndex ? [] : {};
-    o = o[key];
-  }
-  const last = parts[parts.length - 1];
-  o[/^\d+$/.test(last) ? Number(last) : last] = value;
-}
-
-function getPath(obj, path) {
-  const parts = path.match(/[^.[\]]+/g);
-  let o = obj;
-  for (const p of parts) {
-    if (o === null || o === undefined) return undefined;
-    o = o[/^\d+$/.test(p) ? Number(p) : p];
-  }
-  return o;
-}
-
-function taskWords(up) {
-  if (up.task === "multiclass") return `${up.num_classes} classes`;
-  if (up.task === "binary") return "two classes";
-  return "a number to predict (regression)";
-}
-
-/** A server's upload error ({field, message}) in the words of the page: what is wrong with the file. */
-export function plainUploadError({ field, message }, filename) {
-  const m = String(message);
-  let r;
-  if (field === "dataset.target" || field === "target") {
-    if ((r = m.match(/^expected one of the columns \[(.*)\], got '(.*)'$/))) return `${filename} has no column named “${r[2]}”; its columns are ${r[1].replace(/'/g, "")}. Leave “target column” empty to use the last one.`;
-    return `Target column: ${m}`;
-  }
-  const rules = [
-    [/^expected a CSV file with a header row, got an empty file$/, () => `${filename} is empty.`],
-    [/^expected a header row, got none$/, () => `${filename} has no header row: its first line must name the columns.`],
-    [/^expected at least 2 columns \(inputs and a target\), got (\d+)$/, (x) => `${filename} has ${x[1]} column; it needs at least 2 (inputs and a target).`],
-    [/^expected at most (\d+) columns, got (\d+)$/, (x) => `${filename} has ${x[2]} columns; at most ${x[1]} are allowed.`],
-    [/^expected unique column names, got \[(.*)\] repeated$/, (x) => `Each column needs its own name; in ${filename} these appear more than once: ${x[1].replace(/'/g, "")}.`],
-    [/^row (\d+): expected (\d+) cells like the header, got (\d+)$/, (x) => `Data row ${x[1]} of ${filename} (the header not counted) has ${x[3]} values, but the header names ${x[2]} columns.`],
-    [/^row (\d+), column '(.*)': expected a (?:finite )?number, got (.*)$/, (x) => `Data row ${x[1]}, column “${x[2]}” of ${filename} holds ${x[3].replace(/^'(.*)'$/, "“$1”")}, which is not a number.`],
-    [/^expected data rows below the header, got none$/, () => `${filename} has a header row but no data rows.`],
-    [/^expected at least (\d+) rows, got (\d+)$/, (x) => `${filename} has ${x[2]} rows; a run needs at least ${x[1]}.`],
-    [/^expected at least 2 classes in y, got only (.*)$/, (x) => `The target column of ${filename} holds only one value (${x[1]}); there must be at least two classes to learn.`],
-    [/^expected an \.npz \(zip\) file, got something else$/, () => `${filename} is not an .npz file (nor a CSV with a header row).`],
-    [/^expected the arrays X and y once each in the \.npz, got (.*)$/, (x) => `${filename} must hold exactly two arrays named X (inputs) and y (targets); it holds ${x[1]}.`],
-    [/^expected only the arrays X and y in the \.npz, got also (.*)$/, (x) => `${filename} must hold only the arrays X and y; it also holds ${x[1]}.`],
-    [/^expected as many rows in y as in X \((\d+)\), got (\d+)$/, (x) => `In ${filename}, X has ${x[1]} rows but y has ${x[2]}: they must match.`],
-    [/^the uploaded file is larger than the (.*) limit$/, (x) => `${filename} is larger than the ${x[1]} upload limit.`],
-  ];
-  for (const [re, say] of rules) {
-    const x = m.match(re);
-    if (x) return say(x);
-  }
-  return `${filename} could not be used: ${m.replace(/^expected /, "it should have ").replace(/, got /, ", but has ")}.`;
-}
 
 function readInput(input) {
   const type = input.dataset.type;
@@ -211,13 +43,24 @@ function writeInput(input, value) {
   else input.value = value === null || value === undefined ? "" : String(value);
 }
 
-/** The left panel. */
+/** min / max attributes from the schema (none are typed in the template). */
+function setBounds(input, bounds) {
+  for (const k of ["min", "max"]) {
+    if (bounds[k] === undefined) input.removeAttribute(k);
+    else input.setAttribute(k, String(bounds[k]));
+  }
+}
+
+/** The left panel's set-up form. */
 export class Controls {
   /**
-   * @param {{onStructure: Function, onHyper: Function, onPreset: Function, onOpenRun: Function, onRunDeleted?: Function, onRunRenamed?: Function}} handlers
+   * @param {object} store  the page store (datasets, presets, the open session)
+   * @param {import("./config_schema.js").ConfigSchema} schema
+   * @param {{onStructure: Function, onHyper: Function, onPreset: Function, onOpenRun: Function, onPresets?: Function, onCompareIds: Function, onRunDeleted?: Function, onRunRenamed?: Function}} handlers
    */
-  constructor(store, handlers) {
+  constructor(store, schema, handlers) {
     this.store = store;
+    this.schema = schema;
     this.handlers = handlers;
     this.form = document.getElementById("config-form");
     this.layersBox = document.getElementById("layers");
@@ -226,8 +69,7 @@ export class Controls {
     this.presetSelect = document.getElementById("preset");
     this.layers = [];
     this.features = ["x1", "x2"];
-    this.compareIds = [];
-    this.fillDatasets(FALLBACK_DATASETS);
+    this.runList = new RunList(store, schema, handlers);
     this.bind();
   }
 
@@ -237,7 +79,7 @@ export class Controls {
     this.form.addEventListener("change", (e) => this.onFormEvent(e, true));
     document.getElementById("add-layer").addEventListener("click", () => {
       const at = Math.max(0, this.layers.length - 1);
-      this.layers.splice(at, 0, { ...LAYER_DEFAULTS.dense });
+      this.layers.splice(at, 0, this.newLayer("dense"));
       this.renderLayers();
       this.changed("structure");
     });
@@ -249,17 +91,31 @@ export class Controls {
       const p = this.store.presets.find((x) => x.id === this.presetSelect.value);
       if (p) this.handlers.onPreset(p);
     });
-    document.getElementById("export-json").addEventListener("click", () => this.exportJson());
-    document.getElementById("import-json").addEventListener("change", (e) => this.importJson(e.target));
-    document.getElementById("upload-file").addEventListener("change", (e) => this.uploadFile(e.target));
+    document.getElementById("upload-file").addEventListener("change", (e) => uploadData(this, e.target));
     document.getElementById("upload-btn").addEventListener("click", () => document.getElementById("upload-file").click());
-    document.getElementById("import-json-btn").addEventListener("click", () => document.getElementById("import-json").click());
-    document.getElementById("copy-link").addEventListener("click", () => this.copyLink());
+    shareBindings(this);
     for (const tab of document.querySelectorAll(".tabs .tab")) {
       tab.addEventListener("click", () => this.showTab(tab.dataset.tab));
     }
-    document.getElementById("refresh-runs").addEventListener("click", () => this.refreshRuns());
-    document.getElementById("compare-runs").addEventListener("click", () => this.openCompare());
+  }
+
+  /**
+   * Take bounds and live-changeable fields from the schema (once it is loaded): min / max of
+   * every number and slider, and data-live (the PATCH field) with the row's "live" mark on the
+   * fields a running session takes without a rebuild.
+   */
+  applySchema() {
+    for (const input of this.form.querySelectorAll("[data-field][data-type]")) {
+      const field = input.dataset.field;
+      if (field.startsWith("layers[")) continue;
+      const node = this.schema.node(field);
+      if (node && (input.type === "number" || input.type === "range")) setBounds(input, this.schema.inputBounds(node, input.getAttribute("step")));
+      const hot = this.schema.hotFieldOf(field);
+      if (!hot) continue;
+      input.dataset.live = hot;
+      const row = input.closest(".row");
+      if (row) row.classList.add("live");
+    }
   }
 
   showTab(name) {
@@ -268,7 +124,7 @@ export class Controls {
       t.setAttribute("aria-selected", t.dataset.tab === name ? "true" : "false");
     }
     for (const b of document.querySelectorAll("[data-tab-body]")) b.hidden = b.dataset.tabBody !== name;
-    if (name === "runs") this.refreshRuns();
+    if (name === "runs") this.runList.refresh();
   }
 
   onFormEvent(e, committed) {
@@ -296,7 +152,7 @@ export class Controls {
     const field = t.dataset.field || "";
     if (field.startsWith("layers[") && field.endsWith(".type")) {
       const i = Number(field.match(/\[(\d+)\]/)[1]);
-      this.layers[i] = { ...LAYER_DEFAULTS[t.value] };
+      this.layers[i] = this.newLayer(t.value);
       this.renderLayers();
     } else if (field.startsWith("layers[")) {
       this.syncLayersFromDom();
@@ -317,6 +173,28 @@ export class Controls {
     else this.handlers.onStructure(this.readConfig());
   }
 
+  /** Add (or, with remove, take away the nearest) point of the "points" dataset; the run rebuilds. */
+  drawPoint({ x1, x2, label, remove }) {
+    const extra = this.extraDataset || (this.extraDataset = {});
+    const points = Array.isArray(extra.points) ? extra.points.slice() : [];
+    if (remove) {
+      let best = -1;
+      let bestD = Infinity;
+      points.forEach((p, i) => {
+        const d = (p[0] - x1) ** 2 + (p[1] - x2) ** 2;
+        if (d < bestD) {
+          bestD = d;
+          best = i;
+        }
+      });
+      if (best >= 0 && bestD < 1) points.splice(best, 1);
+    } else if (points.length < 5000) {
+      points.push([Number(x1.toFixed(3)), Number(x2.toFixed(3)), label]);
+    }
+    extra.points = points;
+    this.handlers.onStructure(this.readConfig());
+  }
+
   fillDatasets(list) {
     const keep = this.datasetSelect.value;
     this.datasetSelect.replaceChildren(...list.map((d) => el("option", { value: d.name, text: d.title || d.name })));
@@ -334,57 +212,45 @@ export class Controls {
     if (this.handlers.onPresets) this.handlers.onPresets(presets);
   }
 
+  /** The GET /api/datasets entry of a dataset (or of an upload made on this page), or null. */
   datasetInfo(name) {
-    return this.store.datasets[name] || FALLBACK_DATASETS.find((d) => d.name === name) || null;
+    return this.store.datasets[name] || null;
   }
 
   // ---------------------------------------------------------------- layers and features
 
+  /** A layer of `type` as a new row starts: the server's defaults plus a size where none is given. */
+  newLayer(type) {
+    return { ...this.schema.layerDefaults(type), ...(NEW_LAYER_SIZES[type] || {}) };
+  }
+
   renderLayers() {
     const n = this.layers.length;
+    const types = this.schema.layerTypes();
     this.layersBox.replaceChildren(
       ...this.layers.map((layer, i) => {
         const p = `layers[${i}]`;
         const row = el("div", { class: "layer-row", "data-index": i, "data-field": p });
         const who = i === n - 1 ? "output layer" : `layer ${i}`;
-        const typeSel = el("select", { "data-field": `${p}.type`, "data-type": "str", title: "layer type", "aria-label": `${who} type` }, LAYER_TYPES.map((t) => el("option", { value: t, text: t })));
+        const typeSel = el("select", { "data-field": `${p}.type`, "data-type": "str", title: "layer type", "aria-label": `${who} type` }, types.map((t) => el("option", { value: t, text: t })));
         typeSel.value = layer.type;
         const tag = el("span", { class: "layer-idx", text: i === n - 1 ? "out" : String(i) });
         const fields = el("span", { class: "layer-fields" });
-        const num = (key, title, type = "int", attrs = {}) => {
-          const input = el("input", { type: "number", "data-field": `${p}.${key}`, "data-type": type, title, placeholder: title, "aria-label": `${who} ${title}`, step: type === "int" ? 1 : "any", class: "n", ...attrs });
+        const defaults = this.schema.layerDefaults(layer.type);
+        const num = ([key, title, type]) => {
+          const step = type === "int" ? 1 : "any";
+          const input = el("input", { type: "number", "data-field": `${p}.${key}`, "data-type": type, title, placeholder: title, "aria-label": `${who} ${title}`, step, class: "n" });
+          setBounds(input, this.schema.inputBounds(this.schema.node(`${p}.${key}`, layer.type), step));
           input.value = layer[key] ?? "";
           return input;
         };
-        const act = (key = "activation") => {
-          const s = el("select", { "data-field": `${p}.${key}`, "data-type": "str", title: "activation", "aria-label": `${who} activation` }, ACTIVATIONS.map((a) => el("option", { value: a, text: a })));
-          s.value = layer[key] || "tanh";
+        const choice = (key) => {
+          const s = el("select", { "data-field": `${p}.${key}`, "data-type": "str", title: key, "aria-label": `${who} ${key}` }, this.schema.choices(`${p}.${key}`, layer.type).map((a) => el("option", { value: a, text: a })));
+          s.value = layer[key] || defaults[key];
           return s;
         };
-        switch (layer.type) {
-          case "dense":
-            fields.append(num("units", "units", "int", { min: 1 }), act());
-            break;
-          case "conv2d": {
-            const pad = el("select", { "data-field": `${p}.padding`, "data-type": "str", title: "padding", "aria-label": `${who} padding` }, ["valid", "same"].map((a) => el("option", { value: a, text: a })));
-            pad.value = layer.padding || "valid";
-            fields.append(num("filters", "filters", "int", { min: 1 }), num("kernel_size", "kernel size", "int", { min: 1 }), num("stride", "stride", "int", { min: 1 }), pad, act());
-            fields.classList.add("wide");
-            break;
-          }
-          case "maxpool2d":
-          case "avgpool2d":
-            fields.append(num("size", "window size", "int", { min: 1 }));
-            break;
-          case "batchnorm":
-            fields.append(num("momentum", "running-stat momentum", "float"));
-            break;
-          case "dropout":
-            fields.append(num("rate", "drop probability", "float"));
-            break;
-          default:
-            break;
-        }
+        for (const f of LAYER_FIELDS[layer.type] || []) fields.append(typeof f === "string" ? choice(f) : num(f));
+        if (layer.type === "conv2d") fields.classList.add("wide");
         const remove = el("button", { type: "button", class: "icon", title: "remove this layer", "aria-label": `remove ${who}`, text: "✕" });
         remove.disabled = n <= 1;
         remove.addEventListener("click", () => {
@@ -422,15 +288,17 @@ export class Controls {
       this.featuresBox.replaceChildren(el("span", { class: "hint", text: "the file's columns, as they are" }));
       return;
     }
-    const list = kind === "1d" ? FEATURES_1D : FEATURES_2D;
-    const allowed = new Set(list.map(([f]) => f));
+    const oneD = kind === "1d";
+    // 1-D data has only x1: the features that do not use x2
+    const list = this.schema.choices("features").filter((f) => !oneD || !f.includes("x2"));
+    const allowed = new Set(list);
     this.features = this.features.filter((f) => allowed.has(f));
-    if (!this.features.length) this.features = [list[0][0]];
+    if (!this.features.length) this.features = [list[0]];
     this.featuresBox.replaceChildren(
-      ...list.map(([f, label]) => {
+      ...list.map((f) => {
         const box = el("input", { type: "checkbox", "data-feature": f });
         box.checked = this.features.includes(f);
-        return el("label", { class: "feature", title: f }, [box, el("span", { text: label })]);
+        return el("label", { class: "feature", title: f }, [box, el("span", { text: featureLabel(f, oneD) })]);
       }),
     );
   }
@@ -481,8 +349,7 @@ export class Controls {
     this.syncLayersFromDom();
     doc.layers = JSON.parse(JSON.stringify(this.layers));
     const info = this.datasetInfo(doc.dataset.name);
-    doc.features = info && info.input_kind === "image" ? this.features.length ? this.features : ["x1", "x2"] : this.features.slice();
-    if (info && info.input_kind === "image") doc.features = ["x1", "x2"];
+    doc.features = info && info.input_kind === "image" ? ["x1", "x2"] : this.features.slice();
     const clip = doc.gradient_clip;
     doc.gradient_clip = clip.kind === "off" ? null : { kind: clip.kind, threshold: clip.threshold };
     const es = doc.early_stopping;
@@ -495,21 +362,25 @@ export class Controls {
     return doc;
   }
 
+  /** The defaults of an optional part of the config ("gradient_clip", "early_stopping"). */
+  optionalDefaults(path) {
+    return this.schema.defaultOf(this.schema.objectOf(this.schema.node(path)));
+  }
+
   /** Fill the form from a config document. */
   writeConfig(cfg) {
-    const c = withDefaults(cfg);
+    const c = this.schema.withDefaults(cfg);
     this.extraDataset = {};
     if (c.dataset.points) this.extraDataset.points = c.dataset.points;
     if (c.dataset.target) this.extraDataset.target = c.dataset.target;
-    if (!this.datasetInfo(c.dataset.name)) {
+    if (!this.datasetInfo(c.dataset.name) && ![...this.datasetSelect.options].some((o) => o.value === c.dataset.name)) {
       this.datasetSelect.append(el("option", { value: c.dataset.name, text: c.dataset.name }));
     }
+    // the form shows switched-off parts with their defaults, ready to switch on
     const flatDoc = {
       ...c,
-      gradient_clip: c.gradient_clip ? c.gradient_clip : { kind: "off", threshold: 1 },
-      early_stopping: c.early_stopping
-        ? { enabled: true, patience: 10, min_delta: 0, eval_every: 25, restore_best: true, ...c.early_stopping }
-        : { enabled: false, patience: 10, min_delta: 0, eval_every: 25, restore_best: true },
+      gradient_clip: c.gradient_clip ? c.gradient_clip : { ...this.optionalDefaults("gradient_clip"), kind: "off" },
+      early_stopping: { ...this.optionalDefaults("early_stopping"), ...(c.early_stopping || {}), enabled: !!c.early_stopping },
     };
     for (const input of this.form.querySelectorAll("[data-field][data-type]")) {
       const f = input.dataset.field;
@@ -517,7 +388,7 @@ export class Controls {
       const v = getPath(flatDoc, f);
       if (v !== undefined) writeInput(input, v);
     }
-    this.layers = c.layers.map((l) => ({ ...(LAYER_DEFAULTS[l.type] || {}), ...l }));
+    this.layers = c.layers.map((l) => ({ ...this.newLayer(l.type), ...l }));
     this.features = c.features.slice();
     this.renderLayers();
     this.renderFeatures();
@@ -602,315 +473,5 @@ export class Controls {
       this.showTab("build");
       first.scrollIntoView({ block: "nearest" });
     }
-  }
-
-  // ---------------------------------------------------------------- URL, export, import
-
-  /** #run=<id>&c=<config JSON>: a link that reproduces the setup (and reopens the run if it exists). */
-  writeFragment(cfg, runId) {
-    const params = new URLSearchParams();
-    if (runId) params.set("run", runId);
-    params.set("c", JSON.stringify(cfg));
-    const hash = `#${params.toString()}`;
-    if (location.hash !== hash) history.replaceState(null, "", hash);
-  }
-
-  static readFragment() {
-    const params = new URLSearchParams(location.hash.slice(1));
-    let config = null;
-    try {
-      config = params.get("c") ? JSON.parse(params.get("c")) : null;
-    } catch {
-      config = null;
-    }
-    return { runId: params.get("run"), config, preset: params.get("preset") };
-  }
-
-  exportJson() {
-    const blob = new Blob([`${JSON.stringify(this.readConfig(), null, 2)}\n`], { type: "application/json" });
-    const a = el("a", { href: URL.createObjectURL(blob), download: "backprop-lens-config.json" });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(a.href), 1000);
-  }
-
-  async importJson(input) {
-    const file = input.files && input.files[0];
-    input.value = "";
-    if (!file) return;
-    let doc;
-    try {
-      doc = JSON.parse(await file.text());
-    } catch (err) {
-      this.showErrors([{ field: "", message: `${file.name} is not a JSON file this page can read (${String(err.message).replace(/^JSON\.parse: /, "")}). Export a setup with “Export JSON” to see what one looks like.` }]);
-      return;
-    }
-    const cfg = doc && typeof doc === "object" && doc.config && doc.layers === undefined ? doc.config : doc;
-    if (!cfg || typeof cfg !== "object" || Array.isArray(cfg) || !cfg.dataset || !Array.isArray(cfg.layers)) {
-      this.showErrors([{ field: "", message: `${file.name} holds JSON, but not a Backprop Lens setup: it needs a “dataset” and a list of “layers”. Export a setup with “Export JSON” to see what one looks like.` }]);
-      return;
-    }
-    const known = new Set(Object.keys(withDefaults({})));
-    const ignored = Object.keys(cfg).filter((k) => !known.has(k));
-    this.writeConfig(cfg);
-    this.handlers.onStructure(this.readConfig());
-    this.note(ignored.length ? `imported ${file.name}; not settings, so left out: ${ignored.join(", ")}` : `imported ${file.name}`, ignored.length ? 8000 : 3000);
-  }
-
-  // ---------------------------------------------------------------- your own data
-
-  /** Upload a CSV/NPZ, then build a run on it: its columns are the inputs, the output fits its task. */
-  async uploadFile(input) {
-    const file = input.files && input.files[0];
-    input.value = "";
-    if (!file) return;
-    const box = document.getElementById("upload-error");
-    const note = document.getElementById("upload-note");
-    box.hidden = true;
-    box.textContent = "";
-    const target = document.getElementById("upload-target").value.trim();
-    note.textContent = `uploading ${file.name}…`;
-    let up;
-    try {
-      up = await api.upload(file, target || undefined);
-    } catch (err) {
-      note.textContent = "";
-      box.hidden = false;
-      const errors = err && err.errors ? err.errors : [{ field: "", message: String(err) }];
-      box.textContent = errors.map((e) => plainUploadError(e, file.name)).join(" ");
-      box.scrollIntoView({ block: "nearest" });
-      return;
-    }
-    const inputKind = up.columns === 2 ? "2d" : up.columns === 1 ? "1d" : "table";
-    const title = `Your data: ${file.name}`;
-    this.store.datasets[up.name] = { name: up.name, title, task: up.task, input_kind: inputKind, num_classes: up.num_classes, source: "upload", description: `${fmtInt(up.rows)} rows, ${up.columns} input column${up.columns === 1 ? "" : "s"}, ${taskWords(up)}` };
-    if (![...this.datasetSelect.options].some((o) => o.value === up.name)) this.datasetSelect.append(el("option", { value: up.name, text: title }));
-    note.textContent = `${file.name}: ${fmtInt(up.rows)} rows, ${up.columns} input column${up.columns === 1 ? "" : "s"}, ${taskWords(up)}. The run now trains on it.`;
-    const cfg = this.readConfig();
-    cfg.dataset = { name: up.name, test_fraction: cfg.dataset.test_fraction ?? 0.3, ...(target ? { target } : {}) };
-    cfg.features = inputKind === "2d" ? ["x1", "x2"] : ["x1"];
-    const layers = cfg.layers.slice();
-    const out = { ...layers[layers.length - 1], type: "dense" };
-    if (up.task === "multiclass") Object.assign(out, { units: up.num_classes, activation: "softmax" });
-    else if (up.task === "regression") Object.assign(out, { units: 1, activation: "linear" });
-    else Object.assign(out, { units: 1, activation: out.activation === "softmax" || out.activation === "linear" ? "tanh" : out.activation || "tanh" });
-    layers[layers.length - 1] = out;
-    cfg.layers = layers;
-    cfg.loss = up.task === "multiclass" ? "cross_entropy" : up.task === "regression" ? "mse" : cfg.loss === "cross_entropy" ? "mse" : cfg.loss;
-    this.writeConfig(cfg);
-    this.handlers.onStructure(this.readConfig());
-  }
-
-  async copyLink() {
-    try {
-      await navigator.clipboard.writeText(location.href);
-      this.note("link copied");
-    } catch {
-      this.note("copy the address bar: it holds the setup");
-    }
-  }
-
-  note(text, ms = 3000) {
-    const n = document.getElementById("share-note");
-    n.textContent = text;
-    clearTimeout(this.noteTimer);
-    this.noteTimer = setTimeout(() => (n.textContent = ""), ms);
-  }
-
-  // ---------------------------------------------------------------- runs and compare
-
-  async refreshRuns() {
-    const list = document.getElementById("run-list");
-    let sessions;
-    try {
-      sessions = (await api.sessions()).sessions || [];
-    } catch (err) {
-      list.replaceChildren(el("li", { class: "hint", text: err.message }));
-      return;
-    }
-    this.compareIds = this.compareIds.filter((id) => sessions.some((s) => s.id === id));
-    // a refresh keeps keyboard focus on the same control of the same run
-    const active = document.activeElement;
-    const row = active instanceof HTMLElement && list.contains(active) ? active.closest(".run-item") : null;
-    const cls = row ? [...active.classList].find((c) => c.startsWith("run-")) : null;
-    list.replaceChildren(...sessions.map((s) => this.runItem(s)));
-    if (row && cls) {
-      const again = list.querySelector(`.run-item[data-run="${CSS.escape(row.dataset.run)}"] .${cls}`);
-      if (again) again.focus();
-    }
-    this.syncCompareButton();
-    if (!sessions.length) list.append(el("li", { class: "hint", text: "No runs yet." }));
-  }
-
-  syncCompareButton() {
-    document.getElementById("compare-runs").disabled = this.compareIds.length < 2;
-  }
-
-  /** One row of the Runs list: compare tick, the full name (opens the run), status, rename, delete. */
-  runItem(s) {
-    const list = document.getElementById("run-list");
-    const current = this.store.session ? this.store.session.id : null;
-    const cfg = s.config || {};
-    const arch = [(cfg.features || []).length || "img", ...(cfg.layers || []).filter((l) => l.type === "dense").map((l) => l.units)].join("-");
-    const name = s.name || s.id;
-    const item = el("li", { class: `run-item${s.id === current ? " current" : ""}`, "data-run": s.id, "data-status": s.status, "data-mode": "view" });
-    const tick = el("input", { type: "checkbox", class: "run-tick", "data-run": s.id });
-    tick.checked = this.compareIds.includes(s.id);
-    tick.addEventListener("change", () => {
-      this.compareIds = this.compareIds.filter((id) => id !== s.id);
-      if (tick.checked) this.compareIds.push(s.id);
-      while (this.compareIds.length > 3) this.compareIds.shift();
-      for (const t of list.querySelectorAll("input[data-run]")) t.checked = this.compareIds.includes(t.dataset.run);
-      this.syncCompareButton();
-    });
-    const nameEl = el("span", { class: "run-name", text: name });
-    const open = el("button", { type: "button", class: "run-open", title: "open this run" }, [
-      nameEl,
-      el("span", { class: "run-meta", text: `${cfg.dataset ? cfg.dataset.name : "?"} · ${arch} · step ${fmtInt(s.step)}${s.metrics && s.metrics.loss !== undefined ? ` · loss ${fmt(s.metrics.loss)}` : ""}` }),
-    ]);
-    open.addEventListener("click", () => this.handlers.onOpenRun(s.id));
-    const pill = el("span", { class: "pill", "data-status": s.status, text: statusText(s.status) });
-    const renameBtn = el("button", { type: "button", class: "small ghost run-rename", text: "Rename" });
-    const deleteBtn = el("button", { type: "button", class: "small ghost run-delete", text: "Delete" });
-    const actions = el("div", { class: "run-actions" }, [renameBtn, deleteBtn]);
-    const named = () => {
-      tick.setAttribute("aria-label", `compare ${nameEl.textContent}`);
-      renameBtn.setAttribute("aria-label", `Rename ${nameEl.textContent}`);
-      deleteBtn.setAttribute("aria-label", `Delete ${nameEl.textContent}`);
-    };
-    named();
-
-    // rename in place: Enter (or Save) saves, Escape (or Cancel) goes back; blank names are refused
-    const errId = `run-error-${s.id}`;
-    const input = el("input", { type: "text", class: "run-name-input", maxlength: MAX_NAME_LENGTH, "aria-label": "New name", "aria-describedby": errId });
-    const error = el("div", { class: "field-error", id: errId, role: "alert", hidden: true });
-    const save = el("button", { type: "button", class: "small accent run-save", text: "Save" });
-    const cancel = el("button", { type: "button", class: "small run-cancel", text: "Cancel" });
-    const edit = el("div", { class: "run-edit", hidden: true }, [input, el("div", { class: "run-edit-buttons" }, [save, cancel]), error]);
-    // delete: a confirmation step in the page
-    const yes = el("button", { type: "button", class: "small danger run-confirm-delete", text: "Delete" });
-    const keep = el("button", { type: "button", class: "small run-keep", text: "Keep" });
-    const question = el("span", { class: "run-question", text: "Delete this run and its history?" });
-    const confirm = el("div", { class: "run-confirm", role: "group", "aria-label": "Confirm delete", hidden: true }, [question, yes, keep]);
-    const showError = (text) => {
-      error.textContent = text;
-      error.hidden = !text;
-      if (text) input.setAttribute("aria-invalid", "true");
-      else input.removeAttribute("aria-invalid");
-    };
-    const setMode = (mode) => {
-      item.dataset.mode = mode;
-      open.hidden = mode === "rename";
-      actions.hidden = mode !== "view";
-      edit.hidden = mode !== "rename";
-      confirm.hidden = mode !== "delete";
-    };
-    const stopEditing = () => {
-      showError("");
-      setMode("view");
-      renameBtn.focus();
-    };
-    const commit = async () => {
-      const value = input.value.trim();
-      if (!value) return showError("A name cannot be blank.");
-      if (value.length > MAX_NAME_LENGTH) return showError(`A name can have at most ${MAX_NAME_LENGTH} characters (this one has ${value.length}).`);
-      save.disabled = true;
-      try {
-        const updated = await api.patch(s.id, { name: value });
-        nameEl.textContent = updated.name;
-        named();
-        if (this.store.session && this.store.session.id === s.id) this.store.setSession(updated);
-        if (this.handlers.onRunRenamed) this.handlers.onRunRenamed(updated);
-        this.runsNote(`Renamed to “${updated.name}”.`);
-        stopEditing();
-      } catch (err) {
-        showError(err instanceof ApiError ? err.errors.map((e) => e.message).join("; ") : String(err));
-        input.focus();
-      } finally {
-        save.disabled = false;
-      }
-    };
-    renameBtn.addEventListener("click", () => {
-      input.value = nameEl.textContent;
-      showError("");
-      setMode("rename");
-      input.focus();
-      input.select();
-    });
-    save.addEventListener("click", commit);
-    cancel.addEventListener("click", stopEditing);
-    input.addEventListener("keydown", (e) => {
-      if (e.key === "Enter") {
-        e.preventDefault();
-        commit();
-      } else if (e.key === "Escape") {
-        e.preventDefault();
-        stopEditing();
-      }
-    });
-
-    const stopConfirming = () => {
-      setMode("view");
-      deleteBtn.focus();
-    };
-    deleteBtn.addEventListener("click", () => {
-      question.textContent = `Delete “${nameEl.textContent}” and its history?`;
-      yes.setAttribute("aria-label", `Delete ${nameEl.textContent} for good`);
-      setMode("delete");
-      keep.focus();
-    });
-    keep.addEventListener("click", stopConfirming);
-    confirm.addEventListener("keydown", (e) => {
-      if (e.key !== "Escape") return;
-      e.preventDefault();
-      stopConfirming();
-    });
-    yes.addEventListener("click", async () => {
-      yes.disabled = true;
-      try {
-        await api.remove(s.id);
-      } catch (err) {
-        if (!(err instanceof ApiError && err.status === 404)) {
-          yes.disabled = false;
-          this.runsNote(`Could not delete “${nameEl.textContent}”: ${err.message}`);
-          return;
-        }
-      }
-      const rows = [...list.querySelectorAll(".run-item")];
-      const k = rows.indexOf(item);
-      const neighbour = rows[k + 1] || rows[k - 1] || null;
-      item.remove();
-      this.compareIds = this.compareIds.filter((id) => id !== s.id);
-      this.syncCompareButton();
-      this.runsNote(`Deleted “${nameEl.textContent}”.`);
-      if (neighbour) neighbour.querySelector(".run-open").focus();
-      else {
-        list.append(el("li", { class: "hint", text: "No runs yet." }));
-        document.getElementById("refresh-runs").focus();
-      }
-      if (this.handlers.onRunDeleted) await this.handlers.onRunDeleted(s.id);
-      await this.refreshRuns(); // the page may have built a fresh run in its place
-    });
-
-    const main = el("div", { class: "run-main" }, [el("div", { class: "run-top" }, [open, edit, pill]), actions, confirm]);
-    item.append(tick, main);
-    return item;
-  }
-
-  runsNote(text) {
-    const n = document.getElementById("runs-note");
-    n.textContent = text;
-    clearTimeout(this.runsNoteTimer);
-    this.runsNoteTimer = setTimeout(() => (n.textContent = ""), 6000);
-  }
-
-  openCompare() {
-    if (this.compareIds.length < 2) return;
-    this.handlers.onCompareIds(this.compareIds.slice());
-  }
-
-  closeCompare() {
-    if (this.handlers.onCloseCompare) this.handlers.onCloseCompare();
   }
 }

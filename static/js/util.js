@@ -5,8 +5,6 @@
 export const ORANGE = [245, 147, 34];
 export const BLUE = [8, 119, 189];
 export const MID = [232, 234, 235];
-export const ORANGE_CSS = "rgb(245,147,34)";
-export const BLUE_CSS = "rgb(8,119,189)";
 /** Distinct colours for per-layer lines and classes beyond two. */
 export const SERIES_COLORS = ["#0877bd", "#f59322", "#2ca02c", "#9467bd", "#d62728", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22"];
 export const CLASS_COLORS = [ORANGE, BLUE, [44, 160, 44], [148, 103, 189], [214, 39, 40], [23, 190, 207], [140, 86, 75], [227, 119, 194], [127, 127, 127], [188, 189, 34]];
@@ -65,12 +63,6 @@ export function fmt(v, digits = 3) {
   return Number(v.toPrecision(digits)).toString();
 }
 
-/** Signed fixed-ish format used in formulas (keeps the sign visible). */
-export function fmtSigned(v, digits = 4) {
-  const s = fmt(v, digits);
-  return v > 0 ? `+${s}` : s.replace("-", "−");
-}
-
 export function fmtInt(v) {
   return v === null || v === undefined ? "–" : Math.round(v).toLocaleString("en-US");
 }
@@ -81,6 +73,10 @@ export function logPos(v, lo = 1e-8, hi = 1e2) {
   if (!(a > 0) || !Number.isFinite(a)) return a === Infinity ? 1 : 0;
   const t = (Math.log10(a) - Math.log10(lo)) / (Math.log10(hi) - Math.log10(lo));
   return t < 0 ? 0 : t > 1 ? 1 : t;
+}
+
+export function clamp01(v) {
+  return v < 0 ? 0 : v > 1 ? 1 : v;
 }
 
 /** Glow intensity of a gradient magnitude: log-scaled, 1e-7 -> 0, 1 -> 1. */
@@ -158,6 +154,14 @@ export function first(v) {
   return Array.isArray(v) && Array.isArray(v[0]) && v.length === 1 ? v[0] : v;
 }
 
+/** arr[i] (or arr[i][j]) of a nested array, null when missing. */
+export function at(arr, i, j) {
+  if (!arr) return null;
+  const row = arr[i];
+  if (j === undefined) return row ?? null;
+  return row ? row[j] ?? null : null;
+}
+
 /** Flatten nested arrays of numbers into a plain array. */
 export function flat(v) {
   return Array.isArray(v) ? v.flat(Infinity) : [v];
@@ -211,6 +215,14 @@ export function debounce(fn, ms) {
   };
   wrapped.cancel = () => clearTimeout(t);
   return wrapped;
+}
+
+/** How a feature is written: "x1^2" -> "x₁²"; on 1-D data, where there is only one x, "x²". */
+const FEATURE_LABELS = { x1: "x₁", x2: "x₂", "x1^2": "x₁²", "x2^2": "x₂²", "x1*x2": "x₁x₂", "sin(x1)": "sin x₁", "sin(x2)": "sin x₂" };
+
+export function featureLabel(name, oneD = false) {
+  const label = FEATURE_LABELS[name] || name;
+  return oneD ? label.replace("₁", "") : label;
 }
 
 /** Plain words for a session status (the machine value stays in data-status attributes). */
