@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import types
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -213,17 +214,19 @@ def test_param_grads_are_overwritten_not_accumulated() -> None:
 
 
 @pytest.mark.parametrize(
-    ("layer", "input_shape"),
-    [
-        (Dense(3), (4,)),
-        (Conv2D(2, 3), (2, 5, 5)),
-        (Conv2D(2, 3, stride=2), (2, 5, 5)),
-        (BatchNorm(), (3,)),
+    ("make_layer", "input_shape"),
+    [  # factories: the test switches needs_input_grad off, so each run gets a fresh layer
+        (lambda: Dense(3), (4,)),
+        (lambda: Conv2D(2, 3), (2, 5, 5)),
+        (lambda: Conv2D(2, 3, stride=2), (2, 5, 5)),
+        (lambda: BatchNorm(), (3,)),
     ],
+    ids=["dense", "conv", "conv-stride2", "batchnorm"],
 )
 def test_without_input_grad_backward_returns_none_but_fills_param_grads(
-    layer: Layer, input_shape: tuple[int, ...]
+    make_layer: Callable[[], Layer], input_shape: tuple[int, ...]
 ) -> None:
+    layer = make_layer()
     rng = np.random.default_rng(3)
     built(layer, input_shape)
     x = rng.normal(size=(3, *input_shape))
@@ -347,6 +350,8 @@ def test_registries_name_the_allowed_values() -> None:
         get_activation("gelu")
     with pytest.raises(ValueError, match="cross_entropy"):
         get_loss("hinge")
+    with pytest.raises(ValueError, match="expected one of mse, bce, cross_entropy$"):
+        get_loss("hinge")
 
 
 def test_cross_entropy_rejects_bad_labels() -> None:
@@ -360,6 +365,20 @@ def test_cross_entropy_rejects_bad_labels() -> None:
         loss(logits, np.array([0.5, 1.0, 2.0]))
     value, _ = loss(logits, np.array([0.0, 1.0, 3.0]))  # integral floats are accepted
     assert value == pytest.approx(math.log(4))
+
+
+def test_cross_entropy_takes_a_column_of_labels_and_refuses_other_layouts() -> None:
+    loss = get_loss("cross_entropy")
+    logits = np.random.default_rng(12).normal(size=(3, 4))
+    value, grad = loss(logits, np.array([2, 0, 3]))
+    column_value, column_grad = loss(logits, np.array([[2], [0], [3]]))  # (batch, 1)
+    assert column_value == value
+    np.testing.assert_array_equal(column_grad, grad)
+    for bad in (np.array([[2, 0, 3]]), np.zeros((3, 2), dtype=int)):  # a row; two per sample
+        with pytest.raises(ValueError, match=r"cross_entropy target shape: expected \(3,\)"):
+            loss(logits, bad)
+    with pytest.raises(ValueError, match=r"cross_entropy logits: expected \(batch, classes\)"):
+        loss(logits[0], np.array([2]))
 
 
 def test_mse_rejects_a_target_of_another_shape() -> None:

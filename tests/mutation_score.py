@@ -1,0 +1,195 @@
+"""The mutation score of the last `make mutate` campaign, per mutated module.
+
+Reads mutmut's own verdicts (`mutmut results --all true`, `mutmut show NAME`) from mutants/ and
+the reviewed equivalent mutants in tests/mutation_equivalents.txt. A survivor listed there counts
+as equivalent (no test can kill it), but only while its mutated line is still the one reviewed:
+after a code change renumbers the mutants, a stale entry is reported instead of trusted.
+
+    python tests/mutation_score.py              # the table; exit 1 below --min percent
+    python tests/mutation_score.py --markdown   # the same as Markdown, for docs/testing.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import subprocess
+import sys
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EQUIVALENTS = Path(__file__).resolve().parent / "mutation_equivalents.txt"
+MUTMUT = Path(sys.executable).parent / "mutmut"
+DETECTED = ("killed", "timeout")  # a mutant that makes the tests hang is caught too
+COLUMNS = ("killed", "timeout", "survived", "equivalent", "no tests", "other")
+
+
+@dataclass
+class Survivor:
+    """One surviving mutant: where it is and what it changed."""
+
+    name: str
+    path: str  # e.g. engine/losses.py
+    line: int  # line of the source file the mutation changed
+    before: str  # the original line, stripped
+    after: str  # the mutated line, stripped
+
+
+def verdicts() -> dict[str, str]:
+    """Every mutant of the last campaign -> mutmut's status ("killed", "survived", ...)."""
+    out = subprocess.run(
+        [str(MUTMUT), "results", "--all", "true"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    found = re.findall(r"^\s+(\S+): (.+)$", out, re.M)
+    return {name: status.strip() for name, status in found}
+
+
+def module_path(name: str) -> str:
+    """engine.losses.x__class_labels__mutmut_9 -> engine/losses.py"""
+    return name.rsplit(".", 1)[0].replace(".", "/") + ".py"
+
+
+def function_lines(path: str) -> dict[str, int]:
+    """mutmut's mangled function names (x_f, xǁClassǁmethod) -> first line of their source."""
+    tree = ast.parse((ROOT / path).read_text())
+    lines: dict[str, int] = {}
+
+    def first_line(node: ast.FunctionDef | ast.AsyncFunctionDef) -> int:
+        return min([node.lineno] + [d.lineno for d in node.decorator_list])
+
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            lines[f"x_{node.name}"] = first_line(node)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
+                    lines[f"xǁ{node.name}ǁ{item.name}"] = first_line(item)
+    return lines
+
+
+def describe(name: str) -> Survivor:
+    """Where a mutant is and what it changed, from `mutmut show` (its diff of the function)."""
+    diff = subprocess.run(
+        [str(MUTMUT), "show", name], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout
+    path = module_path(name)
+    function = name.rsplit(".", 1)[1].rsplit("__mutmut_", 1)[0]
+    start = function_lines(path).get(function, 1)
+    line, before, after, offset = 0, "", "", 0
+    for text in diff.splitlines():
+        hunk = re.match(r"@@ -(\d+)", text)
+        if hunk:
+            offset = int(hunk.group(1)) - 1
+            continue
+        if text.startswith(("---", "+++", "#")):
+            continue
+        if text.startswith("-") and not before:
+            before, line = text[1:].strip(), start + offset
+        elif text.startswith("+") and not after:
+            after = text[1:].strip()
+        if not text.startswith("+"):
+            offset += 1
+    return Survivor(name, path, line, before, after)
+
+
+def equivalents() -> dict[str, tuple[str, str]]:
+    """Reviewed equivalent mutants: name -> (the mutated line as reviewed, why it is harmless)."""
+    table: dict[str, tuple[str, str]] = {}
+    for raw in EQUIVALENTS.read_text().splitlines():
+        if not raw.strip() or raw.startswith("#"):
+            continue
+        name, after, reason = (part.strip() for part in raw.split(" | ", 2))
+        table[name] = (after, reason)
+    return table
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--markdown", action="store_true", help="print Markdown tables")
+    parser.add_argument("--min", type=float, default=90.0, help="lowest acceptable score (%%)")
+    args = parser.parse_args()
+
+    status = verdicts()
+    if not status:
+        print("no mutants: run `make mutate` first", file=sys.stderr)
+        return 2
+    reviewed = equivalents()
+    counts: dict[str, Counter[str]] = {}
+    equivalent: list[tuple[Survivor, str]] = []
+    open_survivors: list[Survivor] = []
+    stale: list[str] = []
+    for name, verdict in sorted(status.items()):
+        count = counts.setdefault(module_path(name), Counter())
+        column = verdict if verdict in (*DETECTED, "survived", "no tests") else "other"
+        if verdict == "survived":
+            survivor = describe(name)
+            if name in reviewed and reviewed[name][0] == survivor.after:
+                column = "equivalent"
+                equivalent.append((survivor, reviewed[name][1]))
+            else:
+                if name in reviewed:
+                    stale.append(
+                        f"{name}: reviewed as {reviewed[name][0]!r}, now {survivor.after!r}"
+                    )
+                open_survivors.append(survivor)
+        count[column] += 1
+    stale += [
+        f"{name}: listed as equivalent but {status[name]}"
+        for name in reviewed
+        if name in status and status[name] != "survived"
+    ]
+
+    total = Counter[str]()
+    rows = []
+    for path, count in sorted(counts.items()):
+        total.update(count)
+        rows.append((path, count))
+    rows.append(("all", total))
+
+    def score(count: Counter[str]) -> float:
+        judged = sum(count.values()) - count["equivalent"]
+        return 100.0 * sum(count[c] for c in DETECTED) / judged if judged else 100.0
+
+    if args.markdown:
+        print("| module | " + " | ".join(COLUMNS) + " | score |")
+        print("|---" * (len(COLUMNS) + 2) + "|")
+        for path, count in rows:
+            cells = " | ".join(str(count[c]) for c in COLUMNS)
+            print(f"| {path} | {cells} | {score(count):.1f} % |")
+        print("\n| mutant | file:line | mutation | why it is equivalent |\n|---|---|---|---|")
+        for survivor, reason in sorted(equivalent, key=lambda e: (e[0].path, e[0].line)):
+            short = survivor.name.rsplit(".", 1)[1]
+            before, after = (text.replace("|", "\\|") for text in (survivor.before, survivor.after))
+            print(
+                f"| {short} | {survivor.path}:{survivor.line} | `{before}` -> `{after}` | {reason} |"
+            )
+    else:
+        print(f"{'module':24}" + "".join(f"{c:>12}" for c in COLUMNS) + f"{'score':>9}")
+        for path, count in rows:
+            cells = "".join(f"{count[c]:>12}" for c in COLUMNS)
+            print(f"{path:24}{cells}{score(count):>8.1f}%")
+    for survivor in open_survivors:
+        print(
+            f"survived: {survivor.name} {survivor.path}:{survivor.line}: "
+            f"{survivor.before}  ->  {survivor.after}",
+            file=sys.stderr,
+        )
+    for line in stale:
+        print(f"stale equivalence entry (review again): {line}", file=sys.stderr)
+    overall = score(total)
+    print(
+        f"score: {overall:.1f} % of {sum(total.values()) - total['equivalent']} non-equivalent "
+        f"mutants killed ({total['equivalent']} equivalent; target {args.min:.0f} %)"
+    )
+    return 0 if overall >= args.min else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
