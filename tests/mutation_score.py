@@ -2,8 +2,8 @@
 
 Reads mutmut's own verdicts (`mutmut results --all true`, `mutmut show NAME`) from mutants/ and
 the reviewed equivalent mutants in tests/mutation_equivalents.txt. A survivor listed there counts
-as equivalent (no test can kill it), but only while its mutated line is still the one reviewed:
-after a code change renumbers the mutants, a stale entry is reported instead of trusted.
+as equivalent (no test can kill it) while it still changes the same line of the same function the
+same way; an entry that no survivor matches any more is reported, to be reviewed again.
 
     python tests/mutation_score.py              # the table; exit 1 below --min percent
     python tests/mutation_score.py --markdown   # the same as Markdown, for docs/testing.md
@@ -23,8 +23,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENTS = Path(__file__).resolve().parent / "mutation_equivalents.txt"
 MUTMUT = Path(sys.executable).parent / "mutmut"
-DETECTED = ("killed", "timeout")  # a mutant that makes the tests hang is caught too
-COLUMNS = ("killed", "timeout", "survived", "equivalent", "no tests", "other")
+DETECTED = ("killed", "timeout", "segfault")  # a mutant that hangs or crashes the tests is caught
+COLUMNS = ("killed", "timeout", "segfault", "survived", "equivalent", "no tests", "other")
 
 
 @dataclass
@@ -99,14 +99,23 @@ def describe(name: str) -> Survivor:
     return Survivor(name, path, line, before, after)
 
 
-def equivalents() -> dict[str, tuple[str, str]]:
-    """Reviewed equivalent mutants: name -> (the mutated line as reviewed, why it is harmless)."""
-    table: dict[str, tuple[str, str]] = {}
+def function_of(name: str) -> str:
+    """engine.losses.x__class_labels__mutmut_9 -> engine.losses.x__class_labels"""
+    return name.rsplit("__mutmut_", 1)[0]
+
+
+def equivalents() -> dict[tuple[str, str], tuple[str, str]]:
+    """Reviewed equivalent mutants by (function, mutated line) -> (name as reviewed, why).
+
+    Keyed by the mutated line rather than the mutant's number: editing a function renumbers
+    its mutants, but a mutant that still changes the same line the same way is the same one.
+    """
+    table: dict[tuple[str, str], tuple[str, str]] = {}
     for raw in EQUIVALENTS.read_text().splitlines():
         if not raw.strip() or raw.startswith("#"):
             continue
         name, after, reason = (part.strip() for part in raw.split(" | ", 2))
-        table[name] = (after, reason)
+        table[(function_of(name), after)] = (name, reason)
     return table
 
 
@@ -124,27 +133,21 @@ def main() -> int:
     counts: dict[str, Counter[str]] = {}
     equivalent: list[tuple[Survivor, str]] = []
     open_survivors: list[Survivor] = []
-    stale: list[str] = []
+    matched: set[tuple[str, str]] = set()
     for name, verdict in sorted(status.items()):
         count = counts.setdefault(module_path(name), Counter())
         column = verdict if verdict in (*DETECTED, "survived", "no tests") else "other"
         if verdict == "survived":
             survivor = describe(name)
-            if name in reviewed and reviewed[name][0] == survivor.after:
+            key = (function_of(name), survivor.after)
+            if key in reviewed:
                 column = "equivalent"
-                equivalent.append((survivor, reviewed[name][1]))
+                equivalent.append((survivor, reviewed[key][1]))
+                matched.add(key)
             else:
-                if name in reviewed:
-                    stale.append(
-                        f"{name}: reviewed as {reviewed[name][0]!r}, now {survivor.after!r}"
-                    )
                 open_survivors.append(survivor)
         count[column] += 1
-    stale += [
-        f"{name}: listed as equivalent but {status[name]}"
-        for name in reviewed
-        if name in status and status[name] != "survived"
-    ]
+    stale = [f"{name}: {key[1]}" for key, (name, _) in reviewed.items() if key not in matched]
 
     total = Counter[str]()
     rows = []
@@ -182,7 +185,7 @@ def main() -> int:
             file=sys.stderr,
         )
     for line in stale:
-        print(f"stale equivalence entry (review again): {line}", file=sys.stderr)
+        print(f"listed as equivalent, but no survivor matches: {line}", file=sys.stderr)
     overall = score(total)
     print(
         f"score: {overall:.1f} % of {sum(total.values()) - total['equivalent']} non-equivalent "
