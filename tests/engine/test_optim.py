@@ -191,10 +191,13 @@ def test_every_optimizer_steps_with_its_base_rate_when_given_none(name: str) -> 
 @pytest.mark.parametrize("name", ["rmsprop", "adam"])
 def test_float32_updates_are_computed_in_float32(name: str) -> None:
     # one step from zero state, written out in float32 in the docstring's order: a float64
-    # scratch array would round differently (and cost float32 its speed)
+    # scratch array would round differently (and cost float32 its speed). 64 gradients: on a
+    # handful the float64 rounding can land on the same float32 values (three did, and a
+    # float64 gradient scratch survived mutation testing)
     f32 = np.float32
-    g = np.array([0.3, -1.7, 2.9e-3], dtype=f32)
-    p = Param(np.ones(3), dtype=f32)
+    rng = np.random.default_rng(5)
+    g = np.concatenate([[0.3, -1.7, 2.9e-3], rng.standard_normal(61)]).astype(f32)
+    p = Param(np.ones(64), dtype=f32)
     opt = build_optimizer([p], opt_config(name, alpha=0.9, beta1=0.8, beta2=0.9, eps=1e-3))
     p.grad = g.copy()
     opt.step(0.01)
@@ -431,6 +434,18 @@ def test_load_state_dict_errors_say_what_was_expected_and_what_came() -> None:
         with pytest.raises(OptimizerStateError) as caught:
             opt.load_state_dict(state)
         assert str(caught.value) == message
+
+
+def test_a_missing_buffer_error_lists_the_first_five_missing_keys() -> None:
+    params = [Param(np.zeros(2)) for _ in range(7)]
+    opt = build_optimizer(params, opt_config("rmsprop"))
+    state = {"step": np.array(0)}  # all seven 'square_avg' entries missing
+    with pytest.raises(OptimizerStateError) as caught:
+        opt.load_state_dict(state)
+    assert str(caught.value) == (
+        "rmsprop state: expected 'square_avg' for all 7 parameters, missing "
+        "['0.square_avg', '1.square_avg', '2.square_avg', '3.square_avg', '4.square_avg']"
+    )
 
 
 def test_sgd_load_without_momentum_buffer_resets_it() -> None:

@@ -92,6 +92,22 @@ def test_conv_channels_are_not_mixed_across_samples() -> None:
     assert activation_statistics(layer)["dead_fraction"] == pytest.approx(1 / 3, rel=1e-12)
 
 
+def test_conv_channels_alive_only_in_the_first_row_are_alive() -> None:
+    # both channels are non-zero only at the top pixel of a 3x2 map: none is dead. Grouping
+    # that swapped samples with rows instead of with channels would mix the rows of the two
+    # channels and see the bottom rows of both as one dead group
+    layer = built(Conv2D(2, kernel_size=1, activation="relu"), (1, 3, 2))
+    layer.params["W"].data[...] = np.array([1.0, 2.0]).reshape(2, 1, 1, 1)
+    layer.params["b"].data[...] = [0.0, 0.0]
+    x = np.zeros((2, 1, 3, 2))  # (2 samples, 1 channel, 3 rows, 2 columns)
+    x[0, 0, 0, 0] = 1.0
+    out = layer.forward(x)
+    assert np.count_nonzero(out) == 2 and out[0, 0, 0, 0] == 1.0 and out[0, 1, 0, 0] == 2.0
+    got = activation_statistics(layer)
+    assert got["dead_fraction"] == 0.0
+    assert got["activation_mean"] == pytest.approx(3.0 / 24, rel=1e-12)
+
+
 def test_before_any_forward_the_activation_statistics_are_zero() -> None:
     layer = dense("relu", [[1.0]], [0.0])
     zero = {

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from engine.trainer import StepResult, Trainer
+from engine.trainer import DIVERGENCE_UPDATE, StepResult, Trainer
 
 DIVERGED_TAIL = (
     ". The last good weights (step 0) are kept and the optimizer state is cleared. "
@@ -235,6 +235,74 @@ def test_an_exploding_gradient_stops_the_step_and_says_how_large_it_was() -> Non
     assert report.events == [
         {"type": "diverged", "step": 0, "layer": where, "message": trainer.diverged}
     ]
+
+
+def test_an_update_of_exactly_the_divergence_bound_is_still_a_step() -> None:
+    # DIVERGENCE_UPDATE bounds lr * |g| from above: an update of exactly 1e30 is taken, one a
+    # rounding step larger is an explosion. The norm is the trainer's own (a probe step at
+    # lr 10 diverges and reports it); the rates are the floats around 1e30 / norm.
+    def unit(learning_rate: float) -> Trainer:
+        trainer = linear_unit(learning_rate)
+        trainer.set_weights({"0.b": np.array([2.5e29])}, partial=True)
+        return trainer
+
+    norm = unit(10.0).train_step().grad_norm
+    assert norm == pytest.approx(mse_gradient(unit(10.0))[1], rel=1e-12)
+    rates = [1e30 / norm]
+    for _ in range(4):
+        rates += [math.nextafter(rates[0], 0.0), math.nextafter(rates[-1], math.inf)]
+    exact = min((lr for lr in rates if lr * norm == DIVERGENCE_UPDATE), default=None)
+    assert exact is not None, "no float rate makes lr * norm exactly 1e30"
+    above = math.nextafter(exact, math.inf)
+    while above * norm == DIVERGENCE_UPDATE:
+        above = math.nextafter(above, math.inf)
+
+    at_bound = unit(exact)
+    before = at_bound.get_weights()["0.b"]
+    result = at_bound.train_step()
+    assert result.diverged is None and at_bound.step == 1 and at_bound.diverged is None
+    assert result.grad_norm == norm
+    assert at_bound.get_weights()["0.b"][0] < before[0] - 1e29  # the step moved the bias
+
+    past = unit(above).train_step()
+    assert past.diverged is not None and past.diverged.startswith(
+        f"the gradient norm exploded to {norm:.3g} at step 1;"
+    )
+
+
+def test_a_cosine_schedule_rising_to_a_huge_rate_explodes_a_small_gradient() -> None:
+    # min_lr has no upper bound, so a cosine "decay" towards 1e31 raises the rate to 1e31 at
+    # step 2; the divergence check uses the scheduled rate, and a gradient norm below 1 is
+    # reported as what exploded, like a large one. The unit starts at the least-squares fit
+    # with its bias 0.1 off, a gradient norm well below 1. (Step 1's rate, 1e31 + (0.1 - 1e31),
+    # rounds to 0 at this scale: the weights do not move before step 2.)
+    trainer = Trainer(
+        config(
+            layers=[{"type": "dense", "units": 1, "activation": "linear"}],
+            optimizer={
+                "name": "sgd",
+                "learning_rate": 0.1,
+                "schedule": {"kind": "cosine", "total_steps": 1, "min_lr": 1e31},
+            },
+        )
+    )
+    x, y = trainer.x_train, trainer.y_train
+    fit, *_ = np.linalg.lstsq(np.hstack([x, np.ones((len(x), 1))]), y, rcond=None)
+    trainer.set_weights({"0.W": fit[:2].copy(), "0.b": fit[2] + 0.1})
+    assert trainer.train_step().diverged is None
+    np.testing.assert_array_equal(trainer.get_weights()["0.b"], fit[2] + 0.1)  # rate 0
+    loss, norm = mse_gradient(trainer)
+    result = trainer.train_step()
+    assert 0.0 < result.grad_norm < 1.0
+    assert result.grad_norm == pytest.approx(norm, rel=1e-12)
+    assert result.diverged is not None
+    assert re.fullmatch(
+        re.escape(f"the gradient norm exploded to {result.grad_norm:.3g} at step 2; ")
+        + r"layer 0 \(dense\) \(\S+\) had the largest gradient"
+        + re.escape(DIVERGED_TAIL),
+        result.diverged,
+    ), result.diverged
+    assert result.data_loss == pytest.approx(loss, rel=1e-12) and trainer.step == 1
 
 
 def test_a_non_finite_loss_names_the_layer_that_went_non_finite_first() -> None:
