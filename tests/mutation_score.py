@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import math
 import re
 import subprocess
 import sys
@@ -171,12 +172,16 @@ def main() -> int:
         judged = sum(count.values()) - count["equivalent"]
         return 100.0 * sum(count[c] for c in DETECTED) / judged if judged else 100.0
 
+    def shown(count: Counter[str]) -> str:
+        """The score rounded down to 0.1 %: 2716 of 2717 shows 99.9 %, not 100.0 %."""
+        return f"{math.floor(score(count) * 10) / 10:.1f}"
+
     if args.markdown:
         print("| module | " + " | ".join(COLUMNS) + " | score |")
         print("|---" * (len(COLUMNS) + 2) + "|")
         for path, count in rows:
             cells = " | ".join(str(count[c]) for c in COLUMNS)
-            print(f"| {path} | {cells} | {score(count):.1f} % |")
+            print(f"| {path} | {cells} | {shown(count)} % |")
         print("\n| mutant | file:line | mutation | why it survives |\n|---|---|---|---|")
         for survivor, reason in sorted(listed, key=lambda e: (e[0].path, e[0].line)):
             short = survivor.name.rsplit(".", 1)[1]
@@ -188,7 +193,7 @@ def main() -> int:
         print(f"{'module':24}" + "".join(f"{c:>12}" for c in COLUMNS) + f"{'score':>9}")
         for path, count in rows:
             cells = "".join(f"{count[c]:>12}" for c in COLUMNS)
-            print(f"{path:24}{cells}{score(count):>8.1f}%")
+            print(f"{path:24}{cells}{shown(count):>8}%")
     for survivor in open_survivors:
         print(
             f"survived: {survivor.name} {survivor.path}:{survivor.line}: "
@@ -197,10 +202,11 @@ def main() -> int:
         )
     for line in stale:
         print(f"listed as reviewed, but no survivor matches: {line}", file=sys.stderr)
-    overall = score(total)
+    killed = sum(total[c] for c in DETECTED)
+    judged = sum(total.values()) - total["equivalent"]
     print(
-        f"score: {overall:.1f} % of {sum(total.values()) - total['equivalent']} non-equivalent "
-        f"mutants killed ({total['equivalent']} equivalent; target {args.min:.0f} % per module)"
+        f"score: {shown(total)} %, {killed} of {judged} non-equivalent mutants killed "
+        f"({total['equivalent']} equivalent; target {args.min:.0f} % per module)"
     )
     below = [path for path, count in rows if score(count) < args.min]
     for path in below:
