@@ -224,8 +224,9 @@ class Optimizer:
                     )
         for buffer in self.buffer_names:
             if buffer not in present:
-                self._state.pop(buffer, None)
-                continue
+                if self.lazy_buffers:  # SGD's momentum starts again from the next gradient
+                    self._state.pop(buffer, None)
+                continue  # (without parameters, Adam's and RMSprop's buffers stay, empty)
             flats = self._allocate(buffer)
             for group, flat in zip(self._groups, flats, strict=True):
                 for index, view in zip(group.indices, group.views(flat), strict=True):

@@ -42,6 +42,9 @@ GOOD_WEIGHTS_EVERY = 256  # steps between copies of the last good (finite) weigh
 DIVERGENCE_UPDATE = 1e30  # lr * |g| above this is an explosion even if still finite
 
 
+# `make mutate` (docs/testing.md) mutates only the training step, Trainer._next_batch to
+# Trainer._early_stopping_check: set-up, reports, evaluation and I/O are left out of the campaign.
+# pragma: no mutate start
 @dataclass
 class StepResult:
     """What one training step did."""
@@ -255,6 +258,7 @@ class Trainer:
         self._int_events: list[dict[str, Any]] = []  # events raised among them
 
     # ------------------------------------------------------------------ training
+    # pragma: no mutate end
     def _next_batch(self) -> tuple[np.ndarray, np.ndarray]:
         """The next mini-batch of the epoch; reshuffles when the epoch is used up."""
         size = min(self.config.batch_size, len(self.x_train))
@@ -440,6 +444,7 @@ class Trainer:
         )
         return True
 
+    # pragma: no mutate start
     def train(
         self,
         steps: int | None = None,
@@ -843,3 +848,6 @@ class Trainer:
     def flops_per_step(self) -> int:
         """Rough multiply-adds of one training step (forward + backward ~ 3x forward)."""
         return 3 * self.network.flops_per_sample() * min(self.config.batch_size, len(self.x_train))
+
+
+# pragma: no mutate end
