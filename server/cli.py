@@ -1,5 +1,5 @@
 """Command line: `backprop-lens [--host H] [--port P] [--data-dir D] [--open] [--max-training N]
-[--frame-rate F] [--log-level L]`.
+[--frame-rate F] [--ws IMPL] [--ws-per-message-deflate] [--log-level L]`.
 
 The data directory is opened here, before serving, so a directory locked by another server or
 not writable ends the command with one clear line and exit code 2.
@@ -13,6 +13,7 @@ import sys
 import threading
 import webbrowser
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -23,6 +24,8 @@ from server.security import SecurityConfigError, SecuritySettings
 from server.store import Store, StoreError
 
 EXIT_USAGE = 2
+# uvicorn's WebSocket implementations; "auto" is websockets-sansio when websockets is installed.
+WS_IMPLEMENTATIONS = ("auto", "websockets-sansio", "websockets", "wsproto")
 
 
 def _positive_int(text: str) -> int:
@@ -64,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_float,
         default=30.0,
         help="most metrics frames per second per WebSocket client (default 30)",
+    )
+    parser.add_argument(
+        "--ws",
+        choices=WS_IMPLEMENTATIONS,
+        default="auto",
+        help="uvicorn's WebSocket implementation (default auto: websockets-sansio)",
+    )
+    parser.add_argument(
+        "--ws-per-message-deflate",
+        action="store_true",
+        help="compress WebSocket frames when the browser offers it (default off: costs CPU)",
     )
     parser.add_argument(
         "--allowed-host",
@@ -109,14 +123,21 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Backprop Lens is serving on {url}", flush=True)
     if args.open:
         threading.Timer(1.0, lambda: webbrowser.open(url)).start()
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        # Per-message deflate was the largest cost of streaming (measured): frames are small.
-        ws_per_message_deflate=False,
-        ws_max_size=MAX_WS_FRAME_BYTES,  # larger client messages close the socket (1009)
-        timeout_graceful_shutdown=5,
-    )
+    uvicorn.run(app, **uvicorn_options(args))
     return 0
+
+
+def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments for uvicorn.run / uvicorn.Config that the command line asks for
+    (the tests' in-process servers use them too)."""
+    return {
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "ws": args.ws,
+        # Off unless asked: compressing every frame costs the event loop more CPU than anything
+        # else in streaming (docs/performance.md), and the frames are small.
+        "ws_per_message_deflate": args.ws_per_message_deflate,
+        "ws_max_size": MAX_WS_FRAME_BYTES,  # larger client messages close the socket (1009)
+        "timeout_graceful_shutdown": 5,
+    }

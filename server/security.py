@@ -52,8 +52,6 @@ from server.guards.settings import (
 )
 from server.guards.size import WS_CLOSE_TOO_BIG, BodyTooLargeError, SizeLimits
 
-RAW_SEND_KEY = "backprop_lens.raw_send"  # scope key of the ASGI server's own send callable
-
 
 class SecurityMiddleware:
     """Pure ASGI middleware guarding HTTP requests and WebSocket handshakes (see module doc)."""
@@ -72,12 +70,7 @@ class SecurityMiddleware:
         self._guarded = HostGuard(guarded, settings, self.docs_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            await self._guarded(scope, receive, send)
-        elif scope["type"] == "websocket":
-            # The server's own send callable, so the hub can reach the connection's transport
-            # to drop a peer that stopped reading (server.hub.transport_of).
-            scope[RAW_SEND_KEY] = send
+        if scope["type"] in ("http", "websocket"):
             await self._guarded(scope, receive, send)
         else:  # lifespan
             await self.app(scope, receive, send)

@@ -8,8 +8,8 @@
 2. A client that stops reading (a raw socket with a 4 KiB receive buffer, never read) while a
    session trains: a reading client keeps receiving frames, the server's RSS stays bounded, and
    the server drops the stalled client within STALL_LIMIT seconds: once the socket buffers are
-   full, a send blocked for server.hub.STALL_SECONDS makes the hub queue a close frame and abort
-   the connection.
+   full, a send blocked for server.hub.STALL_SECONDS makes the hub drop it and queue a close
+   frame (1008), which the stalled socket finds when it reads again.
 
 No assertion here is about speed (this machine is shared and slow at times): the health
 latencies (p50/p99) and the frame rates before and during the stall are printed (run with -s),

@@ -1,31 +1,46 @@
 """The WebSocket stream against the real server: hello, metrics with per-layer stats, snapshots,
 status and event frames, client commands, malformed messages, the client cap, and a stalled
-client that must not hold up anyone else."""
+client that must not hold up anyone else and is dropped with a close frame.
+
+The tests that depend on how frames travel run under each of uvicorn's WebSocket
+implementations (`--ws`), with per-message deflate off (the default: a browser offers it, the
+server declines) and on (`--ws-per-message-deflate`: negotiated). They use an in-process server
+built with the command line's own uvicorn options, so they can also see the hub's clients.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
 import math
-import os
-import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from websockets.exceptions import ConnectionClosed
-from websockets.frames import Frame, Opcode
-from websockets.streams import StreamReader
 from websockets.sync.client import ClientConnection, connect
 
 from engine.stats import LAYER_STAT_KEYS
 from engine.trainer import Trainer
-from server.hub import Hub, HubFullError, encode, text_frame
-from tests.support import LiveServer, free_port
+from server.app import ServerSettings, create_app
+from server.cli import build_parser, main, uvicorn_options
+from server.hub import CLOSE_POLICY, Hub, HubFullError, encode
+from server.limits import MAX_WS_FRAME_BYTES
+from tests.support import LiveServer, close_frame, free_port, stalled_websocket
+
+# The legacy implementation (`--ws websockets`) warns that it is deprecated when uvicorn loads it.
+pytestmark = [
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore:The `websockets` implementation is deprecated"),
+]
 
 XOR = {
     "dataset": {"name": "xor", "samples": 200},
@@ -53,14 +68,89 @@ def sid(client: httpx.Client) -> Iterator[str]:
     client.delete(f"/api/sessions/{session_id}")
 
 
-def ws_connect(server: LiveServer, session_id: str) -> ClientConnection:
+def ws_connect(
+    server: LiveServer | StreamServer, session_id: str, compression: str | None = None
+) -> ClientConnection:
+    """A client; compression="deflate" offers per-message deflate, as browsers do."""
     return connect(
         f"{server.ws_url}/ws/sessions/{session_id}",
         max_size=None,
         proxy=None,
         open_timeout=10,
-        compression=None,
+        compression=compression,
     )
+
+
+def deflate_negotiated(ws: ClientConnection) -> bool:
+    """True when the server accepted the client's per-message deflate offer."""
+    assert ws.response is not None
+    return "permessage-deflate" in ws.response.headers.get("Sec-WebSocket-Extensions", "")
+
+
+@dataclass
+class StreamServer:
+    """The app under uvicorn in a thread of the test process, started with the command line's
+    options for one WebSocket implementation, per-message deflate on or off."""
+
+    ws: str
+    deflate: bool
+    app: FastAPI
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def hub(self) -> Hub:
+        return self.app.state.hub
+
+
+IMPLEMENTATIONS = ("websockets-sansio", "websockets", "wsproto")  # "auto" is websockets-sansio
+PLAIN = [(ws, False) for ws in IMPLEMENTATIONS]
+DEFLATE = [(ws, True) for ws in IMPLEMENTATIONS]
+
+
+def _config_id(param: tuple[str, bool]) -> str:
+    return param[0] + ("+deflate" if param[1] else "")
+
+
+@pytest.fixture(scope="module", params=PLAIN + DEFLATE, ids=_config_id)
+def stream_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[StreamServer]:
+    """One in-process server per configuration, for the whole module."""
+    ws, deflate = request.param
+    port = free_port()
+    argv = ["--port", str(port), "--ws", ws, "--log-level", "warning"]
+    options = uvicorn_options(
+        build_parser().parse_args(argv + ["--ws-per-message-deflate"] * deflate)
+    )
+    data_dir: Path = tmp_path_factory.mktemp("stream") / "data"
+    app = create_app(ServerSettings(port=port, data_dir=data_dir))
+    server = uvicorn.Server(uvicorn.Config(app, **options))
+    thread = threading.Thread(target=server.run, name=f"uvicorn-{ws}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    if not server.started:
+        raise RuntimeError(f"the in-process server ({_config_id(request.param)}) did not start")
+    try:
+        yield StreamServer(ws, deflate, app, port)
+    finally:
+        server.should_exit = True
+        thread.join(20)
+
+
+@pytest.fixture
+def stream_client(stream_server: StreamServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stream_server.url, timeout=30.0, trust_env=False) as http:
+        yield http
 
 
 def recv(ws: ClientConnection, timeout: float = 10.0) -> dict[str, Any]:
@@ -86,10 +176,15 @@ def command(ws: ClientConnection, action: str, **extra: Any) -> None:
 
 
 def test_hello_metrics_snapshot_status_and_events(
-    shared_server: LiveServer, client: httpx.Client, sid: str
+    stream_server: StreamServer, stream_client: httpx.Client
 ) -> None:
+    client = stream_client
+    created = client.post("/api/sessions", json={"config": XOR})
+    assert created.status_code == 201, created.text
+    sid = created.json()["id"]
     client.post(f"/api/sessions/{sid}/step", json={"steps": 20})
-    with ws_connect(shared_server, sid) as ws:
+    with ws_connect(stream_server, sid, compression="deflate") as ws:
+        assert deflate_negotiated(ws) == stream_server.deflate
         hello = recv(ws)
         assert hello["type"] == "hello"
         assert hello["session"]["id"] == sid and hello["session"]["step"] == 20
@@ -159,6 +254,7 @@ def test_hello_metrics_snapshot_status_and_events(
         assert reset_event["event"]["type"] == "reset"
         idle, _ = recv_until(ws, lambda f: f["type"] == "status")
         assert idle["session"]["status"] == "idle" and idle["session"]["step"] == 0
+    assert client.delete(f"/api/sessions/{sid}").status_code == 204
 
 
 def test_malformed_messages_get_error_frames_and_the_connection_stays(
@@ -222,8 +318,8 @@ def test_start_command_with_a_pace_runs_paced(shared_server: LiveServer, sid: st
         assert stopped["session"]["pace"] is None
 
 
-def test_unknown_session_is_closed_with_4404(shared_server: LiveServer) -> None:
-    with ws_connect(shared_server, "no-such-session") as ws:
+def test_unknown_session_is_closed_with_4404(stream_server: StreamServer) -> None:
+    with ws_connect(stream_server, "no-such-session", compression="deflate") as ws:
         error = recv(ws)
         assert error["type"] == "error" and "no-such-session" in error["message"]
         with pytest.raises(ConnectionClosed) as closed:
@@ -242,32 +338,11 @@ def test_more_than_32_clients_are_refused_with_1008(shared_server: LiveServer, s
         assert "32" in closed.value.rcvd.reason
 
 
-def stalled_websocket(server: LiveServer, session_id: str) -> socket.socket:
-    """A WebSocket handshake on a raw socket with a tiny receive buffer that is never read."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(10)
-    sock.connect(("127.0.0.1", server.port))
-    key = base64.b64encode(os.urandom(16)).decode()
-    sock.sendall(
-        (
-            f"GET /ws/sessions/{session_id} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-            "Sec-WebSocket-Version: 13\r\n\r\n"
-        ).encode()
-    )
-    response = b""
-    while b"\r\n\r\n" not in response:
-        response += sock.recv(1)  # byte by byte: read the handshake answer and nothing more
-    assert response.startswith(b"HTTP/1.1 101"), response
-    return sock
-
-
 def test_stalled_client_does_not_block_other_clients_or_requests(
     shared_server: LiveServer, client: httpx.Client
 ) -> None:
     sid = client.post("/api/sessions", json={"config": WIDE}).json()["id"]
-    stalled = stalled_websocket(shared_server, sid)
+    stalled = stalled_websocket(shared_server.port, sid)
     try:
         with ws_connect(shared_server, sid) as ws:
             assert recv(ws)["type"] == "hello"
@@ -327,10 +402,11 @@ def test_divergence_is_an_event_then_a_status_with_the_reason(
 
 
 def test_deleting_a_session_closes_its_clients_with_4404(
-    shared_server: LiveServer, client: httpx.Client
+    stream_server: StreamServer, stream_client: httpx.Client
 ) -> None:
+    client = stream_client
     session_id = client.post("/api/sessions", json={"config": XOR}).json()["id"]
-    with ws_connect(shared_server, session_id) as ws:
+    with ws_connect(stream_server, session_id, compression="deflate") as ws:
         recv(ws)
         assert client.delete(f"/api/sessions/{session_id}").status_code == 204
         with pytest.raises(ConnectionClosed) as closed:
@@ -340,10 +416,12 @@ def test_deleting_a_session_closes_its_clients_with_4404(
 
 
 class FakeSocket:
-    """Records sent text; `gate` holds sends back like a peer that stopped reading."""
+    """Records sent text and the close; `gate` holds sends back like a peer that stopped
+    reading (a close waits behind it too, as it does in uvicorn)."""
 
     def __init__(self) -> None:
         self.sent: list[str] = []
+        self.closed: tuple[int, str] | None = None
         self.gate = asyncio.Event()
         self.gate.set()
 
@@ -352,7 +430,17 @@ class FakeSocket:
         self.sent.append(text)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        self.gate.set()
+        await self.gate.wait()
+        self.closed = (code, reason)
+
+
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Wait (on the loop) until `predicate` holds; the timeout only bounds a broken run."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        await asyncio.sleep(0.01)
 
 
 def test_hub_latest_wins_never_drops_status_and_caps_the_rate() -> None:
@@ -391,8 +479,70 @@ def test_hub_latest_wins_never_drops_status_and_caps_the_rate() -> None:
         fast_steps = [json.loads(t)["step"] for t in fast.sent if '"metrics"' in t]
         # ~0.7 s at most 20/s plus the ones flushed ahead of the 4 status frames
         assert len(fast_steps) <= 20 * 0.8 + 4 + 2
+        texts = {id(t) for t in slow.sent} & {id(t) for t in fast.sent}
+        assert len(texts) >= 5  # 4 statuses and the last metrics: one text object for both
         await hub.close_all()
         assert hub.viewers("s") == 0
+
+    asyncio.run(scenario())
+
+
+def test_hub_drops_a_client_whose_send_stays_blocked_with_a_close_frame() -> None:
+    """A send blocked for stall_seconds: that client is removed and a 1008 close is queued
+    (sent once the peer reads again); the other client of the session keeps getting frames."""
+
+    async def scenario() -> None:
+        hub = Hub(asyncio.get_running_loop(), stall_seconds=0.1)
+        stuck, reader = FakeSocket(), FakeSocket()
+        stuck.gate.clear()
+        stuck_client = hub.add("s", stuck)  # type: ignore[arg-type]
+        hub.add("s", reader).start(encode({"type": "hello"}))  # type: ignore[arg-type]
+        stuck_client.start(encode({"type": "hello"}))
+        await until(lambda: stuck_client not in hub.clients("s"), "the stuck client dropped")
+        assert hub.viewers("s") == 1 and stuck.closed is None  # the close waits for room
+        hub.publish("s", "event", {"type": "event", "n": 1})
+        await until(lambda: len(reader.sent) == 2, "the reader's event")
+        stuck.gate.set()  # the peer reads again: the close frame follows
+        await until(lambda: stuck.closed is not None, "the close frame")
+        assert stuck.closed == (CLOSE_POLICY, "stopped reading for 0.1 s")
+        assert stuck.sent == []  # the blocked hello was given up, and nothing followed the drop
+        await hub.close_all()
+
+    asyncio.run(scenario())
+
+
+def test_hub_cuts_off_a_client_with_too_many_pending_status_frames() -> None:
+    async def scenario() -> None:
+        hub = Hub(asyncio.get_running_loop(), max_pending=3)
+        stuck = FakeSocket()
+        stuck.gate.clear()
+        client = hub.add("s", stuck)  # type: ignore[arg-type]
+        client.start()
+        for step in range(1, 6):  # one in the blocked send, three pending, then one too many
+            hub.publish("s", "status", {"type": "status", "step": step})
+            await asyncio.sleep(0)
+        assert hub.viewers("s") == 0
+        stuck.gate.set()
+        await until(lambda: stuck.closed is not None, "the close frame")
+        assert stuck.closed == (CLOSE_POLICY, "client too slow")
+        await hub.close_all()
+
+    asyncio.run(scenario())
+
+
+def test_ending_the_endpoint_cancels_a_close_still_waiting() -> None:
+    async def scenario() -> None:
+        hub = Hub(asyncio.get_running_loop(), stall_seconds=0.1)
+        stuck = FakeSocket()
+        stuck.gate.clear()
+        client = hub.add("s", stuck)  # type: ignore[arg-type]
+        client.start(encode({"type": "hello"}))
+        await until(lambda: hub.viewers("s") == 0, "the drop")
+        hub.remove(client)  # what the endpoint does when the peer goes away
+        await asyncio.sleep(0.05)
+        stuck.gate.set()
+        await asyncio.sleep(0.05)
+        assert stuck.closed is None  # cancelled, not left waiting forever
 
     asyncio.run(scenario())
 
@@ -406,78 +556,105 @@ def test_hub_caps_clients_per_session() -> None:
             hub.add("s", FakeSocket())  # type: ignore[arg-type]
         hub.add("other", FakeSocket())  # type: ignore[arg-type]
         assert (hub.viewers("s"), hub.viewers("other")) == (2, 1)
+        await hub.close_all()
 
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65_535, 65_536, 300_001])
-def test_text_frame_is_what_the_websockets_parser_reads(size: int) -> None:
-    """The prebuilt wire bytes, read back by the websockets library's own frame parser."""
-    text = "é" * (size // 4) + "x" * (size - 2 * (size // 4))  # `size` UTF-8 bytes, some 2-byte
-    payload = text.encode()
-    reader = StreamReader()
-    reader.feed_data(text_frame(payload))
-    parser = Frame.parse(reader.read_exact, mask=False)
+def test_frames_of_every_length_arrive_whole_and_in_order(
+    stream_server: StreamServer, stream_client: httpx.Client
+) -> None:
+    """Frames of every length class (7-bit, 16-bit and 64-bit lengths), some larger than the
+    transport's buffer, reach three clients of a session whole and in order."""
+    sid = stream_client.post("/api/sessions", json={"config": XOR}).json()["id"]
+    with contextlib.ExitStack() as stack:
+        sockets = [
+            stack.enter_context(ws_connect(stream_server, sid, compression=compression))
+            for compression in ("deflate", "deflate", None)
+        ]
+        assert [deflate_negotiated(ws) for ws in sockets] == [stream_server.deflate] * 2 + [False]
+        for ws in sockets:
+            assert recv(ws)["type"] == "hello"
+        texts = ["", "ü" * 10, "x" * 200, "y" * 70_000, "z" * 400_000, "after", "w" * 130]
+        hub = stream_server.hub
+        for text in texts:
+            hub.publish(sid, "event", {"type": "event", "event": {"note": text}})
+        for ws in sockets:
+            got = [recv(ws)["event"]["note"] for _ in texts]
+            assert got == texts
+        assert all(c.sent >= 1 + len(texts) for c in hub.clients(sid))
+    stream_client.delete(f"/api/sessions/{sid}")
+
+
+@pytest.mark.parametrize("stream_server", PLAIN, ids=_config_id, indirect=True)
+def test_stalled_client_is_dropped_with_a_close_frame(
+    stream_server: StreamServer, stream_client: httpx.Client
+) -> None:
+    """A client that never reads (a 4 KiB receive buffer) while megabyte frames stream: the hub
+    drops it once a send has waited stall_seconds, a reading client of the same session gets
+    every frame, and when the stalled peer reads again it finds the close frame (1008 and the
+    reason) after the data that was already on its way. Without deflate only: the raw client
+    does not offer it."""
+    hub = stream_server.hub
+    hub.stall_seconds = 0.2  # the drop path is the same; the test waits less
+    sid = stream_client.post("/api/sessions", json={"config": XOR}).json()["id"]
+    stalled = stalled_websocket(stream_server.port, sid)
     try:
-        next(parser)
-        raise AssertionError("the parser wanted more bytes than the frame has")
-    except StopIteration as done:
-        frame = done.value
-    assert (frame.opcode, frame.fin, frame.rsv1) == (Opcode.TEXT, True, False)
-    assert frame.data == payload and frame.data.decode() == text
-    assert not reader.buffer  # nothing left over
-
-
-def test_clients_of_uvicorn_get_shared_wire_bytes_intact(tmp_path: Any) -> None:
-    """In-process uvicorn (the settings `python -m server` uses): each client of a session
-    gets a direct link, and frames of every length class arrive whole and in order, also when
-    the socket takes only part of a frame."""
-    import threading
-
-    import uvicorn
-
-    from server.app import ServerSettings, create_app
-
-    port = free_port()
-    app = create_app(ServerSettings(port=port, data_dir=tmp_path / "data"))
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, ws_per_message_deflate=False, log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 20
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.05)
-        url = f"http://127.0.0.1:{port}"
-        sid = httpx.post(url + "/api/sessions", json={"config": XOR}).json()["id"]
-        with contextlib.ExitStack() as stack:
-            sockets = [
-                stack.enter_context(
-                    connect(
-                        f"ws://127.0.0.1:{port}/ws/sessions/{sid}", max_size=None, compression=None
-                    )
-                )
-                for _ in range(3)
-            ]
-            for ws in sockets:
-                assert json.loads(ws.recv(timeout=10))["type"] == "hello"
-            hub: Hub = app.state.hub
-            clients = hub.clients(sid)
-            links = [c.link for c in clients]
-            assert len(links) == 3 and all(link is not None and link.fd >= 0 for link in links)
-            # a tiny send buffer on one connection: big frames go out partly by os.write, the
-            # rest through the transport, and the frames after them must queue behind
-            sock = links[0].transport.get_extra_info("socket")  # type: ignore[union-attr]
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-            texts = ["", "ü" * 10, "x" * 200, "y" * 70_000, "z" * 400_000, "after", "w" * 130]
-            for text in texts:
-                hub.publish(sid, "event", {"type": "event", "event": {"note": text}})
-            for ws in sockets:
-                got = [json.loads(ws.recv(timeout=10))["event"]["note"] for _ in texts]
-                assert got == texts
-            assert all(c.sent >= 1 + len(texts) for c in hub.clients(sid))
+        with ws_connect(stream_server, sid) as ws:
+            assert recv(ws)["type"] == "hello"
+            deadline = time.monotonic() + 30
+            while hub.viewers(sid) < 2 and time.monotonic() < deadline:  # (thread-safe)
+                time.sleep(0.01)
+            published = 0
+            deadline = time.monotonic() + 60  # bounds a broken run; the drop takes about a second
+            while hub.viewers(sid) > 1 and time.monotonic() < deadline:
+                published += 1
+                note = f"{published:08d}" + "x" * 1_000_000
+                hub.publish(sid, "event", {"type": "event", "event": {"note": note}})
+                assert recv(ws)["event"]["note"] == note  # only the other client stalls
+            assert hub.viewers(sid) == 1, "the stalled client was never dropped"
+        data = bytearray()
+        stalled.settimeout(10)
+        while (close := close_frame(bytes(data))) is None:
+            chunk = stalled.recv(1 << 20)
+            assert chunk, f"EOF after {len(data)} bytes and no close frame"
+            data += chunk
+        assert len(data) > 1_000_000  # the close frame came after the data on its way
+        assert close == (CLOSE_POLICY, "stopped reading for 0.2 s")
     finally:
-        server.should_exit = True
-        thread.join(20)
+        hub.stall_seconds = 2.0
+        stalled.close()
+        stream_client.delete(f"/api/sessions/{sid}")
+
+
+def test_ws_options_reach_uvicorn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--ws` and `--ws-per-message-deflate` are what uvicorn.run gets; deflate is off unless
+    asked, and an unknown implementation is a usage error naming the option."""
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: calls.append(options))
+    port = ["--port", str(free_port())]
+    assert main([*port, "--data-dir", str(tmp_path / "a")]) == 0
+    assert (
+        main(
+            [
+                *port,
+                "--data-dir",
+                str(tmp_path / "b"),
+                "--ws",
+                "wsproto",
+                "--ws-per-message-deflate",
+            ]
+        )
+        == 0
+    )
+    assert [(c["ws"], c["ws_per_message_deflate"]) for c in calls] == [
+        ("auto", False),
+        ("wsproto", True),
+    ]
+    assert {c["ws_max_size"] for c in calls} == {MAX_WS_FRAME_BYTES}
+    with pytest.raises(SystemExit) as usage:
+        build_parser().parse_args(["--ws", "h2"])
+    assert usage.value.code == 2
+    assert "--ws: invalid choice: 'h2'" in capsys.readouterr().err
