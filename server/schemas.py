@@ -124,6 +124,11 @@ class SessionPublic(BaseModel):
     pace: float | None = Field(
         None, description="steps per second of a paced run while it runs; null: full speed"
     )
+    save_error: str | None = Field(
+        None,
+        description="why the session's checkpoint or history cannot be saved (e.g. a full disk) "
+        "and what the data directory keeps; null while saving works",
+    )
 
 
 class SessionList(BaseModel):
