@@ -165,7 +165,11 @@ class StepRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     steps: int = Field(
-        1, ge=1, le=MAX_STEPS_PER_REQUEST, description="how many training steps to run"
+        1,
+        strict=True,  # an integer, not "5", 5.0 or true (as the WebSocket's "step" command)
+        ge=1,
+        le=MAX_STEPS_PER_REQUEST,
+        description="how many training steps to run",
     )
 
 

@@ -374,6 +374,26 @@ def test_bad_pace_is_422_naming_the_field(
 
 
 @pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ("5", "must be an integer, got '5'"),
+        (True, "must be an integer, got True"),
+        (5.0, "must be an integer, got 5.0"),
+        (0, "must be an integer >= 1, got 0"),
+    ],
+)
+def test_step_takes_a_json_integer_only_as_the_websocket_does(
+    client: httpx.Client, session: dict, steps: Any, message: str
+) -> None:
+    answer = client.post(f"/api/sessions/{session['id']}/step", json={"steps": steps})
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()["detail"][0]
+    assert problem["field"] == "steps" and message in problem["message"]
+    assert client.get(f"/api/sessions/{session['id']}").json()["step"] == 0
+    assert client.post(f"/api/sessions/{session['id']}/step", json={"steps": 5}).json()["step"] == 5
+
+
+@pytest.mark.parametrize(
     ("method", "path"),
     [
         ("GET", ""),
