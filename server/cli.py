@@ -1,8 +1,10 @@
 """Command line: `backprop-lens [--host H] [--port P] [--data-dir D] [--open] [--max-training N]
-[--frame-rate F] [--log-level L]`.
+[--frame-rate F] [--header-timeout S] [--max-connections N] [--log-level L]`.
 
-The data directory is opened here, before serving, so a directory locked by another server or
-not writable ends the command with one clear line and exit code 2.
+The data directory is opened here, before serving, so a directory locked by another server, not
+writable or holding a damaged database ends the command with one clear line and exit code 2.
+uvicorn serves the app behind the connection guard (server/connections.py) and logs through
+the token filter (server/log_redact.py).
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ import webbrowser
 from pathlib import Path
 
 import uvicorn
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from server.app import ServerSettings, create_app
+from server.connections import HEADER_TIMEOUT, MAX_CONNECTIONS, ConnectionGuard
 from server.limits import MAX_WS_FRAME_BYTES
+from server.log_redact import log_config
 from server.paths import default_data_dir
 from server.security import SecurityConfigError, SecuritySettings
 from server.store import Store, StoreError
@@ -78,6 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="access token to require (default: a random one when --host is not loopback)",
     )
     parser.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help=f"close a connection whose request head takes longer (default {HEADER_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=MAX_CONNECTIONS,
+        metavar="N",
+        help=f"open connections at most; more are refused (default {MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     return parser
@@ -109,10 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Backprop Lens is serving on {url}", flush=True)
     if args.open:
         threading.Timer(1.0, lambda: webbrowser.open(url)).start()
+    guard = ConnectionGuard(args.header_timeout, args.max_connections)
+    # The guard finds a request's connection by scope["client"], which X-Forwarded-For would
+    # change before the guard saw it: the proxy headers apply inside it (as uvicorn would).
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")  # uvicorn's default
     uvicorn.run(
-        app,
+        guard.wrap(ProxyHeadersMiddleware(app, trusted_hosts=trusted)),
         host=args.host,
         port=args.port,
+        http=guard.protocol(),  # uvicorn's own HTTP protocol, with a deadline for request heads
+        proxy_headers=False,
+        log_config=log_config(security.token),  # ?token= never reaches the access log
         log_level=args.log_level,
         # Per-message deflate was the largest cost of streaming (measured): frames are small.
         ws_per_message_deflate=False,
