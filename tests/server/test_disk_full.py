@@ -3,9 +3,9 @@ here, which needs root; skipped with the reason elsewhere) fills up while a sess
 
 The run pauses; its message and `save_error` say what failed and which step the data directory
 keeps; open WebSockets get a "save_failed" event and a status frame saying so; /stop, /step and
-/start answer 507 with that message instead of success. Once space is free again, start saves
-what was pending and trains, stop answers 200, and a restarted server finds the run at the step
-it stopped at.
+/start answer 507 with that message instead of success, and the WebSocket's stop and start
+commands an error frame. Once space is free again, start saves what was pending and trains, stop
+answers 200, and a restarted server finds the run at the step it stopped at.
 """
 
 from __future__ import annotations
@@ -113,6 +113,10 @@ def test_a_full_disk_pauses_the_run_says_so_and_saves_again_when_space_returns(
                 answer = client.post(f"/api/sessions/{sid}/{path}", json=body)
                 assert answer.status_code == 507, (path, answer.text)
                 assert answer.json()["detail"] == message, path
+            for action in ("stop", "start"):  # the page's WebSocket commands alike
+                ws.send(json.dumps({"type": "command", "action": action}))
+                error = frames_until(ws, lambda f: f["type"] == "error")
+                assert error["message"] == message, action
             after = client.get(f"/api/sessions/{sid}").json()
             assert (after["status"], after["step"]) == ("paused", paused["step"])
 
