@@ -5,6 +5,7 @@ token never reaches the log."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import socket
 import threading
@@ -134,16 +135,13 @@ def test_at_the_cap_the_oldest_waiting_connection_makes_room(tmp_path: Path) -> 
             sock.close()
         # connections busy with a WebSocket are not closed: a new one is refused with 503
         url = f"{server.ws_url}/ws/sessions/{sid}"
-        sockets = [connect(url, open_timeout=10) for _ in range(6)]
-        try:
-            for ws in sockets:
+        with contextlib.ExitStack() as stack:
+            for _ in range(6):
+                ws = stack.enter_context(connect(url, open_timeout=10))
                 assert '"hello"' in str(ws.recv(timeout=10))
             with slow_socket(server.port, HEALTH) as sock:
                 refused = read_to_eof(sock)
             assert refused.startswith(b"HTTP/1.1 503") and b"too many connections" in refused
-        finally:
-            for ws in sockets:
-                ws.close()
         assert httpx.get(f"{server.url}/api/health", timeout=30).status_code == 200
     finally:
         server.stop()
