@@ -45,6 +45,9 @@ DIGITS_SIZE = 8
 DIGITS_MAX = 16  # pixel values are ink counts of 4x4 blocks, 0..16
 DIGIT_CLASSES = tuple(str(d) for d in range(10))
 MAX_UPLOAD_CLASSES = 20  # integer targets with at most this many distinct values are classes
+# Uploaded values beyond float32's range would be infinite in training, and the span of 2-D
+# data (the decision grid's domain) infinite even in float64 (+-1e308): refused on upload.
+MAX_UPLOAD_MAGNITUDE = float(np.finfo(np.float32).max)  # 3.4e38
 
 CSV_MAX_ROWS = 1_000_000
 CSV_MAX_COLUMNS = 1_000
@@ -725,6 +728,13 @@ def _numeric(array: np.ndarray, what: str) -> np.ndarray:
     out = np.asarray(array, dtype=np.float64)
     if not np.isfinite(out).all():
         raise DatasetError("upload", f"expected finite {what}, got NaN or infinity")
+    largest = float(np.abs(out).max()) if out.size else 0.0
+    if largest > MAX_UPLOAD_MAGNITUDE:
+        raise DatasetError(
+            "upload",
+            f"expected {what} within +-{MAX_UPLOAD_MAGNITUDE:.3g} (float32), got {largest:g}; "
+            "scale the data",
+        )
     return out
 
 

@@ -1,8 +1,11 @@
 """Command line: `backprop-lens [--host H] [--port P] [--data-dir D] [--open] [--max-training N]
-[--frame-rate F] [--ws IMPL] [--ws-per-message-deflate] [--log-level L]`.
+[--frame-rate F] [--ws IMPL] [--ws-per-message-deflate] [--header-timeout S]
+[--max-connections N] [--log-level L]`.
 
-The data directory is opened here, before serving, so a directory locked by another server or
-not writable ends the command with one clear line and exit code 2.
+The data directory is opened here, before serving, so a directory locked by another server, not
+writable or holding a damaged database ends the command with one clear line and exit code 2.
+uvicorn serves the app behind the connection guard (server/connections.py) and logs through
+the token filter (server/log_redact.py).
 """
 
 from __future__ import annotations
@@ -16,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from server.app import ServerSettings, create_app
+from server.connections import HEADER_TIMEOUT, MAX_CONNECTIONS, ConnectionGuard
 from server.limits import MAX_WS_FRAME_BYTES
+from server.log_redact import log_config
 from server.paths import default_data_dir
 from server.security import SecurityConfigError, SecuritySettings
 from server.store import Store, StoreError
@@ -92,6 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="access token to require (default: a random one when --host is not loopback)",
     )
     parser.add_argument(
+        "--header-timeout",
+        type=_positive_float,
+        default=HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help=f"close a connection whose request head takes longer (default {HEADER_TIMEOUT:g})",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=MAX_CONNECTIONS,
+        metavar="N",
+        help=f"open connections at most; more are refused (default {MAX_CONNECTIONS})",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     return parser
@@ -123,7 +143,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Backprop Lens is serving on {url}", flush=True)
     if args.open:
         threading.Timer(1.0, lambda: webbrowser.open(url)).start()
-    uvicorn.run(app, **uvicorn_options(args))
+    guard = ConnectionGuard(args.header_timeout, args.max_connections)
+    # The guard finds a request's connection by scope["client"], which X-Forwarded-For would
+    # change before the guard saw it: the proxy headers apply inside it (as uvicorn would).
+    trusted = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")  # uvicorn's default
+    uvicorn.run(
+        guard.wrap(ProxyHeadersMiddleware(app, trusted_hosts=trusted)),
+        **uvicorn_options(args),
+        http=guard.protocol(),  # uvicorn's own HTTP protocol, with a deadline for request heads
+        proxy_headers=False,
+        log_config=log_config(security.token),  # ?token= never reaches the access log
+    )
     return 0
 
 

@@ -1,5 +1,6 @@
-"""The data directory (--data-dir): creating it, the lock that keeps one server per directory,
-and the error every storage problem raises.
+"""The data directory (--data-dir): creating it (0700: only its owner reads the runs and uploads),
+the database file (0600, never an empty file taken for a new database), the lock that keeps one
+server per directory, and the error every storage problem raises.
 
 Two servers writing one SQLite database would interleave their histories, so the store takes an
 exclusive advisory lock on <data-dir>/server.lock (flock on POSIX, msvcrt.locking on Windows)
@@ -30,10 +31,15 @@ class StoreLockedError(StoreError):
     """Another Backprop Lens server holds the data directory's lock."""
 
 
+PRIVATE_DIR = 0o700  # mode of a data directory the server creates
+PRIVATE_FILE = 0o600  # mode of the database, its -wal and -shm files, and the lock file
+
+
 def make_data_dir(data_dir: Path) -> None:
-    """Create the data directory, or explain why it cannot be used (StoreError)."""
+    """Create the data directory (0700; an existing one keeps its mode), or explain why it
+    cannot be used (StoreError)."""
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
+        data_dir.mkdir(mode=PRIVATE_DIR, parents=True, exist_ok=True)
     except FileExistsError as exc:
         raise StoreError(
             f"cannot use {data_dir} as the data directory: it exists and is not a "
@@ -48,6 +54,41 @@ def make_data_dir(data_dir: Path) -> None:
         raise StoreError(f"cannot use {data_dir} as the data directory: not a directory")
 
 
+def prepare_database_file(path: Path) -> None:
+    """Create the database file 0600 when there is none (SQLite would create it 0644), take the
+    group's and others' permissions from an existing one and its -wal and -shm files (the
+    owner's stay: a read-only database stays read-only), and refuse a zero-length one: a file
+    that lost its contents is not a new, empty database to write into (StoreError)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(
+            f"cannot create the database {path}: {exc.strerror or exc}; pass a writable --data-dir"
+        ) from exc
+    else:
+        os.close(fd)
+        return
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise StoreError(f"cannot read the database {path}: {exc.strerror or exc}") from exc
+    if size == 0:
+        raise StoreError(
+            f"the database {path} is an empty file (0 bytes), not a Backprop Lens database; "
+            "it may have lost its contents: move it away (a new one is created) or pass a "
+            "different --data-dir"
+        )
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            mode = file.stat().st_mode & 0o777
+            if mode & 0o077:
+                file.chmod(mode & 0o700)
+        except OSError:
+            pass  # missing, or not ours to change: opening the database reports what matters
+
+
 class DataDirLock:
     """The exclusive advisory lock on <data_dir>/server.lock, held from acquire() to release()."""
 
@@ -60,7 +101,7 @@ class DataDirLock:
         """Take the lock and write our pid into the file (StoreLockedError naming the holder's
         pid when another process has it, StoreError when the directory is not writable)."""
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE)
         except OSError as exc:
             raise StoreError(
                 f"cannot write to the data directory {self.data_dir} ({exc.strerror or exc}); "

@@ -31,6 +31,13 @@ class TooManyTrainingError(SessionError):
     status_code = 429
 
 
+class InsufficientStorageError(SessionError):
+    """The session's checkpoint or history cannot be written to the data directory (e.g. the
+    disk is full): the request did not make its work durable."""
+
+    status_code = 507
+
+
 class BadRequestError(SessionError):
     """The request does not fit this session (e.g. weights of the wrong shape)."""
 

@@ -124,6 +124,11 @@ class SessionPublic(BaseModel):
     pace: float | None = Field(
         None, description="steps per second of a paced run while it runs; null: full speed"
     )
+    save_error: str | None = Field(
+        None,
+        description="why the session's checkpoint or history cannot be saved (e.g. a full disk) "
+        "and what the data directory keeps; null while saving works",
+    )
 
 
 class SessionList(BaseModel):
@@ -160,7 +165,11 @@ class StepRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     steps: int = Field(
-        1, ge=1, le=MAX_STEPS_PER_REQUEST, description="how many training steps to run"
+        1,
+        strict=True,  # an integer, not "5", 5.0 or true (as the WebSocket's "step" command)
+        ge=1,
+        le=MAX_STEPS_PER_REQUEST,
+        description="how many training steps to run",
     )
 
 

@@ -14,7 +14,8 @@ second (every 3 s when checkpoints are costly); the rows and events recorded up 
 become writable (server/session_writes.py) and the persister thread writes them in one go. Every
 stop, step, reset, weight or hyperparameter change is written at once. On start-up the store
 marks sessions left "running" as "interrupted"; sessions are loaded lazily (Trainer rebuilt from
-the stored config, checkpoint restored) the first time a request needs them.
+the stored config, checkpoint restored) the first time a request needs them. A failed write (a
+full disk) pauses the run and says so, and is tried again by start, stop and step (`persist`).
 
 Status: idle (step 0, not training), running, paused (stopped with step > 0), diverged,
 stopped_early, interrupted (the server went away while it trained). Each change is written to the
@@ -39,11 +40,11 @@ from pydantic import ValidationError
 
 from engine.config import ConfigError, HyperparameterUpdate, config_to_dict, errors_from_validation
 from server.capacity import TrainingSlots
-from server.errors import ConflictError, NotFoundError
+from server.errors import ConflictError, InsufficientStorageError, NotFoundError
 from server.history import History
 from server.hub import Hub, monotonic
 from server.session_record import SessionRecord
-from server.session_writes import Checkpoint, WriteBuffer
+from server.session_writes import Batch, Checkpoint, WriteBuffer
 from server.snapshots import snapshot_grid_resolution, snapshot_wait
 from server.store import Store, StoreError, utc_now
 
@@ -116,7 +117,7 @@ class Session:
         self._stop = threading.Event()  # set to stop the worker after its current step
         self._thread: threading.Thread | None = None
         self._pending: list[tuple[Callable[[Trainer], Any], Future[Any]]] = []  # calls queued
-        self._writes = WriteBuffer()
+        self._writes = WriteBuffer(saved_step=record.step)
         # Worker-thread timers.
         self._next_checkpoint = 0.0
         self._next_snapshot = 0.0
@@ -275,6 +276,7 @@ class Session:
         """Start training in the background, at most `pace` steps per second when given
         (ConflictError if busy, TooManyTrainingError)."""
         self.call(lambda trainer: None)  # builds the trainer now, so errors surface here
+        self.ensure_saved()  # a run that cannot be saved is not started
         self._claim(
             "train",
             lambda busy: (
@@ -285,12 +287,14 @@ class Session:
             hint="; stop one first",
         )
         self._launch(None, status="running", pace=pace)
-        self.persist()
+        if not self.persist():  # the run pauses again after its first step
+            self.ensure_saved()
         return self.public()
 
     def step(self, steps: int) -> Future[dict[str, Any]]:
         """Run `steps` training steps in a worker thread; the future resolves when done."""
         self.call(lambda trainer: None)
+        self.ensure_saved()
         self._claim(
             "step", lambda busy: f"session {self.id} is {_doing(busy)}; stop it before stepping"
         )
@@ -584,8 +588,10 @@ class Session:
     def _set_status(self, status: str, message: str | None = None) -> None:
         """Change the status, mark it for writing and tell the clients."""
         with self._state:  # published under the lock, so frames follow the order of changes
+            if self._writes.failure is not None:  # restated at the step the run stopped
+                self._record.save_error = self._writes.failure_message(self._record.step)
             self._record.status = status
-            self._record.message = message
+            self._record.message = message or self._record.save_error
             self._record.updated_at = utc_now()
             self._writes.mark_dirty()
             self._publish_status_locked()
@@ -608,29 +614,71 @@ class Session:
 
     # ---- persistence ------------------------------------------------------------------------
 
-    def persist(self, everything: bool = True) -> None:
-        """Write what the session has buffered (rows, events, checkpoint, record). While a run
-        trains, `everything=False` writes only what its last checkpoint covers."""
+    def persist(self, everything: bool = True) -> bool:
+        """Write what the session has buffered (rows, events, checkpoint, record); while a run
+        trains, `everything=False` writes only what its last checkpoint covers. False when a
+        write failed: the run pauses and says so (message, `save_error`, a "save_failed" event)
+        and what failed is kept for the next attempt (`ensure_saved`)."""
         with self._persist_lock:
-            with self._state:
-                rows, events, checkpoint, record = self._writes.take(
-                    flush=everything and self._busy not in TRAINING,
-                    busy=self._busy is not None,
-                    fields=self._record.stored_fields(),
-                )
-            if self._deleted:
-                return
-            try:
-                if checkpoint is not None:
-                    self._store.save_checkpoint(self.id, checkpoint[0], checkpoint[1])
-                if rows:
-                    self._store.append_metrics(self.id, rows)
-                if events:
-                    self._store.append_events(self.id, events)
-                if record is not None:
-                    self._store.update_session(self.id, **record)
-            except StoreError as exc:
-                log.error("session %s: cannot save: %s", self.id, exc)
+            saved = self._write_pending(everything)
+            if saved and self._writes.failure is not None:
+                self._save_recovered()
+                saved = self._write_pending(everything)  # the record and event saying so
+            return saved
+
+    def _write_pending(self, everything: bool) -> bool:
+        """One attempt to write the buffered writes (the caller holds _persist_lock)."""
+        with self._state:
+            batch = self._writes.take(
+                flush=everything and self._busy not in TRAINING,
+                busy=self._busy is not None,
+                fields=self._record.stored_fields(),
+            )
+        if self._deleted:
+            return True
+        try:
+            batch.write(self._store, self.id)
+        except StoreError as exc:
+            self._save_failed(batch, str(exc))
+            return False
+        with self._state:
+            self._writes.written(batch)
+        return True
+
+    def _save_failed(self, batch: Batch, error: str) -> None:
+        """A write failed: keep what it did not write, stop the run after its step and say so
+        (message, status frame, and a "save_failed" event the first time)."""
+        log.error("session %s: cannot save: %s", self.id, error)
+        with self._state:
+            first = self._writes.failed(batch, error)
+            record = self._record
+            record.save_error = record.message = self._writes.failure_message(record.step)
+            if self._busy in TRAINING:
+                self._stop.set()
+            self._publish_status_locked()
+            event = {"type": "save_failed", "step": record.step, "message": record.save_error}
+        if first:
+            self._emit_event(event)
+
+    def _save_recovered(self) -> None:
+        """Writes work again after failing: clear the error and tell the clients."""
+        with self._state:
+            record, step = self._record, self._writes.recovered()
+            if record.message == record.save_error:
+                record.message = None
+            record.save_error = None
+            self._publish_status_locked()
+        self._emit_event({"type": "saved", "step": step, "message": f"saved again at step {step}"})
+
+    def ensure_saved(self) -> None:
+        """507 (InsufficientStorageError) unless everything recorded is written: after a failed
+        write, the pending writes are tried again first."""
+        if self._writes.failure is not None:
+            self.persist()
+        with self._state:
+            message = self._record.save_error
+        if message is not None:
+            raise InsufficientStorageError(message)
 
 
 def _doing(busy: str) -> str:

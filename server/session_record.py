@@ -26,6 +26,7 @@ class SessionRecord:
     metrics: dict[str, Any] | None = None  # the latest report without layers and events
     message: str | None = None  # why the session is in its state, e.g. divergence
     best_step: int | None = None  # step of the best test loss (early stopping)
+    save_error: str | None = None  # what could not be saved and what is kept (never stored)
 
     @classmethod
     def new(cls, id: str, name: str, config: dict[str, Any], now: str) -> SessionRecord:
@@ -65,6 +66,7 @@ class SessionRecord:
             "message": self.message,
             "best_step": self.best_step,
             "pace": pace,
+            "save_error": self.save_error,
         }
 
     def stored_fields(self) -> dict[str, Any]:

@@ -7,7 +7,8 @@ The metric history on disk is thinned with the same rule as `server.history.Hist
 every few hundred rows), so a run of a million steps stays a few thousand rows. Values are JSON
 (orjson) with non-finite floats stored as null; arrays are .npy bytes read with allow_pickle=False.
 Disk problems (read-only directory, disk full, I/O error, not a database) raise `StoreError` with
-a message naming the directory; nothing is dropped silently.
+a message naming the directory; nothing is dropped silently. Opening refuses a damaged database
+(SQLite's quick_check) and a zero-length file before writing anything into them.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from server.data_dir import DataDirLock, StoreError, make_data_dir
+from server.data_dir import DataDirLock, StoreError, make_data_dir, prepare_database_file
 from server.data_dir import StoreLockedError as StoreLockedError
 from server.history import (
     DEFAULT_POLICY,
@@ -152,13 +153,16 @@ class Store:
     # ---- opening and closing ----------------------------------------------------------------
 
     def _open(self) -> None:
-        """Connect, set the pragmas, create the schema and prove the database is writable."""
+        """Check the file, connect, set the pragmas, create the schema and prove the database is
+        writable."""
+        prepare_database_file(self.path)
         with self._guard("open the database"):
             conn = sqlite3.connect(
                 self.path, check_same_thread=False, isolation_level=None, timeout=5.0
             )
             self._conn = conn
             conn.execute("PRAGMA busy_timeout = 5000")
+            self._check_intact(conn)
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(
@@ -182,6 +186,18 @@ class Store:
                 conn.execute(
                     "INSERT OR REPLACE INTO meta(key, value) VALUES ('opened_at', ?)", (utc_now(),)
                 )
+
+    def _check_intact(self, conn: sqlite3.Connection) -> None:
+        """Refuse a damaged database before anything is written into it (StoreError quoting
+        SQLite's quick_check, the integrity check without the slow index comparison)."""
+        rows = conn.execute("PRAGMA quick_check(5)").fetchall()
+        problems = [" ".join(str(row[0]).split()) for row in rows]  # one line each
+        if problems != ["ok"]:
+            raise StoreError(
+                f"the database {self.path} is damaged (SQLite quick_check: "
+                f"{'; '.join(problems)}); nothing was written into it: move it away (keep it for "
+                "recovery, e.g. sqlite3's .recover) or pass a different --data-dir"
+            )
 
     def close(self) -> None:
         """Close the database and release the directory lock (idempotent)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import os
 import re
 import shutil
@@ -268,3 +269,52 @@ def close_frame(data: bytes) -> tuple[int, str] | None:
             code = struct.unpack_from("!H", payload)[0] if len(payload) >= 2 else 1005
             return code, payload[2:].decode(errors="replace")
     return None
+
+
+# ------------------------------------------------------------------------------------ a small disk
+
+
+def mount_tmpfs(path: Path, size: str) -> str | None:
+    """Mount a tmpfs of `size` ("4m") on the directory `path` (created); None when mounted, else
+    why it cannot be (not root, no mount command, no permission in this container)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() != 0:
+        return "mounting a tmpfs needs root"
+    mount = shutil.which("mount")
+    if mount is None:
+        return "no mount command"
+    done = subprocess.run(
+        [mount, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    if done.returncode != 0:
+        return f"mount -t tmpfs failed: {(done.stderr or done.stdout).strip()}"
+    return None
+
+
+def unmount(path: Path) -> None:
+    """Unmount what mount_tmpfs mounted (lazily, so an open file cannot keep it)."""
+    umount = shutil.which("umount") or "umount"
+    subprocess.run([umount, "-l", str(path)], capture_output=True, timeout=30)
+
+
+def fill_disk(directory: Path) -> Path:
+    """Write zeros into a new file in `directory` until its file system is full; the file."""
+    filler = directory / "filler.bin"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    block = bytes(64 * 1024)
+    try:
+        while True:
+            try:
+                os.write(fd, block)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                if len(block) == 512:
+                    break  # not even 512 bytes fit: full
+                block = block[: len(block) // 2]
+    finally:
+        os.close(fd)
+    return filler

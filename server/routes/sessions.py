@@ -80,11 +80,12 @@ def patch_session(update: SessionPatch, session: SessionDep) -> dict[str, Any]:
     "/{session_id}/start",
     response_model=SessionPublic,
     summary="Start training in the background",
-    responses=errors(400, 404, 409, 422, 429),
+    responses=errors(400, 404, 409, 422, 429, 507),
 )
 def start_session(session: SessionDep, body: StartRequest | None = None) -> dict[str, Any]:
     """409 if it is running already; 429 if --max-training sessions train already. With
-    {"pace": n} it trains at most n steps per second, as the page does at a watchable speed."""
+    {"pace": n} it trains at most n steps per second, as the page does at a watchable speed.
+    507 while what the session recorded cannot be written (it is tried again first)."""
     return session.start(pace=body.pace if body is not None else None)
 
 
@@ -92,24 +93,29 @@ def start_session(session: SessionDep, body: StartRequest | None = None) -> dict
     "/{session_id}/stop",
     response_model=StopResult,
     summary="Stop training after the current step",
-    responses=errors(404, 409),
+    responses=errors(404, 409, 507),
 )
 def stop_session(session: SessionDep) -> dict[str, Any]:
-    """Waits for the step in progress, checkpoints and answers the step reached."""
-    return session.stop()
+    """Waits for the step in progress, checkpoints and answers the step reached; 507 when the
+    checkpoint or history cannot be written (the detail says what the data directory keeps)."""
+    stopped = session.stop()
+    session.ensure_saved()
+    return stopped
 
 
 @router.post(
     "/{session_id}/step",
     response_model=StepResult,
     summary="Run exactly n training steps and wait for them",
-    responses=errors(400, 404, 409, 422, 429),
+    responses=errors(400, 404, 409, 422, 429, 507),
 )
 async def step_session(session: SessionDep, body: StepRequest | None = None) -> dict[str, Any]:
-    """409 while the session is running; the steps run in a worker thread, not the event loop."""
+    """409 while the session is running; the steps run in a worker thread, not the event loop.
+    507 when they cannot be saved (a save that fails also ends them early)."""
     steps = body.steps if body is not None else 1
     future = await run_in_threadpool(session.step, steps)
     await asyncio.wrap_future(future)
+    await run_in_threadpool(session.ensure_saved)
     public = session.public()
     return {
         "step": public["step"],

@@ -124,6 +124,7 @@ async def _run(command: dict[str, Any], session: Session) -> None:
         await run_in_threadpool(session.start, command.get("pace"))
     elif action == "stop":
         await run_in_threadpool(session.stop)
+        await run_in_threadpool(session.ensure_saved)  # an error frame when it could not save
     elif action == "step":
         await run_in_threadpool(session.step, int(command.get("steps", 1)))
     else:

@@ -1,6 +1,7 @@
 // The banner over the page: a run that diverged (with fixes to try: learning rate / 10, gradient
-// clipping, batch norm, each marked with what it does to a lesson's run) or stopped early (where
-// the best step was). A fix changes the set-up, starts again from the initial weights and trains.
+// clipping, batch norm, each marked with what it does to a lesson's run), stopped early (where
+// the best step was) or cannot be saved (the server's words: what failed, which step the data
+// directory keeps). A fix changes the set-up, starts again from the initial weights and trains.
 
 import { el, fmtInt, setText } from "./util.js";
 
@@ -51,6 +52,16 @@ export class Banner {
   showEarlyStop(s, best, event) {
     const detail = event && event.message ? event.message : s.message || "the test loss stopped improving";
     this.show(`Early stop at step ${fmtInt(s.step)}${best !== null && best !== undefined ? ` — best step ${fmtInt(best)}` : ""}.`, `${detail.replace(/\.?\s*$/, ".")} The dashed line on the loss chart marks the best step.`, "info");
+  }
+
+  /** The server cannot save the run (a full disk): its message says what it keeps. */
+  showSaveError(message) {
+    this.show("The run cannot be saved.", message, "storage");
+  }
+
+  /** Take down a cannot-save banner once the server saves again. */
+  hideSaveError() {
+    if (this.box.dataset.kind === "storage") this.hide();
   }
 
   /** Take down an early-stop note (a diverged banner stays until dismissed or fixed). */

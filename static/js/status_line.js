@@ -1,6 +1,7 @@
 // What the open run is doing, in the header and the status line: the Start button and the step
 // buttons follow whether it trains, the pill and the footer show its status and latest numbers,
-// the event slot the newest event or a note from the page, the banner a divergence or early stop.
+// the event slot the newest event or a note from the page, the banner a divergence, an early stop
+// or a run the server cannot save (a full disk).
 
 import { isRunning } from "./run_state.js";
 import { fmt, fmtInt, setAttr, setText, statusText } from "./util.js";
@@ -95,6 +96,8 @@ export class StatusLine {
     } else {
       this.banner.hideInfo();
     }
+    if (s && s.save_error) this.banner.showSaveError(s.save_error);
+    else this.banner.hideSaveError();
     if (s && s.step !== undefined && (!store.latest || store.latest.step === undefined || s.step > store.latest.step)) {
       store.latest = { ...(store.latest || {}), step: s.step, epoch: s.epoch };
       this.renderLatest();

@@ -1,9 +1,11 @@
 """More of the page against a live server: presets, a strict Content-Security-Policy, weight editing,
-comparing runs, the divergence banner and a page opened in the middle of a run."""
+comparing runs, the divergence banner, the banner of a run that cannot be saved (a full disk) and
+a page opened in the middle of a run."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,7 +19,7 @@ from tests.browser.helpers import (
     url_for_config,
     wait_step_at_least,
 )
-from tests.support import LiveServer
+from tests.support import LiveServer, fill_disk, mount_tmpfs, unmount
 
 pytestmark = pytest.mark.browser
 
@@ -195,3 +197,30 @@ def test_page_opened_mid_run_draws_the_history_at_once(
     finally:
         httpx.post(f"{shared_server.url}/api/sessions/{run['id']}/stop", timeout=10)
     assert page.console_errors == []
+
+
+def test_a_full_disk_shows_a_banner_until_the_run_saves_again(page: Any, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    reason = mount_tmpfs(data, "4m")
+    if reason is not None:
+        pytest.skip(f"cannot fill a disk here: {reason}")
+    server = LiveServer(data)
+    try:
+        server.start()
+        open_page(page, url_for_config(server.url, XOR_2_8_8_1))
+        page.click("#btn-start")
+        wait_step_at_least(page, 30)
+        filler = fill_disk(data)
+        page.wait_for_selector("#banner[data-kind='storage']:not([hidden])", timeout=60_000)
+        text = page.text_content("#banner") or ""
+        assert "cannot be saved" in text and "is full" in text and "keeps" in text
+        page.wait_for_selector("#run-status[data-status='paused']", timeout=10_000)
+        assert not page.is_visible("#fix-lr")  # a divergence's fixes do not help here
+        filler.unlink()
+        page.click("#btn-start")  # space is back: start saves, trains, and the banner goes
+        page.wait_for_selector("#banner", state="hidden", timeout=20_000)
+        page.wait_for_selector("#run-status[data-status='running']", timeout=10_000)
+        pause_if_running(page, server.url)
+    finally:
+        server.stop()
+        unmount(data)

@@ -374,6 +374,26 @@ def test_bad_pace_is_422_naming_the_field(
 
 
 @pytest.mark.parametrize(
+    ("steps", "message"),
+    [
+        ("5", "must be an integer, got '5'"),
+        (True, "must be an integer, got True"),
+        (5.0, "must be an integer, got 5.0"),
+        (0, "must be an integer >= 1, got 0"),
+    ],
+)
+def test_step_takes_a_json_integer_only_as_the_websocket_does(
+    client: httpx.Client, session: dict, steps: Any, message: str
+) -> None:
+    answer = client.post(f"/api/sessions/{session['id']}/step", json={"steps": steps})
+    assert answer.status_code == 422, answer.text
+    problem = answer.json()["detail"][0]
+    assert problem["field"] == "steps" and message in problem["message"]
+    assert client.get(f"/api/sessions/{session['id']}").json()["step"] == 0
+    assert client.post(f"/api/sessions/{session['id']}/step", json={"steps": 5}).json()["step"] == 5
+
+
+@pytest.mark.parametrize(
     ("method", "path"),
     [
         ("GET", ""),
@@ -448,6 +468,41 @@ def test_weights_put_is_409_while_running(client: httpx.Client, session: dict[st
     )
     reset = client.post(f"/api/sessions/{sid}/reset")  # stops first
     assert reset.status_code == 200 and reset.json()["status"] == "idle"
+
+
+def _csv_upload(client: httpx.Client, value: float) -> httpx.Response:
+    """A 2-D CSV upload whose points sit at +-value."""
+    rows = "\n".join(
+        f"{value * (-1) ** i:g},{value * (-1) ** (i // 3):g},{i % 2}" for i in range(40)
+    )
+    return client.post(
+        "/api/datasets/upload",
+        files={"file": ("far.csv", f"a,b,label\n{rows}\n".encode(), "text/csv")},
+        data={"target": "label"},
+    )
+
+
+def test_data_that_overflows_is_refused_on_upload_and_snapshots_keep_working(
+    client: httpx.Client,
+) -> None:
+    # finite, but infinite in float32 training and in the span of the decision grid
+    refused = _csv_upload(client, 1e308)
+    assert refused.status_code == 422, refused.text
+    problem = refused.json()["detail"][0]
+    assert problem["field"] == "upload"
+    assert "inputs X within +-3.4e+38 (float32), got 1e+308" in problem["message"]
+    edge = _csv_upload(client, 3.4e38)  # the largest accepted
+    assert edge.status_code == 201, edge.text
+    layers = [{"type": "dense", "units": 3}, {"type": "dense", "units": 1}]
+    sid = create(client, {"dataset": {"name": edge.json()["name"]}, "layers": layers})["id"]
+    try:
+        for _ in range(2):  # before and after training on it
+            for path in ("snapshot", "boundary?resolution=20"):
+                answer = client.get(f"/api/sessions/{sid}/{path}")
+                assert answer.status_code == 200, (path, answer.text[:300])
+            assert client.post(f"/api/sessions/{sid}/step", json={"steps": 3}).status_code == 200
+    finally:
+        client.delete(f"/api/sessions/{sid}")
 
 
 def test_upload_csv_then_train_on_it(client: httpx.Client) -> None:
