@@ -26,13 +26,12 @@ from typing import Any, Literal
 
 import numpy as np
 
+from engine.config import FEATURE_NAMES, MAX_SAMPLES, MAX_TEST_FRACTION, MIN_SAMPLES
+
 Task = Literal["binary", "multiclass", "regression"]
 Domain = tuple[tuple[float, float], tuple[float, float]]
 Uploads = Callable[[str], tuple[np.ndarray, np.ndarray]]
 
-MIN_SAMPLES = 4
-MAX_SAMPLES = 100_000
-MAX_TEST_FRACTION = 0.9
 PLAYGROUND_DOMAIN: Domain = ((-6.0, 6.0), (-6.0, 6.0))
 SINE_DOMAIN: Domain = ((-6.0, 6.0), (-2.0, 2.0))  # (x range, target range) of the 1-D plot
 GLYPH_SIZE = 16
@@ -51,8 +50,8 @@ CSV_MAX_COLUMNS = 1_000
 NPZ_MAX_BYTES = 64 * 1024 * 1024
 NPZ_MEMBERS = ("X.npy", "y.npy")
 
-# The Playground input features, in Playground's order.
-FEATURES: tuple[str, ...] = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
+# The Playground input features, in Playground's order (the names the config allows).
+FEATURES: tuple[str, ...] = FEATURE_NAMES
 # The features that exist for 1-D inputs (the sine dataset).
 FEATURES_1D: tuple[str, ...] = ("x1", "x1^2", "sin(x1)")
 

@@ -113,24 +113,12 @@ def test_build_rejects_shapes_it_cannot_take(
         built(layer, input_shape)
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: Dense(0),
-        lambda: Dense(3, "swish"),
-        lambda: Conv2D(2, 3, padding="full"),
-        lambda: Conv2D(2, 0),
-        lambda: Conv2D(2, 3, stride=0),
-        lambda: MaxPool2D(0),
-        lambda: BatchNorm(momentum=1.5),
-        lambda: BatchNorm(eps=0.0),
-        lambda: Dropout(1.5),
-        lambda: Dropout(-0.1),
-    ],
-)
-def test_constructors_reject_bad_arguments(make) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_activation_name_is_refused() -> None:
+    # the layers trust their numeric arguments (their limits are the config's, refused with the
+    # field's name in tests/engine/test_config_limits.py); a name is looked up, and a name that
+    # is not there is an error
     with pytest.raises(ValueError, match="expected"):
-        make()
+        Dense(3, "swish")
 
 
 # ---------------------------------------------------------------------------------- init
@@ -334,8 +322,7 @@ def test_dropout_is_deterministic_per_seed_and_identity_in_eval() -> None:
     layer = built(Dropout(0.5), (10,)).eval()
     assert layer.forward(x) is x and layer.mask is None
     assert layer.backward(x) is x
-    assert built(Dropout(0.0), (10,)).forward(x) is x
-    assert not built(Dropout(1.0), (10,)).forward(x).any()
+    assert built(Dropout(0.0), (10,)).forward(x) is x  # rate 1 is past the config's limit
 
 
 # ---------------------------------------------------------------------------------- registries

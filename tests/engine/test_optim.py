@@ -218,12 +218,10 @@ def test_empty_parameter_list() -> None:
 
 
 def test_bad_configuration_and_gradients() -> None:
+    # hyperparameter limits are the config's (tests/engine/test_config_limits.py); an unknown
+    # name is still an error here, as is a gradient that does not fit its parameter
     with pytest.raises(ValueError, match="expected one of"):
         build_optimizer([], opt_config("lbfgs"))
-    with pytest.raises(ValueError, match="beta1"):
-        build_optimizer([], opt_config("adam", beta1=1.0))
-    with pytest.raises(ValueError, match="learning_rate"):
-        build_optimizer([], opt_config("sgd", learning_rate=-1.0))
     p = Param(np.zeros((2, 2)))
     opt = build_optimizer([p], opt_config("adam"))
     p.grad = np.zeros(3)
@@ -370,8 +368,6 @@ def test_cosine_schedule() -> None:
 def test_bad_schedules() -> None:
     with pytest.raises(ValueError, match="expected one of"):
         learning_rate_at(schedule("linear"), 0.1, 1)
-    with pytest.raises(ValueError, match="step_size"):
-        learning_rate_at(schedule("step", step_size=0), 0.1, 1)
     with pytest.raises(ValueError, match="step >= 0"):
         learning_rate_at(schedule("cosine"), 0.1, -1)
 
@@ -450,8 +446,6 @@ def test_non_finite_gradients_are_reported_not_clipped(bad: float, kind: str | N
 def test_bad_clip_config() -> None:
     with pytest.raises(ValueError, match="expected one of"):
         clip_gradients([np.ones(2)], clip("percentile", 1.0))
-    with pytest.raises(ValueError, match="threshold"):
-        clip_gradients([np.ones(2)], clip("norm", 0.0))
 
 
 # ---------------------------------------------------------------------------------------------
