@@ -291,7 +291,7 @@ def test_early_stopping_remembers_and_restores_the_best_step() -> None:
 def test_report_has_every_per_layer_statistic() -> None:
     trainer = Trainer(tanh_net())
     trainer.train(30)
-    trainer._want_update = True
+    trainer.recorder.measure_update = True  # the next step measures its update
     trainer.train_step()
     report = trainer.report().to_dict()
     assert report["step"] == 31 and report["loss"] is not None and report["test_loss"] is not None
