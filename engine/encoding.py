@@ -16,7 +16,8 @@ from typing import Any, Literal
 import numpy as np
 
 from engine.config import ConfigError, RunConfig
-from engine.data import Dataset, DatasetError, apply_features
+from engine.data import Dataset, DatasetError
+from engine.features import apply_features
 
 TargetKind = Literal["onehot", "labels", "pm1", "01", "values"]
 

@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from engine import presets
+from engine import recipes
 from engine.config import ConfigError, parse_config
 from engine.stats import LAYER_STAT_KEYS
 from engine.trainer import Trainer, WeightsError
@@ -35,7 +35,7 @@ def tanh_net(data_name: str = "spiral", **overrides: object) -> dict:
 
 
 def cnn_glyphs(**overrides: object) -> dict:
-    config = presets.cnn_glyphs()
+    config = recipes.cnn_glyphs()
     config.update(overrides)
     return config
 
