@@ -1,4 +1,4 @@
-# Backprop Lens — the two set-up commands: `make run` and `make test`.
+# Backprop Lens — the two set-up commands: `make run` and `make test` (and `make mutate`).
 # Both create .venv when missing and reinstall only when pyproject.toml changed.
 
 PYTHON ?= python3
@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 ARGS   ?=
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format chromium bench clean
+.PHONY: run test lint format chromium bench mutate clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Backprop Lens needs Python 3.11 or newer, got " + sys.version.split()[0])'
@@ -30,6 +30,11 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 		|| echo "note: torch not installed; the PyTorch reference tests will be skipped"; \
 	else echo "note: no torch wheel in $(TORCH_WHEELS); the PyTorch reference tests will be skipped"; fi
 	@touch $@ $(VENV)/.installed-run
+
+# Installed for `make mutate`: the test install plus mutmut (the `mutate` extra).
+$(VENV)/.installed-mutate: $(VENV)/.installed-test
+	$(BIN)/python -m pip install --quiet -e '.[test,mutate]'
+	@touch $@
 
 run: $(VENV)/.installed-run
 	$(BIN)/backprop-lens $(ARGS)
@@ -55,5 +60,20 @@ bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.engine_speed
 	$(BIN)/python -m bench.stream
 
+# Mutation testing of the engine's math and bookkeeping ([tool.mutmut] in pyproject.toml; the
+# campaign, its runtime and every equivalent mutant are in docs/testing.md). A fresh campaign each
+# time, so the score printed is that of the code and tests as they are now; MUTANTS='name ...'
+# (globs allowed) re-tests only those mutants of the last campaign, e.g. after adding a test.
+# One BLAS/OpenMP thread per worker: mutmut forks a worker per mutant from a process that has run
+# the tests, and a fork taken while a thread pool is alive can deadlock (seen: every mutant hung
+# until its timeout); mutmut's workers already fill the cores.
+MUTANTS ?=
+MUTATE_ENV := OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+mutate: $(VENV)/.installed-mutate
+	@if [ -z "$(MUTANTS)" ]; then rm -rf mutants; fi
+	@start=$$(date +%s); $(MUTATE_ENV) $(BIN)/mutmut run $(MUTANTS); rc=$$?; \
+		echo "campaign: $$(( $$(date +%s) - start )) s"; exit $$rc
+	$(BIN)/python tests/mutation_score.py
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache mutants

@@ -86,7 +86,7 @@ class Layer:
 
     kind: str = ""  # "dense", "conv2d", "maxpool2d", "avgpool2d", "flatten", "batchnorm", "dropout"
 
-    def __init__(self, activation: str | Activation = "linear") -> None:
+    def __init__(self, activation: str | Activation) -> None:
         self.name = ""  # stable index name set by the network: "0", "1", ...
         self.params: dict[str, Parameter] = {}  # trainable arrays by name
         self.buffers: dict[str, np.ndarray] = {}  # non-trainable state saved with the weights

@@ -45,9 +45,7 @@ def observed(layer: Layer) -> bool:
 
 
 def _flat64(arrays: list[np.ndarray]) -> np.ndarray:
-    """All values of `arrays` in one float64 vector (one allocation)."""
-    if len(arrays) == 1:
-        return arrays[0].ravel().astype(np.float64)
+    """All values of `arrays` in one float64 vector."""
     return np.concatenate([a.ravel() for a in arrays]).astype(np.float64, copy=False)
 
 

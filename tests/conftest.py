@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -75,3 +76,30 @@ def page(browser):  # type: ignore[no-untyped-def]
         yield tab
     finally:
         context.close()
+
+
+# ------------------------------------------------------------------ module constants stay constant
+# Test modules keep their configs in module-level constants (XOR = {...}). A test that edits one in
+# place (cfg = dict(XOR); cfg["layers"].append(...)) leaks into every later test in a random order,
+# so each test's module constants are compared before and after it, and a change fails that test.
+
+
+def _module_constants(module: object) -> dict[str, object]:
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if name.isupper() and isinstance(value, dict | list | set)
+    }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    module = getattr(item, "module", None)
+    before = copy.deepcopy(_module_constants(module)) if module is not None else {}
+    result = yield
+    if module is not None:
+        after = _module_constants(module)
+        changed = sorted(name for name, value in before.items() if after.get(name) != value)
+        if changed:
+            pytest.fail(f"{item.nodeid} changed module constants in place: {', '.join(changed)}")
+    return result

@@ -146,3 +146,46 @@ def test_live_updates_have_the_run_configurations_limits() -> None:
         assert value == limits, name
         compared += 1
     assert compared == 8
+
+
+# What the layers' and optimizers' constructors refused before the limits moved here, with the
+# same values: each is now the config's refusal, naming the field with its config path.
+REFUSED_BY_THE_CONSTRUCTORS = [
+    (BASE, "layers.0.units", 0, "layers[0].units: must be an integer >= 1, got 0"),
+    (IMAGES, "layers.0.filters", 0, "layers[0].filters: must be an integer >= 1, got 0"),
+    (IMAGES, "layers.0.kernel_size", 0, "layers[0].kernel_size: must be an integer >= 1, got 0"),
+    (IMAGES, "layers.0.stride", -1, "layers[0].stride: must be an integer >= 1, got -1"),
+    (IMAGES, "layers.1.size", 0, "layers[1].size: must be an integer >= 1, got 0"),
+    (IMAGES, "layers.2.size", 1.5, "layers[2].size: must be an integer, got 1.5"),
+    (
+        BASE,
+        "optimizer.learning_rate",
+        -1.0,
+        "optimizer.learning_rate: must be a number > 0.0, got -1.0",
+    ),
+    (BASE, "optimizer.momentum", -0.5, "optimizer.momentum: must be a number >= 0.0, got -0.5"),
+    (BASE, "optimizer.alpha", 1.5, "optimizer.alpha: must be a number < 1.0, got 1.5"),
+    (BASE, "optimizer.eps", -1e-8, "optimizer.eps: must be a number > 0.0, got -1e-08"),
+    (BASE, "optimizer.beta1", 1.0, "optimizer.beta1: must be a number < 1.0, got 1.0"),
+    (BASE, "optimizer.beta2", 1.0, "optimizer.beta2: must be a number < 1.0, got 1.0"),
+    (BASE, "optimizer.eps", -1.0, "optimizer.eps: must be a number > 0.0, got -1.0"),
+    (
+        BASE,
+        "optimizer.schedule.total_steps",
+        0,
+        "optimizer.schedule.total_steps: must be an integer >= 1, got 0",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("base", "path", "bad", "message"),
+    REFUSED_BY_THE_CONSTRUCTORS,
+    ids=[f"{case[1]}={case[2]}" for case in REFUSED_BY_THE_CONSTRUCTORS],
+)
+def test_what_a_constructor_refused_the_config_refuses_with_the_whole_message(
+    base: dict[str, Any], path: str, bad: Any, message: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Trainer(with_value(base, path, bad))
+    assert str(caught.value) == message

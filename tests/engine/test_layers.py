@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import types
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -83,6 +84,7 @@ def test_conv2d_output_shapes(
 def test_pool_output_shape_floors(pool: type) -> None:
     layer = built(pool(2), (3, 7, 6))
     assert layer.output_shape == (3, 3, 3)
+    assert built(pool(2), (1, 4, 5)).output_shape == (1, 2, 2)  # ints: 5 // 2, not 2.5
     assert layer.params == {} and layer.param_count() == 0
     assert layer.forward(np.zeros((2, 3, 7, 6))).shape == (2, 3, 3, 3)
 
@@ -121,6 +123,115 @@ def test_an_unknown_activation_name_is_refused() -> None:
         Dense(3, "swish")
 
 
+@pytest.mark.parametrize(
+    ("make", "input_shape", "message"),
+    [
+        (
+            lambda: Dense(3),
+            (2, 4),
+            "dense layer input: expected per-sample shape (features,) (add a flatten layer), "
+            "got (2, 4)",
+        ),
+        (
+            lambda: Conv2D(2, 3),
+            (16,),
+            "conv2d layer input: expected per-sample shape (channels, height, width), got (16,)",
+        ),
+        (  # too short: one side is enough
+            lambda: Conv2D(2, 3),
+            (1, 2, 5),
+            "conv2d input: expected height and width >= kernel_size 3, got 2x5",
+        ),
+        (
+            lambda: MaxPool2D(2),
+            (8,),
+            "maxpool2d layer input: expected per-sample shape (channels, height, width), got (8,)",
+        ),
+        (
+            lambda: BatchNorm(),
+            (2, 3),
+            "batchnorm layer input: expected per-sample shape (features,) or "
+            "(channels, height, width), got (2, 3)",
+        ),
+    ],
+    ids=["dense", "conv-rank", "conv-size", "pool-rank", "batchnorm"],
+)
+def test_build_errors_say_what_shape_was_expected(
+    make: Callable[[], Layer], input_shape: tuple[int, ...], message: str
+) -> None:
+    with pytest.raises(ValueError) as caught:
+        built(make(), input_shape)
+    assert str(caught.value) == message
+
+
+def test_constructor_defaults_and_an_activation_instance() -> None:
+    conv, pool, dropout, batchnorm = Conv2D(4), MaxPool2D(), Dropout(), BatchNorm()
+    assert (conv.kernel_size, conv.stride, conv.padding, conv.activation.name) == (
+        3,
+        1,
+        "valid",
+        "relu",
+    )
+    assert pool.size == 2 and AvgPool2D().size == 2
+    assert dropout.rate == 0.5  # torch.nn.Dropout's p
+    assert (batchnorm.momentum, batchnorm.eps) == (0.1, 1e-5)  # torch.nn.BatchNorm1d's
+    tanh = get_activation("tanh")
+    assert Dense(3, tanh).activation is tanh
+
+
+def test_layers_print_their_type_name_and_activation() -> None:
+    dense = Dense(3, "relu")
+    assert repr(dense) == "Dense(name='', activation='relu')"
+    dense.name = "2"
+    assert repr(dense) == "Dense(name='2', activation='relu')"
+    assert repr(Flatten()) == "Flatten(name='')"  # linear: no activation shown
+
+
+def test_train_and_eval_switch_the_mode() -> None:
+    layer = Dropout(0.5)
+    assert layer.eval() is layer and layer.training is False
+    assert layer.train() is layer and layer.training is True
+    assert layer.train(False).training is False
+
+
+# ---------------------------------------------------------------------------------- flops
+@pytest.mark.parametrize(
+    ("make", "input_shape", "flops"),
+    [
+        (lambda: Dense(3, "linear"), (4,), 4 * 3),
+        (lambda: Dense(3, "relu"), (4,), 4 * 3 + 3),  # + one activation per unit
+        (
+            lambda: Conv2D(2, 3, activation="linear"),
+            (1, 4, 5),
+            2 * 9 * 2 * 3,
+        ),  # W.size per output pixel
+        (lambda: Conv2D(2, 3), (1, 4, 5), 2 * 9 * 2 * 3 + 2 * 2 * 3),
+        (lambda: MaxPool2D(2), (3, 4, 5), 3 * 4 * 5),
+        (lambda: AvgPool2D(2), (3, 4, 5), 3 * 4 * 5),
+        (lambda: BatchNorm(), (3, 4, 5), 4 * 3 * 4 * 5),
+        (lambda: Dropout(0.5), (7,), 7),
+        (lambda: Flatten(), (3, 4, 5), 0),
+    ],
+    ids=[
+        "dense",
+        "dense-relu",
+        "conv",
+        "conv-relu",
+        "max",
+        "avg",
+        "batchnorm",
+        "dropout",
+        "flatten",
+    ],
+)
+def test_flops_per_sample(
+    make: Callable[[], Layer], input_shape: tuple[int, ...], flops: int
+) -> None:
+    layer = make()  # a fresh layer each run: the test builds it
+    assert layer.flops_per_sample() == 0  # before build: nothing to count
+    assert built(layer, input_shape).flops_per_sample() == flops
+
+
 # ---------------------------------------------------------------------------------- init
 def test_init_weights_kinds() -> None:
     rng = np.random.default_rng(0)
@@ -145,6 +256,32 @@ def test_init_weights_kinds() -> None:
     assert init_weights((3, 2), 3, 2, "he", rng, np.float32).dtype == np.float32
     with pytest.raises(ValueError, match="xavier"):
         init_weights((2, 2), 2, 2, types.SimpleNamespace(kind="orthogonal"), rng, np.float64)
+
+
+def test_init_takes_a_kind_name_or_falls_back_to_the_defaults() -> None:
+    def draw(init, seed: int = 4, dtype=np.float64) -> np.ndarray:  # type: ignore[no-untyped-def]
+        return init_weights((3, 2), 3, 2, init, np.random.default_rng(seed), dtype)
+
+    np.testing.assert_array_equal(draw("he"), draw(types.SimpleNamespace(kind="he")))
+    bound = math.sqrt(6 / (3 + 2))  # no kind at all: xavier
+    np.testing.assert_array_equal(
+        draw(types.SimpleNamespace()), np.random.default_rng(4).uniform(-bound, bound, (3, 2))
+    )
+    np.testing.assert_array_equal(  # no std: 0.1
+        draw(types.SimpleNamespace(kind="normal")),
+        np.random.default_rng(4).normal(0.0, 0.1, (3, 2)),
+    )
+    np.testing.assert_array_equal(  # no range: 0.1
+        draw(types.SimpleNamespace(kind="uniform")),
+        np.random.default_rng(4).uniform(-0.1, 0.1, (3, 2)),
+    )
+    zeros = draw("zeros", dtype=np.float32)
+    assert zeros.dtype == np.float32 and not zeros.any()
+    with pytest.raises(ValueError) as caught:
+        draw("orthogonal")
+    assert str(caught.value) == (
+        "unknown init kind 'orthogonal': expected one of xavier, he, normal, uniform, zeros"
+    )
 
 
 def test_init_is_deterministic_per_seed_and_conv_uses_kernel_fans() -> None:
@@ -201,17 +338,19 @@ def test_param_grads_are_overwritten_not_accumulated() -> None:
 
 
 @pytest.mark.parametrize(
-    ("layer", "input_shape"),
-    [
-        (Dense(3), (4,)),
-        (Conv2D(2, 3), (2, 5, 5)),
-        (Conv2D(2, 3, stride=2), (2, 5, 5)),
-        (BatchNorm(), (3,)),
+    ("make_layer", "input_shape"),
+    [  # factories: the test switches needs_input_grad off, so each run gets a fresh layer
+        (lambda: Dense(3), (4,)),
+        (lambda: Conv2D(2, 3), (2, 5, 5)),
+        (lambda: Conv2D(2, 3, stride=2), (2, 5, 5)),
+        (lambda: BatchNorm(), (3,)),
     ],
+    ids=["dense", "conv", "conv-stride2", "batchnorm"],
 )
 def test_without_input_grad_backward_returns_none_but_fills_param_grads(
-    layer: Layer, input_shape: tuple[int, ...]
+    make_layer: Callable[[], Layer], input_shape: tuple[int, ...]
 ) -> None:
+    layer = make_layer()
     rng = np.random.default_rng(3)
     built(layer, input_shape)
     x = rng.normal(size=(3, *input_shape))
@@ -295,6 +434,19 @@ def test_batchnorm_eval_uses_running_stats(input_shape: tuple[int, ...]) -> None
         np.testing.assert_array_equal(layer.buffers[key], value)  # eval never updates them
 
 
+def test_batchnorm_momentum_at_its_ends_and_two_values_per_feature() -> None:
+    x = np.array([[1.0, 10.0], [3.0, 20.0]])  # two values per feature: unbiased var = 2 * biased
+    # momentum 0 is past the config's limit (a run never has it), but the formula's end holds
+    still = built(BatchNorm(momentum=0.0), (2,))
+    still.forward(x)
+    np.testing.assert_array_equal(still.buffers["running_mean"], [0.0, 0.0])  # never moves
+    np.testing.assert_array_equal(still.buffers["running_var"], [1.0, 1.0])
+    follows = built(BatchNorm(momentum=1.0), (2,))
+    follows.forward(x)
+    np.testing.assert_array_equal(follows.buffers["running_mean"], [2.0, 15.0])  # the batch's
+    np.testing.assert_array_equal(follows.buffers["running_var"], [2.0, 50.0])  # (1 + 1) / 1
+
+
 def test_batchnorm_single_value_per_feature_stays_finite() -> None:
     layer = built(BatchNorm(), (3,))
     out = layer.forward(np.array([[1.0, 2.0, 3.0]]))
@@ -325,6 +477,21 @@ def test_dropout_is_deterministic_per_seed_and_identity_in_eval() -> None:
     assert built(Dropout(0.0), (10,)).forward(x) is x  # rate 1 is past the config's limit
 
 
+def test_dropout_draws_its_mask_in_the_input_dtype_and_keeps_a_draw_equal_to_the_rate() -> None:
+    x = np.ones((2, 6), dtype=np.float32)
+    layer = built(Dropout(0.5), (6,), dtype=np.float32, seed=9)
+    draws = np.random.default_rng(9).random((2, 6), dtype=np.float32)  # float32: half the bits
+    np.testing.assert_array_equal(layer.forward(x), (draws >= 0.5) * np.float32(2.0))
+
+    class Exactly:  # a generator whose every draw is the rate itself
+        def random(self, shape: tuple[int, ...], dtype: type) -> np.ndarray:
+            return np.full(shape, 0.25, dtype=dtype)
+
+    quarter = Dropout(0.25)
+    quarter.rng = Exactly()  # type: ignore[assignment]
+    np.testing.assert_array_equal(quarter.forward(x), np.full((2, 6), 1 / 0.75, dtype=np.float32))
+
+
 # ---------------------------------------------------------------------------------- registries
 def test_registries_name_the_allowed_values() -> None:
     assert ACTIVATION_NAMES == ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax")
@@ -332,7 +499,13 @@ def test_registries_name_the_allowed_values() -> None:
     assert get_activation("tanh") is get_activation("tanh")
     with pytest.raises(ValueError, match="leaky_relu"):
         get_activation("gelu")
+    with pytest.raises(
+        ValueError, match="one of linear, sigmoid, tanh, relu, leaky_relu, softmax$"
+    ):
+        get_activation("gelu")
     with pytest.raises(ValueError, match="cross_entropy"):
+        get_loss("hinge")
+    with pytest.raises(ValueError, match="expected one of mse, bce, cross_entropy$"):
         get_loss("hinge")
 
 
@@ -347,6 +520,20 @@ def test_cross_entropy_rejects_bad_labels() -> None:
         loss(logits, np.array([0.5, 1.0, 2.0]))
     value, _ = loss(logits, np.array([0.0, 1.0, 3.0]))  # integral floats are accepted
     assert value == pytest.approx(math.log(4))
+
+
+def test_cross_entropy_takes_a_column_of_labels_and_refuses_other_layouts() -> None:
+    loss = get_loss("cross_entropy")
+    logits = np.random.default_rng(12).normal(size=(3, 4))
+    value, grad = loss(logits, np.array([2, 0, 3]))
+    column_value, column_grad = loss(logits, np.array([[2], [0], [3]]))  # (batch, 1)
+    assert column_value == value
+    np.testing.assert_array_equal(column_grad, grad)
+    for bad in (np.array([[2, 0, 3]]), np.zeros((3, 2), dtype=int)):  # a row; two per sample
+        with pytest.raises(ValueError, match=r"cross_entropy target shape: expected \(3,\)"):
+            loss(logits, bad)
+    with pytest.raises(ValueError, match=r"cross_entropy logits: expected \(batch, classes\)"):
+        loss(logits[0], np.array([2]))
 
 
 def test_mse_rejects_a_target_of_another_shape() -> None:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 
+from engine.config import OptimizerConfig
 from engine.optim import (
     SGD,
     Adam,
@@ -174,6 +176,46 @@ def test_step_defaults_to_the_base_learning_rate() -> None:
 
 
 @pytest.mark.parametrize("name", ["sgd", "rmsprop", "adam"])
+def test_every_optimizer_steps_with_its_base_rate_when_given_none(name: str) -> None:
+    given, default = Param([1.0, -2.0]), Param([1.0, -2.0])
+    opts = [
+        build_optimizer([p], opt_config(name, learning_rate=0.25, momentum=0.5))
+        for p in (given, default)
+    ]
+    for _ in range(2):
+        given.grad = default.grad = np.array([0.5, 2.0])
+        opts[0].step(0.25)
+        opts[1].step()
+    np.testing.assert_array_equal(default.data, given.data)
+    assert np.all(default.data != [1.0, -2.0])
+
+
+@pytest.mark.parametrize("name", ["rmsprop", "adam"])
+def test_float32_updates_are_computed_in_float32(name: str) -> None:
+    # one step from zero state, written out in float32 in the docstring's order: a float64
+    # scratch array would round differently (and cost float32 its speed). 64 gradients: on a
+    # handful the float64 rounding can land on the same float32 values (three did, and a
+    # float64 gradient scratch survived mutation testing)
+    f32 = np.float32
+    rng = np.random.default_rng(5)
+    g = np.concatenate([[0.3, -1.7, 2.9e-3], rng.standard_normal(61)]).astype(f32)
+    p = Param(np.ones(64), dtype=f32)
+    opt = build_optimizer([p], opt_config(name, alpha=0.9, beta1=0.8, beta2=0.9, eps=1e-3))
+    p.grad = g.copy()
+    opt.step(0.01)
+    if name == "rmsprop":  # v = (1 - alpha) g^2;  p -= lr g / (sqrt(v) + eps)
+        v = g * f32(1.0 - 0.9) * g
+        expected = f32(1.0) - (g * f32(0.01)) / (np.sqrt(v) + f32(1e-3))
+    else:  # m = (1 - b1) g, v = (1 - b2) g^2, t = 1: p -= lr / (1 - b1) m / (sqrt(v) / sqrt(1 - b2) + eps)
+        m = (g - f32(0.0)) * f32(1.0 - 0.8)
+        v = g * f32(1.0 - 0.9) * g
+        denominator = np.sqrt(v) / f32(math.sqrt(1.0 - 0.9)) + f32(1e-3)
+        expected = f32(1.0) - (m * f32(0.01 / (1.0 - 0.8))) / denominator
+    assert expected.dtype == f32
+    np.testing.assert_array_equal(p.data, expected)
+
+
+@pytest.mark.parametrize("name", ["sgd", "rmsprop", "adam"])
 def test_float32_stays_float32_in_place(name: str) -> None:
     p = Param(np.ones((3, 2)), dtype=np.float32)
     data = p.data
@@ -215,6 +257,8 @@ def test_empty_parameter_list() -> None:
         state = opt.state_dict()
         assert set(state) == {"step"}
         opt.load_state_dict(state)
+        opt.step(0.1)  # loading an empty state leaves an optimizer that still steps
+        assert opt.state_dict()["step"] == 2
 
 
 def test_bad_configuration_and_gradients() -> None:
@@ -227,6 +271,38 @@ def test_bad_configuration_and_gradients() -> None:
     p.grad = np.zeros(3)
     with pytest.raises(ValueError, match=r"parameter 0: expected a gradient of shape \(2, 2\)"):
         opt.step(0.1)
+
+
+def test_hyperparameters_at_the_ends_of_their_ranges_are_taken() -> None:
+    # the ranges are the config's (past them: tests/engine/test_config_limits.py); an optimizer
+    # built from a validated config at their ends holds those values
+    def build(name: str, **fields: float) -> Any:
+        return build_optimizer([], OptimizerConfig(name=name, **fields))
+
+    rmsprop = build("rmsprop", alpha=0.0, eps=1.0)  # alpha in [0, 1), eps in (0, 1]
+    assert (rmsprop.alpha, rmsprop.eps) == (0.0, 1.0)
+    adam = build("adam", beta1=0.0, beta2=0.0, eps=1.0)  # [0, 1): 0 is in
+    assert (adam.beta1, adam.beta2, adam.eps) == (0.0, 0.0, 1.0)
+    sgd = build("sgd", learning_rate=100.0, momentum=0.0)  # learning_rate in (0, 100]
+    assert (sgd.learning_rate, sgd.momentum) == (100.0, 0.0)
+
+
+def test_gradient_errors_name_the_parameter_and_what_it_got() -> None:
+    params = [Param(np.zeros(2)), Param(np.zeros((2, 2)))]
+    opt = build_optimizer(params, opt_config("adam"))
+    params[0].grad = np.zeros(2)
+    params[1].grad = np.zeros(3)
+    with pytest.raises(ValueError) as caught:
+        opt.step(0.1)
+    assert str(caught.value) == "parameter 1: expected a gradient of shape (2, 2), got (3,)"
+    params[1].grad = None
+    with pytest.raises(ValueError) as caught:
+        opt.step(0.1)
+    assert str(caught.value) == "parameter 1: expected a gradient of shape (2, 2), got None"
+    params[1].grad = np.zeros((2, 2), dtype=complex)  # right shape, but no real number
+    with pytest.raises(ValueError) as caught:
+        opt.step(0.1)
+    assert str(caught.value) == "parameter 1: expected a real gradient (float64), got complex128"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,6 +386,53 @@ def test_load_state_dict_rejects_mismatches_without_changing_anything() -> None:
             np.testing.assert_array_equal(value, good[key], err_msg=label)
 
 
+def test_load_state_dict_errors_say_what_was_expected_and_what_came() -> None:
+    params = [Param(np.zeros(2)), Param(np.zeros((2, 3)))]
+    opt = build_optimizer(params, opt_config("adam"))
+    good = opt.state_dict()
+    extra = {f"{i}.exp_avg": np.zeros(1) for i in range(2, 9)}  # seven extra keys
+    cases = [
+        (
+            {k: v for k, v in good.items() if k != "step"},
+            "optimizer state: expected a 'step' entry, got none",
+        ),
+        (
+            {**good, "step": np.array(-1)},
+            "optimizer state 'step': expected a non-negative integer scalar, got array(-1)",
+        ),
+        (
+            {**good, **extra},
+            "adam state for 2 parameters: expected keys among '<index>.{exp_avg,exp_avg_sq}' "
+            "and 'step', got extra ['2.exp_avg', '3.exp_avg', '4.exp_avg', '5.exp_avg', "
+            "'6.exp_avg']",
+        ),
+        (
+            {k: v for k, v in good.items() if k != "1.exp_avg_sq"},
+            "adam state: expected 'exp_avg_sq' for all 2 parameters, missing ['1.exp_avg_sq']",
+        ),
+        (
+            {**good, "1.exp_avg": np.zeros((3, 2))},
+            "adam state '1.exp_avg': expected shape (2, 3), got (3, 2)",
+        ),
+    ]
+    for state, message in cases:
+        with pytest.raises(OptimizerStateError) as caught:
+            opt.load_state_dict(state)
+        assert str(caught.value) == message
+
+
+def test_a_missing_buffer_error_lists_the_first_five_missing_keys() -> None:
+    params = [Param(np.zeros(2)) for _ in range(7)]
+    opt = build_optimizer(params, opt_config("rmsprop"))
+    state = {"step": np.array(0)}  # all seven 'square_avg' entries missing
+    with pytest.raises(OptimizerStateError) as caught:
+        opt.load_state_dict(state)
+    assert str(caught.value) == (
+        "rmsprop state: expected 'square_avg' for all 7 parameters, missing "
+        "['0.square_avg', '1.square_avg', '2.square_avg', '3.square_avg', '4.square_avg']"
+    )
+
+
 def test_sgd_load_without_momentum_buffer_resets_it() -> None:
     p = Param([0.0])
     opt = build_optimizer([p], opt_config("sgd", momentum=0.9))
@@ -365,6 +488,12 @@ def test_cosine_schedule() -> None:
     assert learning_rate_at(s, 1.0, 50) == pytest.approx(0.1, rel=1e-15)  # stays at min_lr
 
 
+def test_schedules_of_one_step_are_allowed() -> None:
+    assert learning_rate_at(schedule("step", step_size=1, gamma=0.5), 0.8, 3) == 0.1
+    cosine = schedule("cosine", total_steps=1, min_lr=0.1)
+    assert [learning_rate_at(cosine, 1.0, step) for step in (0, 1, 2)] == [1.0, 0.1, 0.1]
+
+
 def test_bad_schedules() -> None:
     with pytest.raises(ValueError, match="expected one of"):
         learning_rate_at(schedule("linear"), 0.1, 1)
@@ -407,6 +536,17 @@ def test_clip_by_value_below_threshold_changes_nothing() -> None:
     assert (report.clipped, report.fraction) == (False, 0.0)
     assert report.norm_after == report.norm_before
     np.testing.assert_array_equal(grads[0], np.array([0.5, -3.0, 2.0], dtype=np.float32))
+    # a norm above the threshold with no single value above it: nothing to clip either
+    report = clip_gradients([np.array([0.75, -0.75])], clip("value", 1.0))
+    norm = math.sqrt(1.125)  # > 1
+    assert report == ClipReport(False, norm, norm, 0.0, [norm])
+
+
+def test_clip_by_value_counts_the_values_clipped_in_every_array() -> None:
+    grads = [np.array([2.0, 0.5]), np.array([[-3.0, 4.0], [0.1, 0.2]])]
+    report = clip_gradients(grads, clip("value", 1.0))
+    assert report.fraction == pytest.approx(3 / 6, rel=1e-15)  # 1 of 2, then 2 of 4
+    np.testing.assert_array_equal(grads[1], [[-1.0, 1.0], [0.1, 0.2]])
 
 
 def test_clip_by_norm() -> None:
@@ -427,6 +567,8 @@ def test_clip_by_norm_below_threshold_changes_nothing() -> None:
     assert report.clipped is True and report.fraction < 1e-6
     grads = [np.array([3.0, 4.0], dtype=np.float32)]
     report = clip_gradients(grads, clip("norm", 10.0))
+    assert report == ClipReport(False, 5.0, 5.0, 0.0, [5.0])
+    report = clip_gradients([np.array([3.0, 4.0])], clip("norm", 5.0 + 1e-6))  # scale exactly 1
     assert report == ClipReport(False, 5.0, 5.0, 0.0, [5.0])
     assert grads[0].dtype == np.float32
     np.testing.assert_array_equal(grads[0], [3.0, 4.0])

@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.layers import Dense
 from engine.recorder import Report, finite
+from engine.stats import layer_statistics
 from engine.trainer import Trainer
 
 XOR: dict[str, Any] = {
@@ -70,6 +72,20 @@ def test_a_non_finite_layer_statistic_leaves_the_engine_as_none() -> None:
     report = trainer.report()
     assert report.layers[0]["grad_norm"] == math.inf  # inside the engine: the number itself
     assert report.to_dict()["layers"][0]["grad_norm"] is None  # outside: JSON's null
+
+
+def test_a_layer_statistic_of_an_infinite_gradient_is_none_in_the_report_only() -> None:
+    # one linear unit, W 1 and b 0, whose weight gradient is inf: engine.stats keeps the numbers
+    # as they are (tests/engine/test_stats.py), Report.to_dict turns them into None
+    layer = Dense(1, "linear")
+    layer.build((1,), np.random.default_rng(0), "xavier", np.float64)
+    layer.params["W"].data[...] = 1.0
+    layer.params["b"].data[...] = 0.0
+    layer.forward(np.array([[1.0]]))
+    layer.params["W"].grad = np.array([[math.inf]])
+    (got,) = report_with(layers=[layer_statistics(layer)]).to_dict()["layers"]
+    assert got["grad_norm"] is None and got["grad_max_abs"] is None
+    assert got["weight_norm"] == 1.0
 
 
 def test_no_attribute_appears_after_construction() -> None:

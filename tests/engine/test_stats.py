@@ -11,8 +11,9 @@ import types
 import numpy as np
 import pytest
 
+from engine.activations import get_activation
 from engine.layers import BatchNorm, Conv2D, Dense, Layer
-from engine.stats import activation_statistics, histogram, layer_statistics
+from engine.stats import activation_statistics, histogram, layer_histograms, layer_statistics
 
 INIT = types.SimpleNamespace(kind="xavier", std=0.1, range=0.1)  # stand-in for InitConfig
 
@@ -77,6 +78,51 @@ def test_a_conv_channel_is_dead_when_zero_at_every_position_of_every_sample() ->
     assert got["activation_std"] == pytest.approx(math.sqrt(7.25 / 24 - (7.5 / 24) ** 2), rel=1e-12)
 
 
+def test_conv_channels_are_not_mixed_across_samples() -> None:
+    # channel 0 is alive in sample 1 only, channel 2 in sample 0 only, channel 1 never: a
+    # grouping that mixed samples and channels would see two dead groups instead of one
+    layer = built(Conv2D(3, kernel_size=1, activation="relu"), (1, 1, 2))
+    layer.params["W"].data[...] = np.array([-1.0, 0.0, 1.0]).reshape(3, 1, 1, 1)
+    layer.params["b"].data[...] = [0.0, -1.0, 0.0]
+    x = np.array([[[[1.0, 2.0]]], [[[-1.0, -2.0]]]])  # (2 samples, 1 channel, 1, 2)
+    out = layer.forward(x)
+    np.testing.assert_array_equal(
+        out[:, :, 0, :], [[[0, 0], [0, 0], [1, 2]], [[1, 2], [0, 0], [0, 0]]]
+    )
+    assert activation_statistics(layer)["dead_fraction"] == pytest.approx(1 / 3, rel=1e-12)
+
+
+def test_conv_channels_alive_only_in_the_first_row_are_alive() -> None:
+    # both channels are non-zero only at the top pixel of a 3x2 map: none is dead. Grouping
+    # that swapped samples with rows instead of with channels would mix the rows of the two
+    # channels and see the bottom rows of both as one dead group
+    layer = built(Conv2D(2, kernel_size=1, activation="relu"), (1, 3, 2))
+    layer.params["W"].data[...] = np.array([1.0, 2.0]).reshape(2, 1, 1, 1)
+    layer.params["b"].data[...] = [0.0, 0.0]
+    x = np.zeros((2, 1, 3, 2))  # (2 samples, 1 channel, 3 rows, 2 columns)
+    x[0, 0, 0, 0] = 1.0
+    out = layer.forward(x)
+    assert np.count_nonzero(out) == 2 and out[0, 0, 0, 0] == 1.0 and out[0, 1, 0, 0] == 2.0
+    got = activation_statistics(layer)
+    assert got["dead_fraction"] == 0.0
+    assert got["activation_mean"] == pytest.approx(3.0 / 24, rel=1e-12)
+
+
+def test_before_any_forward_the_activation_statistics_are_zero() -> None:
+    layer = dense("relu", [[1.0]], [0.0])
+    zero = {
+        "activation_mean": 0.0,
+        "activation_std": 0.0,
+        "dead_fraction": 0.0,
+        "saturated_fraction": 0.0,
+    }
+    assert activation_statistics(layer) == zero
+    layer.forward(np.array([[-2.0]]))  # one sample of one unit, a dead one
+    assert activation_statistics(layer) == {**zero, "dead_fraction": 1.0}
+    layer.forward(np.array([[3.0]]))
+    assert activation_statistics(layer) == {**zero, "activation_mean": 3.0}
+
+
 # ----------------------------------------------------------------------------- saturation
 
 
@@ -101,6 +147,16 @@ def test_saturated_fraction_of_sigmoid_counts_outputs_outside_0_01_to_0_99() -> 
     layer.params["b"].data[...] = [0.0, 4.7]
     layer.forward(np.array([[1.0], [-1.0], [0.0]]))  # second unit: z = 7.7, 1.7, 4.7
     assert activation_statistics(layer)["saturated_fraction"] == pytest.approx(4 / 6, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_an_output_exactly_at_the_threshold_is_not_saturated(name: str) -> None:
+    # SATURATION = 0.99: tanh beyond +-0.99, sigmoid beyond 0.99 (or below 0.01) is saturated
+    outputs = np.array([[0.99, 0.995, 0.5, 0.9]])  # only 0.995 is beyond the threshold
+    if name == "tanh":
+        outputs = np.array([[0.99, -0.995, 0.0, -0.9]])
+    layer = types.SimpleNamespace(output=outputs, activation=get_activation(name))
+    assert activation_statistics(layer)["saturated_fraction"] == 0.25  # type: ignore[arg-type]
 
 
 def test_linear_outputs_are_never_dead_or_saturated() -> None:
@@ -132,6 +188,12 @@ def test_layer_statistics_by_hand() -> None:
     assert unmeasured["update_ratio"] is None and unmeasured["clipped"] is False
 
 
+def test_update_ratio_of_all_zero_weights_is_zero() -> None:
+    layer = dense("linear", [[0.0, 0.0]], [0.0, 0.0])  # weight norm 0: no ratio to divide
+    layer.forward(np.array([[1.0]]))
+    assert layer_statistics(layer, update_norm=0.25)["update_ratio"] == 0.0
+
+
 def test_non_finite_statistics_stay_what_they_are() -> None:
     # they become None once, where a report leaves the engine (tests/engine/test_recorder.py)
     layer = dense("linear", [[1.0]], [0.0])
@@ -154,6 +216,13 @@ def test_batchnorm_reports_the_batch_mean_and_biased_variance_per_feature() -> N
     assert got["batch_var"] == [5.0, 3.0, 0.0]  # (9 + 1 + 1 + 9) / 4, (1 + 1 + 9 + 1) / 4, 0
 
 
+def test_batchnorm_reports_no_batch_statistics_before_a_training_batch() -> None:
+    layer = built(BatchNorm(), (2,)).eval()
+    layer.forward(np.array([[1.0, 2.0], [3.0, 4.0]]))  # eval: the running statistics are used
+    got = layer_statistics(layer)
+    assert "batch_mean" not in got and "batch_var" not in got
+
+
 def test_batchnorm_over_images_reports_per_channel_statistics() -> None:
     layer = built(BatchNorm(), (2, 1, 2))
     x = np.array([[[[1.0, 3.0]], [[0.0, 0.0]]], [[[5.0, 7.0]], [[4.0, 0.0]]]])  # (2, 2, 1, 2)
@@ -172,3 +241,22 @@ def test_histogram_counts_by_hand() -> None:
     assert got["counts"] == [1, 2, 1, 1]  # the last bin holds its right edge; NaN is left out
     flat = histogram(np.full(3, 2.0), bins=2)
     assert flat == {"edges": [1.5, 2.0, 2.5], "counts": [0, 3]}
+
+
+def test_histogram_of_nothing_finite_is_empty_and_of_one_value_is_one_count() -> None:
+    assert histogram(np.array([math.nan, math.inf]), bins=3) == {
+        "edges": [0.0, 0.0, 0.0, 0.0],
+        "counts": [0, 0, 0],
+    }
+    assert histogram(np.array([[3.0]]), bins=2) == {"edges": [2.5, 3.0, 3.5], "counts": [0, 1]}
+
+
+def test_layer_histograms_cover_every_parameter_with_the_bins_asked_for() -> None:
+    layer = dense("tanh", [[1.0, 3.0]], [0.0, 2.0])
+    layer.params["W"].grad = np.array([[-1.0, 1.0]])
+    layer.params["b"].grad = np.array([1.0, 1.0])
+    got = layer_histograms(layer, bins=2)
+    assert got == {
+        "grad": {"edges": [-1.0, 0.0, 1.0], "counts": [1, 3]},
+        "weight": {"edges": [0.0, 1.5, 3.0], "counts": [2, 2]},
+    }
