@@ -87,9 +87,13 @@ def finite(value: Any) -> Any:
     return value
 
 
+# `make mutate` (docs/testing.md) mutates what a training step records, Recorder.record_step to
+# Recorder.add_event, and Report.to_dict and finite, where numbers leave the engine: set-up, the
+# evaluation budget, the rate clock and the assembly of a report are left out of the campaign.
 class Recorder:
     """Interval statistics, evaluation budget, update measurement and rate clock of one run."""
 
+    # pragma: no mutate start
     def __init__(self, network: Network, clock: Callable[[], float]) -> None:
         self._network = network  # the network the reports describe
         self._clock = clock  # seconds of a monotonic clock (time.perf_counter, or a test's)
@@ -115,6 +119,7 @@ class Recorder:
         self._clock_step = 0  # the step count then
 
     # ------------------------------------------------------------------ steps
+    # pragma: no mutate end
     def record_step(
         self,
         step: int,
@@ -191,6 +196,7 @@ class Recorder:
         """An event (divergence, early stop) for the next report."""
         self._events.append(event)
 
+    # pragma: no mutate start
     def measured(self, step: int) -> bool:
         """Whether the update of `step` was measured (a report after it shows its ratios)."""
         return self._update_step == step
@@ -287,3 +293,6 @@ class Recorder:
         self._layer_max = [0.0] * len(self._layer_max)
         self._events = []
         return report
+
+
+# pragma: no mutate end
