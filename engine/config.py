@@ -2,12 +2,17 @@
 
 The same pydantic models validate the engine's input and the REST API's bodies, so an error reads the
 same wherever it is raised: ``layers[2].units: must be an integer >= 1, got 0``.
+
+Every limit of a run is defined here, once. The engine's layers, optimizers, schedules and clipping
+take the values of a validated config and do not check them again (checks repeated there had
+drifted from these: a layer took dropout rate 1 and batch-norm momentum 0, an optimizer any
+momentum or learning rate >= 0, while the config refused them).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -20,10 +25,21 @@ from pydantic import (
 
 Activation = Literal["linear", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
 LossName = Literal["mse", "bce", "cross_entropy"]
-FEATURE_NAMES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
 Feature = Literal["x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)"]
+FEATURE_NAMES: tuple[str, ...] = get_args(Feature)  # the Playground features, Playground's order
 MAX_UNITS = 4096
 MAX_LAYERS = 64
+MIN_SAMPLES = 4  # a dataset smaller than this cannot be split and batched
+MAX_SAMPLES = 100_000
+MAX_TEST_FRACTION = 0.9
+
+# Limits shared by the run configuration and the live updates of a running session (PATCH).
+LearningRate = Annotated[float, Field(gt=0.0, le=100.0)]
+BatchSize = Annotated[int, Field(ge=1, le=4096)]
+Momentum = Annotated[float, Field(ge=0.0, lt=1.0)]
+Beta = Annotated[float, Field(ge=0.0, lt=1.0)]  # Adam's decay rates of m and v
+Epsilon = Annotated[float, Field(gt=0.0, le=1.0)]  # added to a denominator
+Alpha = Annotated[float, Field(ge=0.0, lt=1.0)]  # RMSprop's smoothing of g^2
 
 
 class _Model(BaseModel):
@@ -36,9 +52,13 @@ class DatasetConfig(_Model):
     """Which data to train on and how it is generated and split."""
 
     name: str = Field(min_length=1, max_length=80, description="built-in name or 'upload:<id>'")
-    samples: int = Field(500, ge=4, le=100_000, description="points generated (train + test)")
+    samples: int = Field(
+        500, ge=MIN_SAMPLES, le=MAX_SAMPLES, description="points generated (train + test)"
+    )
     noise: float = Field(0.0, ge=0.0, le=1.0, description="0..1 (Playground's 0..50 %)")
-    test_fraction: float = Field(0.3, ge=0.0, le=0.9, description="share held out for testing")
+    test_fraction: float = Field(
+        0.3, ge=0.0, le=MAX_TEST_FRACTION, description="share held out for testing"
+    )
     points: list[list[float]] | None = Field(
         None, max_length=5000, description="for name 'points': [[x1, x2, label], ...]"
     )
@@ -67,13 +87,13 @@ class OptimizerConfig(_Model):
     """The update rule and its hyperparameters (PyTorch's definitions)."""
 
     name: Literal["sgd", "rmsprop", "adam"] = "sgd"
-    learning_rate: float = Field(0.03, gt=0.0, le=100.0)
-    momentum: float = Field(0.0, ge=0.0, lt=1.0, description="sgd momentum")
+    learning_rate: LearningRate = 0.03
+    momentum: Momentum = Field(0.0, description="sgd momentum")
     nesterov: bool = Field(False, description="sgd: Nesterov momentum (needs momentum > 0)")
-    beta1: float = Field(0.9, ge=0.0, lt=1.0, description="adam")
-    beta2: float = Field(0.999, ge=0.0, lt=1.0, description="adam")
-    eps: float = Field(1e-8, gt=0.0, le=1.0, description="adam / rmsprop")
-    alpha: float = Field(0.99, ge=0.0, lt=1.0, description="rmsprop smoothing constant")
+    beta1: Beta = Field(0.9, description="adam")
+    beta2: Beta = Field(0.999, description="adam")
+    eps: Epsilon = Field(1e-8, description="adam / rmsprop")
+    alpha: Alpha = Field(0.99, description="rmsprop smoothing constant")
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
     @model_validator(mode="after")
@@ -184,7 +204,7 @@ class RunConfig(_Model):
     layers: list[LayerConfig] = Field(min_length=1, max_length=MAX_LAYERS)
     loss: LossName = "mse"
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
-    batch_size: int = Field(10, ge=1, le=4096)
+    batch_size: BatchSize = 10
     regularization: RegularizationConfig = Field(default_factory=RegularizationConfig)
     gradient_clip: ClipConfig | None = None
     init: InitConfig = Field(default_factory=InitConfig)
@@ -233,16 +253,16 @@ class RunConfig(_Model):
 class HyperparameterUpdate(_Model):
     """What may change between steps of a running session (PATCH /api/sessions/{id})."""
 
-    learning_rate: float | None = Field(None, gt=0.0, le=100.0)
-    batch_size: int | None = Field(None, ge=1, le=4096)
+    learning_rate: LearningRate | None = None
+    batch_size: BatchSize | None = None
     regularization: RegularizationConfig | None = None
     gradient_clip: ClipConfig | None = Field(None, description="null switches clipping off")
-    momentum: float | None = Field(None, ge=0.0, lt=1.0)
+    momentum: Momentum | None = None
     nesterov: bool | None = None
-    beta1: float | None = Field(None, ge=0.0, lt=1.0)
-    beta2: float | None = Field(None, ge=0.0, lt=1.0)
-    eps: float | None = Field(None, gt=0.0, le=1.0)
-    alpha: float | None = Field(None, ge=0.0, lt=1.0)
+    beta1: Beta | None = None
+    beta2: Beta | None = None
+    eps: Epsilon | None = None
+    alpha: Alpha | None = None
 
 
 # ----------------------------------------------------------------------------- errors

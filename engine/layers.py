@@ -6,7 +6,8 @@ and their gradients for the trace/inspector); the maths lives in each subclass's
 (x -> z) and `_backward` (dL/dz -> dL/dx, writing param.grad). Conventions follow PyTorch (NCHW,
 conv weight (filters, in_ch, kh, kw), BatchNorm running stats) so weights can be compared and
 exchanged; the one difference is Dense's W, stored (fan_in, units) = torch Linear's weight.T.
-Every layer keeps its input's dtype (float32 stays float32).
+Every layer keeps its input's dtype (float32 stays float32). Constructor arguments are trusted:
+their limits are engine.config's, checked once when a run configuration is validated.
 """
 
 from __future__ import annotations
@@ -78,13 +79,6 @@ def init_weights(
 def _as_activation(activation: str | Activation) -> Activation:
     """Return the Activation for a name (or the instance itself)."""
     return activation if isinstance(activation, Activation) else get_activation(activation)
-
-
-def _positive_int(value: Any, what: str) -> int:
-    """Return value as an int >= 1 or raise ValueError."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{what}: expected an integer >= 1, got {value!r}")
-    return int(value)
 
 
 class Layer:
@@ -204,7 +198,7 @@ class Dense(Layer):
 
     def __init__(self, units: int, activation: str | Activation = "tanh") -> None:
         super().__init__(activation)
-        self.units = _positive_int(units, "dense units")
+        self.units = units  # output width
         self.W: Parameter | None = None  # same object as params["W"]; weight (fan_in, units)
         self.b: Parameter | None = None  # same object as params["b"]; bias (units,)
 
@@ -264,12 +258,10 @@ class Conv2D(Layer):
         activation: str | Activation = "relu",
     ) -> None:
         super().__init__(activation)
-        self.filters = _positive_int(filters, "conv2d filters")
-        self.kernel_size = _positive_int(kernel_size, "conv2d kernel_size")
-        self.stride = _positive_int(stride, "conv2d stride")
-        if padding not in ("valid", "same"):
-            raise ValueError(f"conv2d padding: expected 'valid' or 'same', got {padding!r}")
-        self.padding = padding
+        self.filters = filters  # output channels
+        self.kernel_size = kernel_size  # square kernel side
+        self.stride = stride  # step between windows, both axes
+        self.padding = padding  # "valid" (none) or "same"
         self.W: Parameter | None = None  # same object as params["W"]; (filters, in_ch, kh, kw)
         self.b: Parameter | None = None  # same object as params["b"]; (filters,)
         self._pad = (0, 0, 0, 0)  # (top, bottom, left, right) zero padding
@@ -418,7 +410,7 @@ class _Pool2D(Layer):
 
     def __init__(self, size: int = 2) -> None:
         super().__init__("linear")
-        self.size = _positive_int(size, f"{self.kind} size")
+        self.size = size  # window side and stride
 
     def _build(self, input_shape, rng, init, dtype):
         self._expect_rank(input_shape, 3, "(channels, height, width)")
@@ -544,12 +536,8 @@ class BatchNorm(Layer):
 
     def __init__(self, momentum: float = 0.1, eps: float = 1e-5) -> None:
         super().__init__("linear")
-        if not 0.0 <= momentum <= 1.0:
-            raise ValueError(f"batchnorm momentum: expected a value in [0, 1], got {momentum!r}")
-        if not eps > 0.0:
-            raise ValueError(f"batchnorm eps: expected a value > 0, got {eps!r}")
-        self.momentum = float(momentum)
-        self.eps = float(eps)
+        self.momentum = float(momentum)  # weight of the batch in the running statistics
+        self.eps = float(eps)  # added to the variance before the square root
         self.gamma: Parameter | None = None  # same object as params["gamma"]; scale (F,)
         self.beta: Parameter | None = None  # same object as params["beta"]; shift (F,)
         self.batch_mean: np.ndarray | None = None  # (F,) mean of the last training batch
@@ -640,9 +628,7 @@ class Dropout(Layer):
 
     def __init__(self, rate: float = 0.5) -> None:
         super().__init__("linear")
-        if not 0.0 <= rate <= 1.0:
-            raise ValueError(f"dropout rate: expected a value in [0, 1], got {rate!r}")
-        self.rate = float(rate)
+        self.rate = float(rate)  # probability of zeroing a value, below 1
         self.rng: np.random.Generator | None = None  # kept from build(): masks are deterministic
         self.mask: np.ndarray | None = None  # scaled keep-mask of the last training forward
 
@@ -654,14 +640,9 @@ class Dropout(Layer):
         if not self.training or self.rate == 0.0:
             self.mask = None
             return x
-        if self.rng is None:
-            self.rng = np.random.default_rng()
-        if self.rate >= 1.0:
-            mask = np.zeros_like(x)
-        else:
-            draws = self.rng.random(x.shape, dtype=x.dtype)  # U[0, 1)
-            mask = (draws >= self.rate).astype(x.dtype)
-            mask *= 1.0 / (1.0 - self.rate)
+        draws = self.rng.random(x.shape, dtype=x.dtype)  # U[0, 1)
+        mask = (draws >= self.rate).astype(x.dtype)
+        mask *= 1.0 / (1.0 - self.rate)
         self.mask = mask
         return x * mask
 

@@ -3,6 +3,10 @@
 `Network` owns the layers and the loss. It knows how to run a batch forward, turn the loss gradient
 into every parameter's gradient (backward), and name every array stably ("0.W", "0.b", "2.gamma",
 "2.running_mean") so weights can be read, written, saved and compared with PyTorch.
+
+It also owns the one flat layout of the parameters: every Parameter.data is a view into one array,
+`flat.data`, in layer order, so that the optimizer updates the whole network with a handful of
+array operations and a layer's values are one slice of it (`layer_slices`).
 """
 
 from __future__ import annotations
@@ -119,11 +123,14 @@ class Network:
         if errors:
             raise ConfigError(errors)
         self.layers[0].needs_input_grad = False  # nobody needs dL/d(input data)
+        self._parameters = [p for _, p in self.named_parameters()]  # every Parameter, layer order
         self._forward_plan = [  # (bound forward, flatten first?) per layer, for the hot loop
             (layer.forward, flatten)
             for layer, flatten in zip(self.layers, self._flatten_before, strict=True)
         ]
-        self._flatten_parameters()
+        # flat: every parameter in one Parameter (what the optimizer updates); layer_slices: each
+        # layer's part of it, None for a layer without parameters
+        self.flat, self.layer_slices = self._flatten_parameters()
         self.output_shape = shape  # per-sample output shape
         self.fused_softmax = loss == "cross_entropy"  # CE reads logits; softmax folds into dL/dz
         total = self.param_count()
@@ -140,30 +147,31 @@ class Network:
                 f"{MAX_FLOPS_PER_SAMPLE:,} are allowed; use fewer units or filters",
             )
 
-    def _flatten_parameters(self) -> None:
+    def _flatten_parameters(self) -> tuple[Parameter, list[slice | None]]:
         """Lay every parameter out in one flat array; each Parameter.data becomes a view of it.
 
-        The optimizer then updates the whole network in a handful of array operations, and the
-        gradients are gathered into `flat.grad` with one concatenate: for a small network this
-        halves the cost of a step compared with one update per array.
+        Returns the whole network as one Parameter (what the optimizer updates) and each layer's
+        slice of it (None for a layer without parameters). The gradients are gathered into
+        `flat.grad` with one concatenate: for a small network this halves the cost of a step
+        compared with one update per array.
         """
-        params = self.parameters()
-        sizes = [p.data.size for p in params]
-        flat = np.zeros(sum(sizes), dtype=self.dtype)  # (all parameters,)
-        self.flat = Parameter(flat)  # the whole network as one parameter, for the optimizer
-        self.param_slices: list[tuple[int, slice]] = []  # (layer index, slice of flat) per param
-        index_of = {id(p): i for i, layer in enumerate(self.layers) for p in layer.params.values()}
+        sizes = [p.data.size for p in self._parameters]
+        flat = Parameter(np.zeros(sum(sizes), dtype=self.dtype))  # (all parameters,)
+        slices: list[slice | None] = []
         start = 0
-        for param, size in zip(params, sizes, strict=True):
-            view = flat[start : start + size].reshape(param.data.shape)
-            view[...] = param.data
-            param.data = view
-            self.param_slices.append((index_of[id(param)], slice(start, start + size)))
-            start += size
+        for layer in self.layers:
+            begin = start
+            for param in layer.params.values():
+                view = flat.data[start : start + param.data.size].reshape(param.data.shape)
+                view[...] = param.data
+                param.data = view
+                start += param.data.size
+            slices.append(slice(begin, start) if layer.params else None)
+        return flat, slices
 
     def gather_grads(self) -> np.ndarray:
         """Copy every param.grad into flat.grad (parameter order) and return it."""
-        grads = [p.grad for p in self.parameters()]
+        grads = [p.grad for p in self._parameters]
         if grads:
             np.concatenate(grads, axis=None, out=self.flat.grad)
         return self.flat.grad
@@ -208,10 +216,7 @@ class Network:
 
     def parameters(self) -> list[Parameter]:
         """Every trainable Parameter in layer order."""
-        cached = self.__dict__.get("_parameters")
-        if cached is None:
-            cached = self._parameters = [param for _, param in self.named_parameters()]
-        return cached
+        return self._parameters
 
     def named_arrays(self) -> Iterator[tuple[str, np.ndarray]]:
         """Parameters and buffers (running statistics) by stable name, live references."""

@@ -4,14 +4,16 @@ Every update follows PyTorch's rule (torch.optim.SGD / RMSprop / Adam with their
 options not exposed here: no weight decay, dampening 0, not centered, no amsgrad), so a trajectory
 can be compared number for number with torch in float64.
 
+An optimizer owns the learning rate of a run: its base rate and schedule, and `rate(step)`, the
+rate of the update after `step` steps (the trainer asks it before each update and for reports).
+Hyperparameters are trusted: their limits are engine.config's, checked when a config is validated.
+
 Speed: a tiny network takes thousands of steps a second, and a NumPy call on a small array costs
-about half a microsecond whatever its size, so the number of calls is what counts. The optimizer
-state of all parameters sharing a dtype lives in one flat array per buffer; a step gathers the
-gradients into one flat scratch array with a single ``np.concatenate``, computes the whole update
-with a few in-place ufunc calls on the flat arrays, and subtracts per-parameter views of it from
-``param.data`` (Adam: 13 calls plus one per parameter, instead of 13 per parameter). Nothing is
-allocated per step but the gradient list handed to concatenate. Plain SGD (momentum 0) is just
-``p.data -= lr * p.grad`` per parameter: measured as fast as the flat path for small networks.
+about half a microsecond whatever its size, so the number of calls is what counts. The trainer
+hands the optimizer a single parameter, the network's flat array of every weight (engine.network
+lays the parameters out in it once), so a step is a handful of in-place ufunc calls on whole-network
+arrays (Adam: 13) into scratch arrays allocated once. Plain SGD (momentum 0) is just
+``p.data -= lr * p.grad`` per parameter.
 
 Parameters are duck-typed: any object with ``.data`` and ``.grad`` arrays of the same shape
 (engine.layers.Parameter). ``param.data`` is updated in place and never rebound; ``param.grad``
@@ -55,88 +57,12 @@ class OptimizerStateError(ValueError):
 
 
 # --------------------------------------------------------------------------------------------
-# Flat storage
-# --------------------------------------------------------------------------------------------
-
-
-class _FlatGroup:
-    """Parameters of one dtype, with flat scratch arrays and per-parameter views into them."""
-
-    __slots__ = ("params", "indices", "dtype", "size", "offsets", "grad", "update", "update_views")
-
-    def __init__(self, params: list[Parameter], indices: list[int], dtype: np.dtype) -> None:
-        self.params = params  # the group's parameters, in optimizer order
-        self.indices = indices  # their positions in the optimizer's parameter list
-        self.dtype = dtype  # dtype of every param.data in the group
-        sizes = [int(p.data.size) for p in params]
-        self.offsets = np.concatenate(([0], np.cumsum(sizes, dtype=np.int64))).tolist()
-        self.size = self.offsets[-1]  # total number of scalars in the group
-        self.grad = np.empty(self.size, dtype=dtype)  # (size,) the gradients gathered this step
-        self.update = np.empty(self.size, dtype=dtype)  # (size,) scratch: what is subtracted
-        self.update_views = self.views(self.update)  # update, cut and shaped like each param
-
-    def zeros(self) -> np.ndarray:
-        """A new flat state buffer of the group's size and dtype, all zero."""
-        return np.zeros(self.size, dtype=self.dtype)  # (size,)
-
-    def views(self, flat: np.ndarray) -> list[np.ndarray]:
-        """Views of a flat array, one per parameter, shaped like param.data."""
-        return [
-            flat[start:stop].reshape(p.data.shape)
-            for p, start, stop in zip(self.params, self.offsets[:-1], self.offsets[1:], strict=True)
-        ]
-
-    def gather(self) -> np.ndarray:
-        """Copy every param.grad into the flat gradient array and return it."""
-        try:
-            np.concatenate([p.grad for p in self.params], axis=None, out=self.grad)
-        except (TypeError, ValueError) as exc:
-            raise self._grad_error() from exc
-        return self.grad
-
-    def apply(self) -> None:
-        """param.data -= update, for each parameter, in place."""
-        for p, u in zip(self.params, self.update_views, strict=False):
-            p.data -= u
-
-    def _grad_error(self) -> ValueError:
-        """Name the first parameter whose gradient cannot be gathered."""
-        for index, p in zip(self.indices, self.params, strict=True):
-            got = None if p.grad is None else np.shape(p.grad)
-            if got != p.data.shape:
-                return ValueError(
-                    f"parameter {index}: expected a gradient of shape {p.data.shape}, got {got}"
-                )
-        return ValueError("gradients do not match the parameters")
-
-
-def _group_by_dtype(params: list[Parameter]) -> list[_FlatGroup]:
-    """Split the parameters into flat groups, one per dtype, in order of first appearance."""
-    by_dtype: dict[np.dtype, tuple[list[Parameter], list[int]]] = {}
-    for index, p in enumerate(params):
-        members, indices = by_dtype.setdefault(np.dtype(p.data.dtype), ([], []))
-        members.append(p)
-        indices.append(index)
-    return [_FlatGroup(members, indices, dtype) for dtype, (members, indices) in by_dtype.items()]
-
-
-def _check(name: str, value: float, low: float, high: float, *, high_open: bool = False) -> float:
-    """value as a float, or a ValueError saying the expected range."""
-    number = float(value)
-    inside = low <= number < high if high_open else low <= number <= high
-    if not inside:
-        bracket = ")" if high_open else "]"
-        raise ValueError(f"{name}: expected a value in [{low}, {high}{bracket}, got {value!r}")
-    return number
-
-
-# --------------------------------------------------------------------------------------------
 # Optimizers
 # --------------------------------------------------------------------------------------------
 
 
 class Optimizer:
-    """Base class: holds the parameters, the step count and named flat state buffers.
+    """Base class: holds the parameters, the learning rate, the step count and the state buffers.
 
     Subclasses implement ``step(lr)``. Hyperparameters are plain attributes, read at every step,
     so they can be changed between steps. The state dict holds plain numpy arrays keyed by
@@ -149,36 +75,63 @@ class Optimizer:
 
     def __init__(self, params: Iterable[Parameter], config: OptimizerConfig) -> None:
         self.params: list[Parameter] = list(params)  # updated in place by step()
-        self.learning_rate: float = _check("learning_rate", config.learning_rate, 0.0, math.inf)
+        self.learning_rate: float = float(config.learning_rate)  # the base rate
+        self.schedule: ScheduleConfig | None = config.schedule  # the rate over the steps
         self.step_count: int = 0  # completed steps; Adam's bias correction counts from it
-        self._groups = _group_by_dtype(self.params)  # flat storage, one group per dtype
-        # buffer name -> one flat array per group (absent until allocated when lazy_buffers)
+        self._update = [np.empty_like(p.data) for p in self.params]  # scratch: what is subtracted
+        self._scaled = [np.empty_like(p.data) for p in self.params]  # scratch: a scaled numerator
+        # buffer name -> one array per parameter, shaped like it (absent until the first step
+        # that needs it when lazy_buffers)
         self._state: dict[str, list[np.ndarray]] = {}
         if not self.lazy_buffers:
             for buffer in self.buffer_names:
-                self._state[buffer] = [group.zeros() for group in self._groups]
+                self._state[buffer] = self._zeros()
+
+    def rate(self, step: int) -> float:
+        """The learning rate of the update after `step` completed steps of the run: the base rate
+        under the schedule (see learning_rate_at)."""
+        return learning_rate_at(self.schedule, self.learning_rate, step)
 
     def step(self, lr: float | None = None) -> None:
         """Update every param.data in place from param.grad with learning rate lr.
 
-        lr defaults to self.learning_rate; the trainer passes the scheduled rate.
+        lr defaults to the base rate; the trainer passes the scheduled one, rate(step).
         """
         raise NotImplementedError
 
+    def _zeros(self) -> list[np.ndarray]:
+        """A new state buffer: one zero array per parameter, shaped and typed like it."""
+        return [np.zeros_like(p.data) for p in self.params]
+
     def _allocate(self, buffer: str) -> list[np.ndarray]:
-        """The flat arrays of a buffer, created (zero) if absent."""
-        flats = self._state.get(buffer)
-        if flats is None:
-            flats = self._state[buffer] = [group.zeros() for group in self._groups]
-        return flats
+        """The arrays of a buffer, created (zero) if absent."""
+        arrays = self._state.get(buffer)
+        if arrays is None:
+            arrays = self._state[buffer] = self._zeros()
+        return arrays
+
+    def _check_gradients(self) -> None:
+        """ValueError naming the first parameter whose gradient does not fit it, before any
+        update: a step changes all parameters or none."""
+        for index, p in enumerate(self.params):
+            grad = p.grad
+            got = None if grad is None else np.shape(grad)
+            if got != p.data.shape:
+                raise ValueError(
+                    f"parameter {index}: expected a gradient of shape {p.data.shape}, got {got}"
+                )
+            if not np.can_cast(grad.dtype, p.data.dtype, "same_kind"):
+                raise ValueError(
+                    f"parameter {index}: expected a real gradient ({p.data.dtype}), "
+                    f"got {grad.dtype}"
+                )
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Copies of the state: "step" and "<index>.<buffer>" arrays shaped like the params."""
         state: dict[str, np.ndarray] = {"step": np.array(self.step_count, dtype=np.int64)}
-        for buffer, flats in self._state.items():
-            for group, flat in zip(self._groups, flats, strict=True):
-                for index, view in zip(group.indices, group.views(flat), strict=True):
-                    state[f"{index}.{buffer}"] = view.copy()
+        for buffer, arrays in self._state.items():
+            for index, array in enumerate(arrays):
+                state[f"{index}.{buffer}"] = array.copy()
         return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -223,14 +176,13 @@ class Optimizer:
                         f"got {got}"
                     )
         for buffer in self.buffer_names:
-            if buffer not in present:
-                if self.lazy_buffers:  # SGD's momentum starts again from the next gradient
-                    self._state.pop(buffer, None)
-                continue  # (without parameters, Adam's and RMSprop's buffers stay, empty)
-            flats = self._allocate(buffer)
-            for group, flat in zip(self._groups, flats, strict=True):
-                for index, view in zip(group.indices, group.views(flat), strict=True):
-                    np.copyto(view, state[f"{index}.{buffer}"], casting="same_kind")
+            if buffer in present:
+                for index, array in enumerate(self._allocate(buffer)):
+                    np.copyto(array, state[f"{index}.{buffer}"], casting="same_kind")
+            elif self.lazy_buffers:  # SGD's momentum starts again from the next gradient
+                self._state.pop(buffer, None)
+            else:  # no parameters: the buffers stay, empty
+                self._state[buffer] = self._zeros()
         self.step_count = int(step)
 
 
@@ -249,12 +201,13 @@ class SGD(Optimizer):
 
     def __init__(self, params: Iterable[Parameter], config: OptimizerConfig) -> None:
         super().__init__(params, config)
-        self.momentum: float = _check("momentum", config.momentum, 0.0, math.inf)
+        self.momentum: float = float(config.momentum)  # weight of the previous direction
         self.nesterov: bool = bool(config.nesterov)  # g + momentum * buf instead of buf
 
     def step(self, lr: float | None = None) -> None:
         """One SGD update of every parameter, in place."""
         lr = self.learning_rate if lr is None else float(lr)
+        self._check_gradients()
         momentum = float(self.momentum)
         if momentum == 0.0:
             for p in self.params:
@@ -264,9 +217,8 @@ class SGD(Optimizer):
         first = "momentum_buffer" not in self._state
         buffers = self._allocate("momentum_buffer")
         nesterov = bool(self.nesterov)
-        for group, buf in zip(self._groups, buffers, strict=True):
-            grad = group.gather()  # (size,)
-            update = group.update  # (size,)
+        for p, buf, update in zip(self.params, buffers, self._update, strict=True):
+            grad = p.grad
             if first:
                 np.copyto(buf, grad)
             else:
@@ -278,7 +230,7 @@ class SGD(Optimizer):
                 update *= lr
             else:
                 np.multiply(buf, lr, out=update)
-            group.apply()
+            p.data -= update
         self.step_count += 1
 
 
@@ -293,17 +245,19 @@ class RMSprop(Optimizer):
 
     def __init__(self, params: Iterable[Parameter], config: OptimizerConfig) -> None:
         super().__init__(params, config)
-        self.alpha: float = _check("alpha", config.alpha, 0.0, 1.0)  # smoothing of g^2
-        self.eps: float = _check("eps", config.eps, 0.0, math.inf)  # added to sqrt(v)
+        self.alpha: float = float(config.alpha)  # smoothing of g^2
+        self.eps: float = float(config.eps)  # added to sqrt(v)
 
     def step(self, lr: float | None = None) -> None:
         """One RMSprop update of every parameter, in place."""
         lr = self.learning_rate if lr is None else float(lr)
+        self._check_gradients()
         alpha = float(self.alpha)
         eps = float(self.eps)
-        for group, square_avg in zip(self._groups, self._state["square_avg"], strict=True):
-            grad = group.gather()  # (size,)
-            update = group.update  # (size,)
+        for p, square_avg, update, scaled in zip(
+            self.params, self._state["square_avg"], self._update, self._scaled, strict=True
+        ):
+            grad = p.grad
             # torch: square_avg.mul_(alpha).addcmul_(g, g, value=1 - alpha)
             square_avg *= alpha
             np.multiply(grad, 1.0 - alpha, out=update)
@@ -312,9 +266,9 @@ class RMSprop(Optimizer):
             # torch: p.addcdiv_(g, square_avg.sqrt().add_(eps), value=-lr)
             np.sqrt(square_avg, out=update)
             update += eps
-            grad *= lr  # the flat copy of the gradients is ours to overwrite
-            np.divide(grad, update, out=update)
-            group.apply()
+            np.multiply(grad, lr, out=scaled)
+            np.divide(scaled, update, out=update)
+            p.data -= update
         self.step_count += 1
 
 
@@ -330,13 +284,14 @@ class Adam(Optimizer):
 
     def __init__(self, params: Iterable[Parameter], config: OptimizerConfig) -> None:
         super().__init__(params, config)
-        self.beta1: float = _check("beta1", config.beta1, 0.0, 1.0, high_open=True)  # decay of m
-        self.beta2: float = _check("beta2", config.beta2, 0.0, 1.0, high_open=True)  # decay of v
-        self.eps: float = _check("eps", config.eps, 0.0, math.inf)  # added to the denominator
+        self.beta1: float = float(config.beta1)  # decay of m
+        self.beta2: float = float(config.beta2)  # decay of v
+        self.eps: float = float(config.eps)  # added to the denominator
 
     def step(self, lr: float | None = None) -> None:
         """One Adam update of every parameter, in place."""
         lr = self.learning_rate if lr is None else float(lr)
+        self._check_gradients()
         beta1 = float(self.beta1)
         beta2 = float(self.beta2)
         eps = float(self.eps)
@@ -344,11 +299,15 @@ class Adam(Optimizer):
         step_size = lr / (1.0 - beta1**t)
         bias_correction2_sqrt = math.sqrt(1.0 - beta2**t)
         state = self._state
-        for group, exp_avg, exp_avg_sq in zip(
-            self._groups, state["exp_avg"], state["exp_avg_sq"], strict=True
+        for p, exp_avg, exp_avg_sq, update, scaled in zip(
+            self.params,
+            state["exp_avg"],
+            state["exp_avg_sq"],
+            self._update,
+            self._scaled,
+            strict=True,
         ):
-            grad = group.gather()  # (size,)
-            update = group.update  # (size,)
+            grad = p.grad
             # torch: exp_avg.lerp_(g, 1 - beta1), i.e. m += (1 - b1) * (g - m)
             np.subtract(grad, exp_avg, out=update)
             update *= 1.0 - beta1
@@ -362,9 +321,9 @@ class Adam(Optimizer):
             np.sqrt(exp_avg_sq, out=update)
             update /= bias_correction2_sqrt
             update += eps
-            np.multiply(exp_avg, step_size, out=grad)
-            np.divide(grad, update, out=update)
-            group.apply()
+            np.multiply(exp_avg, step_size, out=scaled)
+            np.divide(scaled, update, out=update)
+            p.data -= update
         self.step_count = t
 
 
@@ -399,16 +358,11 @@ def learning_rate_at(schedule: ScheduleConfig | None, base_lr: float, step: int)
         raise ValueError(f"learning_rate_at: expected a step >= 0, got {step}")
     kind = schedule.kind
     if kind == "step":
-        step_size = int(schedule.step_size)
-        if step_size < 1:
-            raise ValueError(f"schedule step_size: expected >= 1, got {schedule.step_size}")
-        return _times_power(base, float(schedule.gamma), step // step_size)
+        return _times_power(base, float(schedule.gamma), step // int(schedule.step_size))
     if kind == "exponential":
         return _times_power(base, float(schedule.gamma), step)
     if kind == "cosine":
         total = int(schedule.total_steps)
-        if total < 1:
-            raise ValueError(f"schedule total_steps: expected >= 1, got {schedule.total_steps}")
         low = float(schedule.min_lr)
         return low + (base - low) * (1.0 + math.cos(math.pi * min(step, total) / total)) / 2.0
     raise ValueError(f"schedule kind: expected one of {SCHEDULE_KINDS}, got {kind!r}")
@@ -453,8 +407,6 @@ def clip_gradients(grads: Sequence[np.ndarray], clip: ClipConfig | None) -> Clip
     if clip is None or not math.isfinite(total):
         return ClipReport(False, total, total, 0.0, norms)
     threshold = float(clip.threshold)
-    if not threshold > 0.0 or not math.isfinite(threshold):
-        raise ValueError(f"clip threshold: expected a finite value > 0, got {clip.threshold!r}")
     if clip.kind == "value":
         changed = 0
         for g, norm in zip(grads, norms, strict=True):

@@ -1,7 +1,13 @@
 """Per-layer statistics as plain floats: what the visualizer reads after a step.
 
 Everything here copies numbers out of the engine (floats, lists), so the result can cross threads
-and be JSON-encoded while the engine keeps training.
+and be JSON-encoded while the engine keeps training. Numbers are what they are, NaN and infinity
+included: they become None once, where a report leaves the engine (engine.recorder.Report).
+
+A layer's gradient norm has one definition, `norm(gradient_vector(layer))`: the L2 norm of dL/dp
+over all its parameters p, loss and penalty, as backward left it, before any clipping. What
+clipping then made of it is named apart ("grad_norm_after_clip"), from the same vector's clipped
+values.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ LAYER_STAT_KEYS = (  # what every observed layer of a report carries (batchnorm 
     "saturated_fraction",
     "clipped",
     "max_grad_norm",
+    "grad_norm_after_clip",
 )
 
 
@@ -37,17 +44,22 @@ def observed(layer: Layer) -> bool:
     return bool(layer.params)
 
 
-def _num(value: float) -> float | None:
-    """A plain float, or None when it is NaN or infinite (JSON and SQLite get no NaN)."""
-    return value if math.isfinite(value) else None
-
-
 def _flat64(arrays: list[np.ndarray]) -> np.ndarray:
     """All values of `arrays` in one float64 vector."""
     return np.concatenate([a.ravel() for a in arrays]).astype(np.float64, copy=False)
 
 
-def activation_statistics(layer: Layer) -> dict[str, float | None]:
+def gradient_vector(layer: Layer) -> np.ndarray:
+    """(layer parameters,) float64: dL/dp of every parameter of the layer, in parameter order."""
+    return _flat64([p.grad for p in layer.params.values()])
+
+
+def norm(vector: np.ndarray) -> float:
+    """The L2 norm of a float64 vector."""
+    return math.sqrt(float(np.dot(vector, vector)))
+
+
+def activation_statistics(layer: Layer) -> dict[str, float]:
     """Mean, std, dead and saturated fractions of the layer's last output batch."""
     out = layer.output
     if out is None or out.size == 0:
@@ -73,8 +85,8 @@ def activation_statistics(layer: Layer) -> dict[str, float | None]:
     elif name == "sigmoid":
         saturated = float(np.count_nonzero(np.abs(flat - 0.5) > SATURATION - 0.5)) / n
     return {
-        "activation_mean": _num(mean),
-        "activation_std": _num(math.sqrt(var)),
+        "activation_mean": mean,
+        "activation_std": math.sqrt(var),
         "dead_fraction": dead,
         "saturated_fraction": saturated,
     }
@@ -84,29 +96,27 @@ def layer_statistics(
     layer: Layer, update_norm: float | None = None, clipped: bool = False
 ) -> dict[str, Any]:
     """Gradient, weight, update and activation statistics of one layer after a step."""
-    params = list(layer.params.values())
-    grad = _flat64([p.grad for p in params])  # (layer parameters,)
-    weight = _flat64([p.data for p in params])  # (layer parameters,)
+    grad = gradient_vector(layer)  # (layer parameters,)
+    weight = _flat64([p.data for p in layer.params.values()])  # (layer parameters,)
     grad_abs = np.abs(grad)
-    grad_norm = math.sqrt(float(np.dot(grad, grad)))
-    weight_norm = math.sqrt(float(np.dot(weight, weight)))
+    weight_norm = norm(weight)
     ratio = None
     if update_norm is not None:
         ratio = update_norm / weight_norm if weight_norm else 0.0
     stats: dict[str, Any] = {
         "name": layer.name,
         "type": layer.kind,
-        "grad_norm": _num(grad_norm),
-        "grad_mean_abs": _num(float(grad_abs.sum()) / grad.size),
-        "grad_max_abs": _num(float(grad_abs.max())),
-        "weight_norm": _num(weight_norm),
-        "update_ratio": None if ratio is None else _num(ratio),
+        "grad_norm": norm(grad),
+        "grad_mean_abs": float(grad_abs.sum()) / grad.size,
+        "grad_max_abs": float(grad_abs.max()),
+        "weight_norm": weight_norm,
+        "update_ratio": ratio,
         "clipped": bool(clipped),
     }
     stats.update(activation_statistics(layer))
     if isinstance(layer, BatchNorm) and layer.batch_mean is not None:
-        stats["batch_mean"] = [_num(float(v)) for v in layer.batch_mean]
-        stats["batch_var"] = [_num(float(v)) for v in layer.batch_var]
+        stats["batch_mean"] = [float(v) for v in layer.batch_mean]
+        stats["batch_var"] = [float(v) for v in layer.batch_var]
     return stats
 
 

@@ -1,9 +1,12 @@
 """The trainer: one run of one network on one dataset, step by step.
 
+The trainer keeps the model (network), the optimizer, the step loop and the checkpoints.
 `Trainer.train_step` is the whole training step on one screen: forward, loss, backward, clip,
 update, record. `Trainer.train` repeats it until told to stop and reports through one callback
-(tests pass `list.append`). Everything a report carries is a plain float or list: the server
-reads numbers, never live arrays.
+(tests pass `list.append`). What a report says is the recorder's (engine.recorder): the statistics
+of the steps since the previous report, the evaluation budget, the update ratios, the rate. What
+the page draws of the network is engine.introspect's. Everything a report carries is a plain
+float or list: the server reads numbers, never live arrays.
 """
 
 from __future__ import annotations
@@ -13,14 +16,13 @@ import json
 import math
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
 from pydantic import ValidationError
 
-from engine import inspect, stats
+from engine import introspect, stats
 from engine.config import (
     ConfigError,
     HyperparameterUpdate,
@@ -28,22 +30,23 @@ from engine.config import (
     errors_from_validation,
     parse_config,
 )
-from engine.data import Dataset, DatasetError, apply_features, make_dataset
+from engine.data import Dataset, DatasetError, make_dataset
+from engine.encoding import Encoding
 from engine.network import Network, WeightsError
-from engine.optim import build_optimizer, clip_gradients, learning_rate_at
+from engine.optim import build_optimizer, clip_gradients
+from engine.recorder import Recorder, Report
 
 __all__ = ["Report", "StepResult", "Trainer", "WeightsError"]
 
 _OPTIMIZER_FIELDS = ("learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha")
 EVAL_CHUNK = 2048  # samples per forward pass when evaluating
-EVAL_BUDGET = 0.02  # time-based evaluations take at most this share of training time
-MAX_EVAL_AGE = 1.0  # seconds: what the page shows is never evaluated longer ago than this
 GOOD_WEIGHTS_EVERY = 256  # steps between copies of the last good (finite) weights
 DIVERGENCE_UPDATE = 1e30  # lr * |g| above this is an explosion even if still finite
 
 
-# `make mutate` (docs/testing.md) mutates only the training step, Trainer._next_batch to
-# Trainer._early_stopping_check: set-up, reports, evaluation and I/O are left out of the campaign.
+# `make mutate` (docs/testing.md) mutates only the training step, Trainer.train_step to
+# Trainer._early_stopping_check (what the step records is engine/recorder.py's, mutated there):
+# set-up, the run loop, reports, evaluation and I/O are left out of the campaign.
 # pragma: no mutate start
 @dataclass
 class StepResult:
@@ -59,67 +62,6 @@ class StepResult:
     early_stopped: bool = False  # whether early stopping ended the run at this step
 
 
-@dataclass
-class Report:
-    """The run's state at one moment, merged over the steps since the previous report."""
-
-    step: int
-    epoch: int
-    loss: float | None  # loss over the whole training set at eval_step
-    test_loss: float | None  # loss over the test set at eval_step
-    accuracy: float | None  # None for regression
-    test_accuracy: float | None
-    batch_loss: float | None  # mean of the batch losses since the previous report
-    learning_rate: float
-    steps_per_second: float
-    eval_step: int | None  # the step the four evaluation numbers belong to
-    max_grad_norm: float  # largest global gradient norm since the previous report
-    clip_count: int  # steps whose gradients were clipped since the previous report
-    best_step: int | None  # early stopping: the step with the lowest test loss so far
-    layers: list[dict[str, Any]] = field(default_factory=list)
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The report as JSON-able plain data (non-finite numbers become None)."""
-        out = {name: getattr(self, name) for name in _REPORT_SCALARS}
-        for name in _REPORT_FLOATS:
-            value = out[name]
-            if value is not None and not math.isfinite(value):
-                out[name] = None
-        out["layers"] = self.layers  # built from finite-checked floats by engine.stats
-        out["events"] = [_finite(e) for e in self.events]
-        return out
-
-
-_REPORT_SCALARS = (
-    "step",
-    "epoch",
-    "loss",
-    "test_loss",
-    "accuracy",
-    "test_accuracy",
-    "batch_loss",
-    "learning_rate",
-    "steps_per_second",
-    "eval_step",
-    "max_grad_norm",
-    "clip_count",
-    "best_step",
-)
-_REPORT_FLOATS = ("loss", "test_loss", "accuracy", "test_accuracy", "batch_loss", "max_grad_norm")
-
-
-def _finite(value: Any) -> Any:
-    """Replace NaN/Inf anywhere in nested data by None, so nothing non-finite is stored."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_finite(v) for v in value]
-    return value
-
-
 class Trainer:
     """Trains one network built from a RunConfig on its dataset, deterministically from the seed."""
 
@@ -129,101 +71,30 @@ class Trainer:
         dataset: Dataset | None = None,
         uploads: Callable[[str], Any] | None = None,
     ) -> None:
-        self.config: RunConfig = parse_config(config)  # current config; PATCHes are written here
+        cfg = parse_config(config)
         if dataset is None:
             try:
-                dataset = make_dataset(self.config.dataset, self.config.seed, uploads)
+                dataset = make_dataset(cfg.dataset, cfg.seed, uploads)
             except DatasetError as exc:
                 raise ConfigError.single(exc.field, exc.message) from None
+        self.config: RunConfig = cfg  # current config; PATCHes are written here
         self.dataset: Dataset = dataset  # raw train/test split, as generated
-        self.dtype = np.dtype(self.config.dtype)  # float32 for speed, float64 for checks
-        self.features: list[str] = self._resolve_features()  # Playground features actually used
-        self.x_train = self._inputs(dataset.x_train)  # (n, inputs...) network inputs
-        self.x_test = self._inputs(dataset.x_test)  # (m, inputs...)
-        self.y_train = self._targets(dataset.y_train)  # (n, outputs) or (n,) class labels
-        self.y_test = self._targets(dataset.y_test)  # (m, outputs) or (m,)
-        self._build()
-
-    # ------------------------------------------------------------------ set-up
-    def _resolve_features(self) -> list[str]:
-        """The config's features for 1-D/2-D data (defaults fit the data); none for others."""
-        data = self.dataset
-        if data.is_image or data.x_train.shape[1] not in (1, 2):
-            return []
-        chosen = list(self.config.features)
-        if "features" not in self.config.model_fields_set and data.x_train.shape[1] == 1:
-            chosen = ["x1"]
-        try:
-            apply_features(data.x_train[:1], chosen)
-        except DatasetError as exc:
-            raise ConfigError.single("features", exc.message) from None
-        return chosen
-
-    def _inputs(self, raw: np.ndarray) -> np.ndarray:
-        """Raw dataset inputs -> network inputs in the training dtype."""
-        raw = np.asarray(raw, dtype=np.float64)
-        x = apply_features(raw, self.features) if self.features else raw
-        return np.ascontiguousarray(x, dtype=self.dtype)
-
-    def _output_spec(self) -> tuple[str, float]:
-        """How labels become targets: ("onehot"|"labels"|"pm1"|"01"|"values", threshold)."""
-        data, cfg = self.dataset, self.config
-        last = cfg.layers[-1]
-        units, where = last.units, f"layers[{len(cfg.layers) - 1}].units"
-        if data.task == "regression":
-            if cfg.loss != "mse":
-                raise ConfigError.single("loss", f"regression data needs 'mse', got {cfg.loss!r}")
-            outputs = data.y_train.shape[1] if data.y_train.ndim == 2 else 1
-            if units != outputs:
-                raise ConfigError.single(
-                    where, f"regression output needs {outputs} unit(s), got {units}"
-                )
-            return "values", 0.0
-        classes = data.num_classes
-        if cfg.loss == "cross_entropy":
-            if units != classes:
-                raise ConfigError.single(
-                    where, f"cross_entropy needs one unit per class ({classes}), got {units}"
-                )
-            return "labels", 0.0
-        if units == 1 and classes == 2:
-            if cfg.loss == "bce" or last.activation == "sigmoid":
-                return "01", 0.5
-            return "pm1", 0.0
-        if units != classes:
-            hint = " (or 1 unit for two classes)" if classes == 2 else ""
-            raise ConfigError.single(
-                where, f"the output needs {classes} units for {classes} classes{hint}, got {units}"
-            )
-        return "onehot", 0.0
-
-    def _targets(self, labels: np.ndarray) -> np.ndarray:
-        """Labels or values as the loss wants them (Playground: -1/+1 for tanh with mse)."""
-        kind, _ = self._output_spec()
-        if kind == "values":
-            return np.asarray(labels, dtype=self.dtype).reshape(len(labels), -1)
-        labels = np.asarray(labels, dtype=np.int64)
-        if kind == "labels":
-            return labels
-        if kind == "pm1":
-            return (2.0 * labels - 1.0).astype(self.dtype).reshape(-1, 1)
-        if kind == "01":
-            return labels.astype(self.dtype).reshape(-1, 1)
-        return np.eye(self.dataset.num_classes, dtype=self.dtype)[labels]
-
-    def _build(self) -> None:
-        """Network, optimizer and counters from the seed (also what reset() does)."""
-        cfg = self.config
+        self.encoding = Encoding(dataset, cfg)  # features, dtype and target form of this run
+        self.x_train = self.encoding.inputs(dataset.x_train)  # (n, inputs...) network inputs
+        self.x_test = self.encoding.inputs(dataset.x_test)  # (m, inputs...)
+        self.y_train = self.encoding.targets(dataset.y_train)  # (n, outputs) or (n,) labels
+        self.y_test = self.encoding.targets(dataset.y_test)  # (m, outputs) or (m,)
+        # the run from its seed: reset() starts it again
         self._init_rng = np.random.default_rng([cfg.seed, 1])  # weights, then dropout masks
         self._batch_rng = np.random.default_rng([cfg.seed, 2])  # batch order
-        self.network = Network(
-            cfg.layers, self.x_train.shape[1:], cfg.loss, cfg.init, self._init_rng, self.dtype
+        self.network = Network(  # the model: layers, loss, one flat parameter array
+            cfg.layers, self.x_train.shape[1:], cfg.loss, cfg.init, self._init_rng, cfg.dtype
         )
-        self.optimizer = build_optimizer([self.network.flat], cfg.optimizer)  # one flat array
+        self.optimizer = build_optimizer([self.network.flat], cfg.optimizer)  # owns the rate
+        self.recorder = Recorder(self.network, time.perf_counter)  # what the reports say
         self._weight_params = [  # what l1/l2 penalise: weights, not biases or batchnorm
             p for name, p in self.network.named_parameters() if name.endswith(".W")
         ]
-        self._slices = self.network.param_slices  # (layer index, slice of the flat array)
         self.step = 0  # completed training steps
         self.epoch = 0  # completed passes over the training set
         self.diverged: str | None = None  # why training stopped on a non-finite number
@@ -231,34 +102,56 @@ class Trainer:
         self._order = np.arange(len(self.x_train))  # sample order of the current epoch
         self._cursor = len(self.x_train)  # next sample in _order; past the end = new epoch
         self._xb, self._yb = self.x_train, self.y_train  # the epoch's shuffled copies
-        self._last_update_norms: list[float] | None = None  # per layer, of the last report step
-        self._want_update = False  # measure the next step's update (for update_ratio)
-        self._update_step = -1  # the step whose update _last_update_norms measured
-        self._last_clip_layers: set[int] = set()  # layers whose gradients the last step clipped
-        self._eval_due = 0.0  # perf_counter time of the next time-based evaluation
-        self._eval_cost: float | None = None  # smoothed seconds one evaluation takes
-        # early stopping
-        self.best_step: int | None = None  # step of the lowest test loss seen
+        self.best_step: int | None = None  # early stopping: step of the lowest test loss seen
         self.best_loss = math.inf  # that loss
         self._best_weights: dict[str, np.ndarray] | None = None  # its weights
         self._bad_evals = 0  # evaluations since the last improvement
         self._last_good: dict[str, np.ndarray] = self.network.get_weights()  # finite weights
         self._last_good_step = 0  # the step they belong to
-        self._last_eval: dict[str, float | None] | None = None  # latest evaluate()
-        self._last_eval_step: int | None = None
-        self._interval_reset()
 
-    def _interval_reset(self) -> None:
-        """Start a new reporting interval."""
-        self._int_steps = 0  # steps since the last report
-        self._int_loss = 0.0  # sum of their batch losses
-        self._int_max_norm = 0.0  # largest global gradient norm among them
-        self._int_clips = 0  # how many of them clipped
-        self._int_layer_max = [0.0] * len(self.network.layers)  # per layer, max grad norm
-        self._int_events: list[dict[str, Any]] = []  # events raised among them
+    @property
+    def features(self) -> list[str]:
+        """The Playground features the network sees (none for images and tables)."""
+        return self.encoding.features
+
+    @property
+    def learning_rate(self) -> float:
+        """The rate of the next update (the optimizer's base rate under its schedule)."""
+        return self.optimizer.rate(self.step)
+
+    def reset(self) -> None:
+        """Re-initialise from the seed: same first weights, step 0, empty optimizer state."""
+        self.__init__(self.config, self.dataset)  # type: ignore[misc]
 
     # ------------------------------------------------------------------ training
     # pragma: no mutate end
+    def train_step(self) -> StepResult:
+        """One step: forward, loss, backward, clip, update, record."""
+        net, cfg, recorder = self.network, self.config, self.recorder
+        x, y = self._next_batch()  # (batch, inputs...), (batch, outputs)
+        net.forward(x)  # forward: every layer caches input, preactivation and output
+        data_loss, grad_loss = net.loss(net.loss_input(), y)  # loss and dL/d(prediction)
+        net.backward(grad_loss)  # backward: every param.grad = dL/dparam
+        penalty = self._regularize()  # l1/l2: its gradient joins each weight's
+        grad = net.gather_grads()  # (parameters,) every gradient in one flat array
+        clip = clip_gradients([grad], cfg.gradient_clip)  # clip, and measure the global norm
+        lr = self.optimizer.rate(self.step)  # the schedule's rate for this step
+        if not (math.isfinite(data_loss) and math.isfinite(clip.norm_before)) or (
+            clip.norm_after * lr > DIVERGENCE_UPDATE
+        ):
+            return self._diverge(data_loss, clip.norm_before)  # keep the last finite weights
+        before = net.flat.data.copy() if recorder.measure_update else None  # (parameters,)
+        self.optimizer.step(lr)  # update: every weight -= lr * (direction from its gradient)
+        self.step += 1
+        recorder.record_step(self.step, data_loss + penalty, clip, cfg.gradient_clip, before)
+        result = StepResult(
+            self.step, data_loss + penalty, data_loss, clip.norm_before, clip.clipped, clip.fraction
+        )
+        es = cfg.early_stopping
+        if es is not None and self.step % es.eval_every == 0:
+            result.early_stopped = self._early_stopping_check()
+        return result
+
     def _next_batch(self) -> tuple[np.ndarray, np.ndarray]:
         """The next mini-batch of the epoch; reshuffles when the epoch is used up."""
         size = min(self.config.batch_size, len(self.x_train))
@@ -271,45 +164,6 @@ class Trainer:
             self._cursor = 0
         start, self._cursor = self._cursor, self._cursor + size
         return self._xb[start : self._cursor], self._yb[start : self._cursor]
-
-    def train_step(self) -> StepResult:
-        """One step: forward, loss, backward, clip, update, record."""
-        net, cfg = self.network, self.config
-        x, y = self._next_batch()  # (batch, inputs...), (batch, outputs)
-        net.forward(x)  # forward: every layer caches input, preactivation and output
-        data_loss, grad_loss = net.loss(net.loss_input(), y)  # loss and dL/d(prediction)
-        net.backward(grad_loss)  # backward: every param.grad = dL/dparam
-        penalty = self._regularize() if cfg.regularization.kind != "none" else 0.0  # l1/l2
-        grad = net.gather_grads()  # (parameters,) every gradient in one flat array
-        clip = clip_gradients([grad], cfg.gradient_clip)  # clip, and measure the global norm
-        opt = cfg.optimizer
-        lr = opt.learning_rate  # the schedule's rate for this step (constant: the base rate)
-        if opt.schedule.kind != "constant":
-            lr = learning_rate_at(opt.schedule, lr, self.step)
-        if not (math.isfinite(data_loss) and math.isfinite(clip.norm_before)) or (
-            clip.norm_after * lr > DIVERGENCE_UPDATE
-        ):
-            return self._diverge(data_loss, clip.norm_before)  # keep the last finite weights
-        before = net.flat.data.copy() if self._want_update else None
-        self.optimizer.step(lr)  # update: every weight -= lr * (direction from its gradient)
-        self.step += 1  # record
-        self._int_steps += 1
-        self._int_loss += data_loss + penalty
-        self._int_max_norm = max(self._int_max_norm, clip.norm_before)
-        if clip.clipped:
-            self._int_clips += 1
-            self._note_clip(clip)
-        if before is not None:
-            self._measure_update(before)
-        elif self._int_steps % 8 == 1:  # sampled; the step before each report is always measured
-            self._fold_layer_norms()
-        result = StepResult(
-            self.step, data_loss + penalty, data_loss, clip.norm_before, clip.clipped, clip.fraction
-        )
-        es = cfg.early_stopping
-        if es is not None and self.step % es.eval_every == 0:
-            result.early_stopped = self._early_stopping_check()
-        return result
 
     def _regularize(self) -> float:
         """Add the l1/l2 penalty's gradient to every weight gradient; return the penalty."""
@@ -326,59 +180,6 @@ class Trainer:
                 p.grad = p.grad + reg.rate * np.sign(p.data)
         return penalty
 
-    def _fold_layer_norms(self) -> None:
-        """Keep each layer's largest gradient norm of the interval (from the flat gradient)."""
-        grad = self.network.flat.grad
-        per_layer = [0.0] * len(self.network.layers)
-        for index, part in self._slices:
-            g = grad[part]
-            per_layer[index] += float(np.dot(g, g))
-        maxima = self._int_layer_max
-        for index, sq in enumerate(per_layer):
-            if sq > maxima[index] ** 2:
-                maxima[index] = math.sqrt(sq)
-
-    def _measure_update(self, before: np.ndarray) -> None:
-        """Per-layer L2 norm of the update this step made (for update/weight ratios)."""
-        delta = (self.network.flat.data - before).astype(np.float64)  # (parameters,)
-        sq = [0.0] * len(self.network.layers)
-        for index, part in self._slices:
-            d = delta[part]
-            sq[index] += float(np.dot(d, d))
-        self._last_update_norms = [math.sqrt(s) for s in sq]
-        self._update_step = self.step
-        self._want_update = False
-        self._fold_layer_norms()
-
-    def _note_clip(self, clip: Any) -> None:
-        """Record which layers were clipped and raise one clip event per interval."""
-        threshold = self.config.gradient_clip.threshold  # type: ignore[union-attr]
-        if self.config.gradient_clip.kind == "norm":  # type: ignore[union-attr]
-            self._last_clip_layers = {index for index, _ in self._slices}
-        else:
-            grad = self.network.flat.grad
-            self._last_clip_layers = {
-                index
-                for index, part in self._slices
-                if grad[part].size and float(np.abs(grad[part]).max()) >= threshold
-            }
-        if not any(e["type"] == "clip" for e in self._int_events):
-            self._int_events.append(
-                {
-                    "type": "clip",
-                    "step": self.step,
-                    "kind": self.config.gradient_clip.kind,  # type: ignore[union-attr]
-                    "threshold": threshold,
-                    "norm_before": clip.norm_before,
-                    "norm_after": clip.norm_after,
-                    "fraction": clip.fraction,
-                    "message": (
-                        f"gradient clipped by {self.config.gradient_clip.kind}: "  # type: ignore[union-attr]
-                        f"norm {clip.norm_before:.3g} -> {clip.norm_after:.3g}"
-                    ),
-                }
-            )
-
     def _keep_good_weights(self) -> None:
         """Remember the current weights as the last good ones if every value is finite."""
         weights = self.network.get_weights()
@@ -387,16 +188,16 @@ class Trainer:
 
     def _diverge(self, data_loss: float, grad_norm: float) -> StepResult:
         """Stop on a non-finite loss or gradient; roll back to the last good weights."""
-        where = inspect.first_non_finite(self.network)
+        where = introspect.first_non_finite(self.network)
         what = "loss" if not math.isfinite(data_loss) else "gradient norm"
         value = data_loss if what == "loss" else grad_norm
         self.network.set_weights(self._last_good)
         self.optimizer = build_optimizer([self.network.flat], self.config.optimizer)
-        self._last_eval = None
+        self.recorder.forget_evaluation()
         if where:
             where_text = f"; {where} went non-finite first"
         else:
-            where = inspect.largest_gradient(self.network)
+            where = introspect.largest_gradient(self.network)
             where_text = f"; {where} had the largest gradient" if where else ""
         self.diverged = (
             f"the {what} became {value} at step {self.step + 1}"
@@ -406,7 +207,7 @@ class Trainer:
         )
         if math.isfinite(value) and value > 0:
             self.diverged = self.diverged.replace(f"became {value}", f"exploded to {value:.3g}", 1)
-        self._int_events.append(
+        self.recorder.add_event(
             {"type": "diverged", "step": self.step, "layer": where, "message": self.diverged}
         )
         return StepResult(self.step, data_loss, data_loss, grad_norm, False, 0.0, self.diverged)
@@ -427,8 +228,8 @@ class Trainer:
         restored = bool(es.restore_best and self._best_weights is not None)  # type: ignore[union-attr]
         if restored:
             self.network.set_weights(self._best_weights)  # type: ignore[arg-type]
-            self._last_eval = None
-        self._int_events.append(
+            self.recorder.forget_evaluation()
+        self.recorder.add_event(
             {
                 "type": "early_stop",
                 "step": self.step,
@@ -463,11 +264,9 @@ class Trainer:
             raise ValueError(f"pace: expected a positive number of steps per second, got {pace!r}")
         if self.diverged or self.stopped_early:
             self.diverged, self.stopped_early, self._bad_evals = None, False, 0
-        start = time.perf_counter()
-        self._rate_clock = (start, self.step)
-        next_report = start + report_interval
+        self.recorder.start_clock(self.step)
         with np.errstate(all="ignore"):  # overflow is caught as divergence, not warned about
-            reason = self._loop(steps, on_report, should_stop, report_interval, next_report, pace)
+            reason = self._loop(steps, on_report, should_stop, report_interval, pace)
         if on_report is not None:
             if steps is not None and reason != "diverged":
                 self.evaluate()  # a bounded run's last report is exact: evaluated at its last step
@@ -480,12 +279,13 @@ class Trainer:
         on_report: Callable[[Report], Any] | None,
         should_stop: Callable[[], bool] | None,
         report_interval: float,
-        next_report: float,
         pace: float | None,
     ) -> str:
         """The body of train(): step until a stop condition; returns the reason."""
         done, reason = 0, "steps"
         started = time.perf_counter()
+        next_report = started + report_interval
+        recorder = self.recorder
         # At a slow pace nearly every step is followed by a report: measure each step's update
         # then, rather than one step late (a lag of a whole second at 1 step/s).
         measure_each = pace is not None and 1 / pace >= report_interval / 2
@@ -497,7 +297,7 @@ class Trainer:
                 reason = "stopped"
                 break
             if measure_each or (steps is not None and done == steps - 1):
-                self._want_update = True  # the last step of a bounded run reports its update
+                recorder.measure_update = True  # the last step of a bounded run reports its update
             result = self.train_step()
             if result.diverged:
                 reason = "diverged"
@@ -513,11 +313,11 @@ class Trainer:
             now = time.perf_counter()
             # a paced run reports before it waits, rather than one wait late
             if now >= next_report or (pace is not None and started + done / pace >= next_report):
-                if self._update_step == self.step:  # this step measured its update
+                if recorder.measured(self.step):  # this step measured its update
                     next_report = now + report_interval
                     on_report(self.report())
                 else:
-                    self._want_update = True  # the next step measures its update, then reports
+                    recorder.measure_update = True  # the next step measures it, then reports
         return reason
 
     @staticmethod
@@ -535,9 +335,12 @@ class Trainer:
 
     # ------------------------------------------------------------------ observing
     def evaluate(self) -> dict[str, float | None]:
-        """Loss and accuracy on the whole train and test sets; no training state changes."""
+        """Loss and accuracy on the whole train and test sets; no training state changes.
+
+        None for a set without samples and for the accuracy of a regression.
+        """
         result: dict[str, float | None] = {}
-        with self.observing():
+        with introspect.observing(self.network):
             for prefix, x, y in (
                 ("", self.x_train, self.y_train),
                 ("test_", self.x_test, self.y_test),
@@ -545,7 +348,7 @@ class Trainer:
                 loss, accuracy = self._score(x, y)
                 result[prefix + "loss"] = loss
                 result[prefix + "accuracy"] = accuracy
-        self._last_eval, self._last_eval_step = result, self.step
+        self.recorder.record_evaluation(result, self.step)
         return result
 
     def _score(self, x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
@@ -554,112 +357,65 @@ class Trainer:
             return None, None
         net = self.network
         total_loss, correct = 0.0, 0
-        kind, threshold = self._output_spec()
         for start in range(0, len(x), EVAL_CHUNK):
             xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
             out = net.forward(xb)
             loss, _ = net.loss(net.loss_input(), yb)
             total_loss += loss * len(xb)
-            if kind in ("labels", "onehot"):
-                labels = yb if kind == "labels" else yb.argmax(axis=1)
-                correct += int(np.sum(out.argmax(axis=1) == labels))
-            elif kind in ("pm1", "01"):
-                correct += int(np.sum((out[:, 0] > threshold) == (yb[:, 0] > threshold)))
-        accuracy = None if kind == "values" else correct / len(x)
-        loss = total_loss / len(x)
-        return (loss if math.isfinite(loss) else None), accuracy
-
-    @contextmanager
-    def observing(self) -> Any:
-        """Eval mode, with the training caches and gradients put back afterwards."""
-        saved = inspect.save_caches(self.network)
-        self.network.train(False)
-        try:
-            yield self.network
-        finally:
-            self.network.train(True)
-            inspect.restore_caches(self.network, saved)
+            correct += self.encoding.correct(out, yb)
+        accuracy = None if self.encoding.kind == "values" else correct / len(x)
+        return total_loss / len(x), accuracy
 
     def report(self) -> Report:
         """The run's state now; merges the steps since the previous report and starts a new one."""
-        now = time.perf_counter()
-        clock_start, clock_step = getattr(self, "_rate_clock", (now, self.step))
-        elapsed = now - clock_start
-        rate = (self.step - clock_step) / elapsed if elapsed > 0 else 0.0
-        self._rate_clock = (now, self.step)
-        self._maybe_evaluate(elapsed)
-        ev = self._last_eval or {}
-        updates = self._last_update_norms
-        layers = []
-        for index, layer in enumerate(self.network.layers):
-            if not stats.observed(layer):
-                continue
-            entry = stats.layer_statistics(
-                layer,
-                None if updates is None else updates[index],
-                index in self._last_clip_layers and self._int_clips > 0,
-            )
-            entry["max_grad_norm"] = max(self._int_layer_max[index], entry["grad_norm"] or 0.0)
-            layers.append(entry)
-        if all(math.isfinite(e["weight_norm"] or math.inf) for e in layers):
+        recorder = self.recorder
+        rate = recorder.steps_per_second(self.step)
+        recorder.evaluate_if_stale(self.step, self.evaluate)
+        layers = recorder.layer_statistics()
+        if all(math.isfinite(entry["weight_norm"]) for entry in layers):
             self._keep_good_weights()
         elif not self.diverged:  # a slow overflow that no single step showed
             self._diverge(math.inf, math.inf)
-        cfg = self.config
-        report = Report(
+        return recorder.report(
             step=self.step,
             epoch=self.epoch,
-            loss=ev.get("loss"),
-            test_loss=ev.get("test_loss"),
-            accuracy=ev.get("accuracy"),
-            test_accuracy=ev.get("test_accuracy"),
-            batch_loss=self._int_loss / self._int_steps if self._int_steps else None,
-            learning_rate=learning_rate_at(
-                cfg.optimizer.schedule, cfg.optimizer.learning_rate, self.step
-            ),
             steps_per_second=rate,
-            eval_step=self._last_eval_step if self._last_eval else None,
-            max_grad_norm=self._int_max_norm,
-            clip_count=self._int_clips,
+            learning_rate=self.learning_rate,
             best_step=self.best_step,
             layers=layers,
-            events=self._int_events,
         )
-        self._interval_reset()
-        return report
 
-    def _maybe_evaluate(self, elapsed: float) -> None:
-        """Re-evaluate when stale, spending about EVAL_BUDGET of the training time on it but
-        never letting the numbers grow older than MAX_EVAL_AGE. The cost is smoothed, so one
-        evaluation slowed by a busy machine does not postpone the next ones for seconds."""
-        if self._last_eval is not None and self._last_eval_step == self.step:
-            return
-        now = time.perf_counter()
-        if self._last_eval is None or now >= self._eval_due:
-            self.evaluate()
-            cost = time.perf_counter() - now
-            smooth = self._eval_cost
-            self._eval_cost = cost if smooth is None else 0.8 * smooth + 0.2 * cost
-            self._eval_due = now + min(self._eval_cost / EVAL_BUDGET, MAX_EVAL_AGE)
+    def _plane(self) -> introspect.Plane | None:
+        """The run's 2-D input plane, for the maps over it; None for other data."""
+        data = self.dataset
+        if not data.is_2d or data.domain is None:
+            return None
+        return introspect.Plane(data.domain, self.encoding.features, self.encoding.inputs)
 
     def snapshot(self, grid_resolution: int | None = 40, compact: bool = False) -> dict[str, Any]:
-        """What the page needs to redraw the network (see engine.inspect.snapshot)."""
-        return inspect.snapshot(self, grid_resolution, compact)
+        """What the page needs to redraw the network (see engine.introspect.snapshot)."""
+        return introspect.snapshot(self.network, self.step, self._plane(), grid_resolution, compact)
 
     def trace(self, inputs: Any, targets: Any) -> dict[str, Any]:
         """Every intermediate value of one forward/backward pass; changes nothing."""
-        return inspect.trace(self, inputs, targets)
+        x = self.prepare_inputs(inputs)
+        y = self.prepare_targets(targets, len(x))
+        traced = introspect.trace(self.network, x, y)
+        return {**traced, "learning_rate": self.learning_rate, "features": self.features}
 
     def predict(self, inputs: Any) -> np.ndarray:
         """Outputs (after the output activation) for raw inputs."""
         x = self.prepare_inputs(inputs)
-        with self.observing():
+        with introspect.observing(self.network):
             out = self.network.forward(x)
         return out.astype(np.float64)
 
     def grid(self, resolution: int = 100) -> dict[str, Any]:
         """Output and every hidden neuron over the 2-D input plane."""
-        return inspect.grid(self, resolution)
+        plane = self._plane()
+        if plane is None:
+            raise ValueError("boundary: only 2-D datasets have a decision boundary")
+        return introspect.grid(self.network, plane, resolution)
 
     def histograms(self, bins: int = stats.HISTOGRAM_BINS) -> dict[str, Any]:
         """Gradient and weight histograms per observed layer."""
@@ -671,44 +427,11 @@ class Trainer:
 
     def prepare_inputs(self, inputs: Any) -> np.ndarray:
         """Raw inputs (points, x values or images) -> network inputs; ValueError if they don't fit."""
-        raw_shape = self.dataset.x_train.shape[1:]
-        try:
-            raw = np.asarray(inputs, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("inputs: expected a list of rows of numbers") from None
-        if raw.ndim == 1 and len(raw_shape) == 1:
-            raw = raw.reshape(1, -1) if raw.shape[0] == raw_shape[0] else raw.reshape(-1, 1)
-        if raw.ndim >= 2 and raw.shape[1:] != raw_shape and raw[0].size == math.prod(raw_shape):
-            raw = raw.reshape((len(raw), *raw_shape))  # flattened images
-        if raw.shape[1:] != raw_shape:
-            raise ValueError(
-                f"inputs: expected rows of shape {list(raw_shape)}, got {list(raw.shape[1:])}"
-            )
-        if len(raw) == 0:
-            raise ValueError("inputs: expected at least one row")
-        if not np.all(np.isfinite(raw)):
-            raise ValueError("inputs: contains NaN or infinite values")
-        return self._inputs(raw)
+        return self.encoding.check_inputs(inputs)
 
     def prepare_targets(self, targets: Any, count: int) -> np.ndarray:
         """Raw labels or values -> what the loss wants; ValueError if they don't fit."""
-        try:
-            raw = np.asarray(targets, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("targets: expected a list of numbers") from None
-        if raw.ndim == 2 and raw.shape[1] == 1 and self.dataset.task != "regression":
-            raw = raw[:, 0]
-        if len(raw) != count:
-            raise ValueError(f"targets: expected {count} values (one per input), got {len(raw)}")
-        if not np.all(np.isfinite(raw)):
-            raise ValueError("targets: contains NaN or infinite values")
-        if self.dataset.task != "regression":
-            classes = self.dataset.num_classes
-            labels = raw.astype(np.int64)
-            if np.any(labels != raw) or np.any((labels < 0) | (labels >= classes)):
-                raise ValueError(f"targets: expected class labels 0..{classes - 1}")
-            return self._targets(labels)
-        return self._targets(raw)
+        return self.encoding.check_targets(targets, count)
 
     # ------------------------------------------------------------------ weights and state
     def get_weights(self) -> dict[str, np.ndarray]:
@@ -719,7 +442,7 @@ class Trainer:
         """Replace weights by name (all of them unless partial); WeightsError names the array."""
         self.network.set_weights(weights, partial=partial)
         self._last_good, self._last_good_step = self.network.get_weights(), self.step
-        self._last_eval = None
+        self.recorder.forget_evaluation()
 
     def save_weights(self, file: str | BinaryIO) -> None:
         """Write every parameter and buffer to an .npz file."""
@@ -771,24 +494,10 @@ class Trainer:
             if old != new:
                 changes[name] = {"old": old, "new": new}
         self.config = new_config
-        for name in optimizer_fields:
-            self._apply_to_optimizer(name, getattr(new_config.optimizer, name))
+        for name in optimizer_fields:  # the live optimizer's attributes have the config's names
+            if hasattr(self.optimizer, name):
+                setattr(self.optimizer, name, getattr(new_config.optimizer, name))
         return changes
-
-    def _apply_to_optimizer(self, name: str, value: Any) -> None:
-        """Set one hyperparameter on the live optimizer (attribute names as in engine.optim)."""
-        opt = self.optimizer
-        if name == "learning_rate":
-            opt.learning_rate = value
-        elif name in ("beta1", "beta2") and hasattr(opt, "betas"):
-            b1, b2 = opt.betas
-            opt.betas = (value, b2) if name == "beta1" else (b1, value)
-        elif hasattr(opt, name):
-            setattr(opt, name, value)
-
-    def reset(self) -> None:
-        """Re-initialise from the seed: same first weights, step 0, empty optimizer state."""
-        self._build()
 
     def checkpoint(self) -> bytes:
         """Weights, buffers, optimizer state, counters and RNG states as .npz bytes."""
@@ -839,7 +548,8 @@ class Trainer:
         self.best_loss = meta["best_loss"] if meta["best_loss"] is not None else math.inf
         self._bad_evals = meta["bad_evals"]
         self._last_good, self._last_good_step = self.network.get_weights(), self.step
-        self._last_eval = None
+        self.recorder.forget_evaluation()
+        self.recorder.start_clock(self.step)
 
     def param_count(self) -> int:
         """Number of trainable scalars."""

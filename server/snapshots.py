@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from engine.inspect import class_map_count
+from engine.introspect import class_map_count
 
 SNAPSHOT_INTERVAL = 0.2  # seconds between snapshots while somebody watches (5/s at most,
 # fewer when they are costly to build or, with many clients, to send)

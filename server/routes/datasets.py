@@ -10,8 +10,9 @@ from fastapi import APIRouter, File, Form, UploadFile, status
 from fastapi.concurrency import run_in_threadpool
 
 from engine.config import DatasetConfig, FieldError
-from engine.data import DATASETS, DatasetError, load_csv, load_npz, make_dataset
+from engine.data import DATASETS, DatasetError, make_dataset
 from engine.presets import all_presets
+from engine.uploads import load_csv, load_npz
 from server.deps import FieldErrors, StoreDep, errors
 from server.errors import SessionError
 from server.limits import MAX_UPLOAD_BYTES, format_bytes

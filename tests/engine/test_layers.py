@@ -115,44 +115,12 @@ def test_build_rejects_shapes_it_cannot_take(
         built(layer, input_shape)
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: Dense(0),
-        lambda: Dense(3, "swish"),
-        lambda: Conv2D(2, 3, padding="full"),
-        lambda: Conv2D(2, 0),
-        lambda: Conv2D(2, 3, stride=0),
-        lambda: MaxPool2D(0),
-        lambda: BatchNorm(momentum=1.5),
-        lambda: BatchNorm(eps=0.0),
-        lambda: Dropout(1.5),
-        lambda: Dropout(-0.1),
-    ],
-)
-def test_constructors_reject_bad_arguments(make) -> None:  # type: ignore[no-untyped-def]
+def test_an_unknown_activation_name_is_refused() -> None:
+    # the layers trust their numeric arguments (their limits are the config's, refused with the
+    # field's name in tests/engine/test_config_limits.py); a name is looked up, and a name that
+    # is not there is an error
     with pytest.raises(ValueError, match="expected"):
-        make()
-
-
-@pytest.mark.parametrize(
-    ("make", "message"),
-    [
-        (lambda: Dense(0), "dense units: expected an integer >= 1, got 0"),
-        (lambda: Dense(True), "dense units: expected an integer >= 1, got True"),
-        (lambda: Dense(2.0), "dense units: expected an integer >= 1, got 2.0"),
-        (lambda: Conv2D(0), "conv2d filters: expected an integer >= 1, got 0"),
-        (lambda: Conv2D(2, 0), "conv2d kernel_size: expected an integer >= 1, got 0"),
-        (lambda: Conv2D(2, 3, stride=-1), "conv2d stride: expected an integer >= 1, got -1"),
-        (lambda: MaxPool2D(0), "maxpool2d size: expected an integer >= 1, got 0"),
-        (lambda: AvgPool2D(1.5), "avgpool2d size: expected an integer >= 1, got 1.5"),
-    ],
-    ids=["units", "units-bool", "units-float", "filters", "kernel", "stride", "max", "avg"],
-)
-def test_constructor_errors_name_the_argument(make, message: str) -> None:  # type: ignore[no-untyped-def]
-    with pytest.raises(ValueError) as caught:
-        make()
-    assert str(caught.value) == message
+        Dense(3, "swish")
 
 
 @pytest.mark.parametrize(
@@ -468,6 +436,7 @@ def test_batchnorm_eval_uses_running_stats(input_shape: tuple[int, ...]) -> None
 
 def test_batchnorm_momentum_at_its_ends_and_two_values_per_feature() -> None:
     x = np.array([[1.0, 10.0], [3.0, 20.0]])  # two values per feature: unbiased var = 2 * biased
+    # momentum 0 is past the config's limit (a run never has it), but the formula's end holds
     still = built(BatchNorm(momentum=0.0), (2,))
     still.forward(x)
     np.testing.assert_array_equal(still.buffers["running_mean"], [0.0, 0.0])  # never moves
@@ -505,15 +474,7 @@ def test_dropout_is_deterministic_per_seed_and_identity_in_eval() -> None:
     layer = built(Dropout(0.5), (10,)).eval()
     assert layer.forward(x) is x and layer.mask is None
     assert layer.backward(x) is x
-    assert built(Dropout(0.0), (10,)).forward(x) is x
-    assert not built(Dropout(1.0), (10,)).forward(x).any()
-
-
-def test_dropout_of_everything_gives_zeros_of_the_input_dtype() -> None:
-    x = np.ones((3, 4), dtype=np.float32)
-    out = built(Dropout(1.0), (4,), dtype=np.float32).forward(x)
-    assert out.dtype == np.float32
-    np.testing.assert_array_equal(out, np.zeros((3, 4), dtype=np.float32))
+    assert built(Dropout(0.0), (10,)).forward(x) is x  # rate 1 is past the config's limit
 
 
 def test_dropout_draws_its_mask_in_the_input_dtype_and_keeps_a_draw_equal_to_the_rate() -> None:
@@ -529,11 +490,6 @@ def test_dropout_draws_its_mask_in_the_input_dtype_and_keeps_a_draw_equal_to_the
     quarter = Dropout(0.25)
     quarter.rng = Exactly()  # type: ignore[assignment]
     np.testing.assert_array_equal(quarter.forward(x), np.full((2, 6), 1 / 0.75, dtype=np.float32))
-
-
-def test_an_unbuilt_dropout_still_drops_with_a_fresh_generator() -> None:
-    out = Dropout(0.5).forward(np.ones((50, 40)))
-    assert 0.3 < (out == 0).mean() < 0.7
 
 
 # ---------------------------------------------------------------------------------- registries

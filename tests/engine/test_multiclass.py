@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from engine.config import ConfigError
-from engine.inspect import class_map_count
+from engine.introspect import class_map_count
 from engine.presets import get_preset
 from engine.trainer import Trainer
 

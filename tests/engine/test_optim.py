@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
 
+from engine.config import OptimizerConfig
 from engine.optim import (
     SGD,
     Adam,
@@ -260,12 +262,10 @@ def test_empty_parameter_list() -> None:
 
 
 def test_bad_configuration_and_gradients() -> None:
+    # hyperparameter limits are the config's (tests/engine/test_config_limits.py); an unknown
+    # name is still an error here, as is a gradient that does not fit its parameter
     with pytest.raises(ValueError, match="expected one of"):
         build_optimizer([], opt_config("lbfgs"))
-    with pytest.raises(ValueError, match="beta1"):
-        build_optimizer([], opt_config("adam", beta1=1.0))
-    with pytest.raises(ValueError, match="learning_rate"):
-        build_optimizer([], opt_config("sgd", learning_rate=-1.0))
     p = Param(np.zeros((2, 2)))
     opt = build_optimizer([p], opt_config("adam"))
     p.grad = np.zeros(3)
@@ -273,33 +273,18 @@ def test_bad_configuration_and_gradients() -> None:
         opt.step(0.1)
 
 
-@pytest.mark.parametrize(
-    ("name", "field", "value", "message"),
-    [
-        ("sgd", "learning_rate", -1.0, "learning_rate: expected a value in [0.0, inf], got -1.0"),
-        ("sgd", "momentum", -0.5, "momentum: expected a value in [0.0, inf], got -0.5"),
-        ("rmsprop", "alpha", 1.5, "alpha: expected a value in [0.0, 1.0], got 1.5"),
-        ("rmsprop", "eps", -1e-8, "eps: expected a value in [0.0, inf], got -1e-08"),
-        ("adam", "beta1", 1.0, "beta1: expected a value in [0.0, 1.0), got 1.0"),
-        ("adam", "beta2", 1.0, "beta2: expected a value in [0.0, 1.0), got 1.0"),
-        ("adam", "eps", -1.0, "eps: expected a value in [0.0, inf], got -1.0"),
-    ],
-)
-def test_bad_hyperparameters_are_named_with_their_range(
-    name: str, field: str, value: float, message: str
-) -> None:
-    with pytest.raises(ValueError) as caught:
-        build_optimizer([], opt_config(name, **{field: value}))
-    assert str(caught.value) == message
+def test_hyperparameters_at_the_ends_of_their_ranges_are_taken() -> None:
+    # the ranges are the config's (past them: tests/engine/test_config_limits.py); an optimizer
+    # built from a validated config at their ends holds those values
+    def build(name: str, **fields: float) -> Any:
+        return build_optimizer([], OptimizerConfig(name=name, **fields))
 
-
-def test_hyperparameters_at_the_ends_of_their_ranges_are_accepted() -> None:
-    rmsprop = build_optimizer([], opt_config("rmsprop", alpha=1.0, eps=0.0))
-    assert (rmsprop.alpha, rmsprop.eps) == (1.0, 0.0)
-    adam = build_optimizer([], opt_config("adam", beta1=0.0, beta2=0.0))  # [0, 1): 0 is in
-    assert (adam.beta1, adam.beta2) == (0.0, 0.0)
-    sgd = build_optimizer([], opt_config("sgd", learning_rate=0.0, momentum=0.0))
-    assert (sgd.learning_rate, sgd.momentum) == (0.0, 0.0)
+    rmsprop = build("rmsprop", alpha=0.0, eps=1.0)  # alpha in [0, 1), eps in (0, 1]
+    assert (rmsprop.alpha, rmsprop.eps) == (0.0, 1.0)
+    adam = build("adam", beta1=0.0, beta2=0.0, eps=1.0)  # [0, 1): 0 is in
+    assert (adam.beta1, adam.beta2, adam.eps) == (0.0, 0.0, 1.0)
+    sgd = build("sgd", learning_rate=100.0, momentum=0.0)  # learning_rate in (0, 100]
+    assert (sgd.learning_rate, sgd.momentum) == (100.0, 0.0)
 
 
 def test_gradient_errors_name_the_parameter_and_what_it_got() -> None:
@@ -317,7 +302,7 @@ def test_gradient_errors_name_the_parameter_and_what_it_got() -> None:
     params[1].grad = np.zeros((2, 2), dtype=complex)  # right shape, but no real number
     with pytest.raises(ValueError) as caught:
         opt.step(0.1)
-    assert str(caught.value) == "gradients do not match the parameters"
+    assert str(caught.value) == "parameter 1: expected a real gradient (float64), got complex128"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -512,12 +497,8 @@ def test_schedules_of_one_step_are_allowed() -> None:
 def test_bad_schedules() -> None:
     with pytest.raises(ValueError, match="expected one of"):
         learning_rate_at(schedule("linear"), 0.1, 1)
-    with pytest.raises(ValueError, match="step_size"):
-        learning_rate_at(schedule("step", step_size=0), 0.1, 1)
     with pytest.raises(ValueError, match="step >= 0"):
         learning_rate_at(schedule("cosine"), 0.1, -1)
-    with pytest.raises(ValueError, match=r"^schedule total_steps: expected >= 1, got 0$"):
-        learning_rate_at(schedule("cosine", total_steps=0), 0.1, 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -607,8 +588,6 @@ def test_non_finite_gradients_are_reported_not_clipped(bad: float, kind: str | N
 def test_bad_clip_config() -> None:
     with pytest.raises(ValueError, match="expected one of"):
         clip_gradients([np.ones(2)], clip("percentile", 1.0))
-    with pytest.raises(ValueError, match="threshold"):
-        clip_gradients([np.ones(2)], clip("norm", 0.0))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,15 +39,9 @@ import numpy as np
 import pytest
 
 from engine.config import parse_config
-from engine.presets import (
-    LESSONS,
-    all_presets,
-    drawn_points,
-    exploding,
-    get_preset,
-    horizon,
-    with_batchnorm,
-)
+from engine.lessons import LESSONS, horizon
+from engine.presets import all_presets, get_preset
+from engine.recipes import drawn_points, exploding, with_batchnorm
 from engine.trainer import Trainer
 
 # The tests run in any order (pytest-randomly) and share one pool of runs, so the first test may

@@ -10,7 +10,7 @@ import re
 import numpy as np
 import pytest
 
-from engine import presets
+from engine import recipes
 from engine.config import ConfigError, parse_config
 from engine.stats import LAYER_STAT_KEYS
 from engine.trainer import Trainer, WeightsError
@@ -35,7 +35,7 @@ def tanh_net(data_name: str = "spiral", **overrides: object) -> dict:
 
 
 def cnn_glyphs(**overrides: object) -> dict:
-    config = presets.cnn_glyphs()
+    config = recipes.cnn_glyphs()
     config.update(overrides)
     return config
 
@@ -291,7 +291,7 @@ def test_early_stopping_remembers_and_restores_the_best_step() -> None:
 def test_report_has_every_per_layer_statistic() -> None:
     trainer = Trainer(tanh_net())
     trainer.train(30)
-    trainer._want_update = True
+    trainer.recorder.measure_update = True  # the next step measures its update
     trainer.train_step()
     report = trainer.report().to_dict()
     assert report["step"] == 31 and report["loss"] is not None and report["test_loss"] is not None

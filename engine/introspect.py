@@ -1,12 +1,17 @@
 """Looking inside a network without disturbing it: trace, grids, snapshots, non-finite search.
 
-These functions run extra forward/backward passes for the visualizer. Each one puts back the
-training caches and gradients it overwrites, so a statistic taken afterwards still describes the
-last real training step. Results are plain nested lists and floats.
+These functions run extra forward/backward passes for the visualizer. Each works on a network
+(and, for the maps over the input plane, a function that turns plane points into the network's
+inputs), never on a trainer, and puts back the training caches and gradients it overwrites, so a
+statistic taken afterwards still describes the last real training step. Results are plain nested
+lists and floats (NaN and infinity become None), or float32 arrays with `compact`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -15,8 +20,8 @@ from engine import stats
 from engine.layers import Conv2D, Dense
 
 if TYPE_CHECKING:
+    from engine.data import Domain
     from engine.network import Network
-    from engine.trainer import Trainer
 
 _CACHES = ("input", "preactivation", "output", "grad_output", "grad_preactivation")
 MAX_SNAPSHOT_VALUES = 20_000  # a layer's weights are left out of snapshots above this size
@@ -33,7 +38,28 @@ def class_map_count(units: int) -> int:
     return units if units >= MIN_CLASS_MAPS else 0
 
 
-def save_caches(net: Network) -> list[tuple[dict[str, Any], list[np.ndarray]]]:
+@dataclass(frozen=True)
+class Plane:
+    """The 2-D input plane of a run: the part the page draws, and how its points become inputs."""
+
+    domain: Domain  # ((x1 min, x1 max), (x2 min, x2 max)) drawn by the page
+    features: list[str]  # the network's input features, in order; grid() maps each one
+    prepare: Callable[[np.ndarray], np.ndarray]  # (n, 2) plane points -> (n, features) inputs
+
+
+@contextmanager
+def observing(net: Network) -> Iterator[Network]:
+    """Eval mode, with the training caches and gradients put back afterwards."""
+    saved = _save_caches(net)
+    net.train(False)
+    try:
+        yield net
+    finally:
+        net.train(True)
+        _restore_caches(net, saved)
+
+
+def _save_caches(net: Network) -> list[tuple[dict[str, Any], list[np.ndarray]]]:
     """References to every layer's caches and copies of every gradient."""
     return [
         (
@@ -44,8 +70,8 @@ def save_caches(net: Network) -> list[tuple[dict[str, Any], list[np.ndarray]]]:
     ]
 
 
-def restore_caches(net: Network, saved: list[tuple[dict[str, Any], list[np.ndarray]]]) -> None:
-    """Put back what save_caches took."""
+def _restore_caches(net: Network, saved: list[tuple[dict[str, Any], list[np.ndarray]]]) -> None:
+    """Put back what _save_caches took."""
     for layer, (caches, grads) in zip(net.layers, saved, strict=True):
         for name, value in caches.items():
             setattr(layer, name, value)
@@ -121,16 +147,14 @@ def _sample_count(net: Network) -> tuple[int, int]:
     return batch, min(batch, SNAPSHOT_SAMPLE_VALUES // max(per_sample, 1))
 
 
-def trace(trainer: Trainer, inputs: Any, targets: Any) -> dict[str, Any]:
-    """Every value of one forward and backward pass for a batch, in eval mode; changes nothing.
+def trace(net: Network, x: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    """Every value of one forward and backward pass of inputs x, targets y, in eval mode; changes
+    nothing.
 
     For each layer: input, preactivation z, output a, dL/da, dL/dz (the delta), dL/dW, dL/db and
     the weights themselves, so dL/dw_ij = a_i * delta_j can be checked by hand.
     """
-    x = trainer.prepare_inputs(inputs)
-    y = trainer.prepare_targets(targets, len(x))
-    net = trainer.network
-    with trainer.observing():
+    with observing(net):
         net.forward(x)
         loss, grad_loss = net.loss(net.loss_input(), y)
         net.backward(grad_loss)
@@ -156,18 +180,12 @@ def trace(trainer: Trainer, inputs: Any, targets: Any) -> dict[str, Any]:
                     "grad_b": _list(params["b"].grad) if "b" in params else None,
                 }
             )
-    return {
-        "loss": float(loss),
-        "loss_name": net.loss_name,
-        "learning_rate": trainer.config.optimizer.learning_rate,
-        "targets": _list(y),
-        "features": trainer.features,
-        "layers": layers,
-    }
+    return {"loss": float(loss), "loss_name": net.loss_name, "targets": _list(y), "layers": layers}
 
 
 def grid(
-    trainer: Trainer,
+    net: Network,
+    plane: Plane,
     resolution: int = 100,
     neuron_budget: int | None = None,
     compact: bool = False,
@@ -183,22 +201,18 @@ def grid(
     together hold at most that many values (wide networks would otherwise send megabytes).
     With compact, the maps are float32 NumPy arrays instead of lists (see snapshot).
     """
-    data = trainer.dataset
-    if not data.is_2d or data.domain is None:
-        raise ValueError("boundary: only 2-D datasets have a decision boundary")
     resolution = int(resolution)
     if not 2 <= resolution <= MAX_GRID_RESOLUTION:
         raise ValueError(f"resolution: expected 2..{MAX_GRID_RESOLUTION}, got {resolution}")
-    (x_lo, x_hi), (y_lo, y_hi) = data.domain
+    (x_lo, x_hi), (y_lo, y_hi) = plane.domain
     xs = np.linspace(x_lo, x_hi, resolution)
     ys = np.linspace(y_lo, y_hi, resolution)
     gx, gy = np.meshgrid(xs, ys)  # (res, res) each; row i is y = ys[i]
     points = np.stack([gx.ravel(), gy.ravel()], axis=1)  # (res*res, 2)
-    x = trainer.prepare_inputs(points)
-    net = trainer.network
+    x = plane.prepare(points)  # (res*res, features)
     shape = (resolution, resolution)
     neurons: dict[str, Any] = {}
-    with trainer.observing():
+    with observing(net):
         out = net.forward(x)  # (res*res, outputs)
         logits = net.layers[-1].preactivation  # (res*res, outputs)
         maps = {  # layer name -> (units, res, res): each hidden neuron over the plane
@@ -225,7 +239,7 @@ def grid(
         "x": [float(x_lo), float(x_hi)],
         "y": [float(y_lo), float(y_hi)],
         "output": convert(output.reshape(shape), 4),
-        "inputs": {f: convert(x[:, j].reshape(shape), 4) for j, f in enumerate(trainer.features)},
+        "inputs": {f: convert(x[:, j].reshape(shape), 4) for j, f in enumerate(plane.features)},
         "neurons": neurons,
         "neuron_resolution": neuron_resolution,
     }
@@ -247,16 +261,20 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def snapshot(
-    trainer: Trainer, grid_resolution: int | None = 40, compact: bool = False
+    net: Network,
+    step: int,
+    plane: Plane | None = None,
+    grid_resolution: int | None = 40,
+    compact: bool = False,
 ) -> dict[str, Any]:
-    """Weights, their gradients, per-neuron activations/deltas of the last batch, grids, histograms.
+    """Weights, their gradients, per-neuron activations/deltas of the last batch, grids (over the
+    plane, if the run has one), histograms; `step` is the step the network is at.
 
     Values are nested lists of Python floats; with compact, the weights, gradients and grids are
     float32 NumPy arrays instead, for a JSON encoder that writes arrays itself (orjson): the
     live stream's snapshots are ~30 % smaller and quicker to build that way.
     """
     convert = _float32 if compact else _list
-    net = trainer.network
     weights: dict[str, Any] = {}
     grads: dict[str, Any] = {}
     nodes: dict[str, Any] = {}
@@ -293,12 +311,12 @@ def snapshot(
                 "feature_maps": _list(maps, 4),
             }
     grid_data = None
-    if grid_resolution and trainer.dataset.is_2d and trainer.dataset.domain is not None:
+    if grid_resolution and plane is not None:
         grid_data = grid(
-            trainer, grid_resolution, neuron_budget=SNAPSHOT_NEURON_VALUES, compact=compact
+            net, plane, grid_resolution, neuron_budget=SNAPSHOT_NEURON_VALUES, compact=compact
         )
     return {
-        "step": trainer.step,
+        "step": step,
         "batch_size": batch,  # samples in the last training batch
         "samples_shown": shown,  # of them, how many nodes[...]["samples"] hold (the first ones)
         "weights": weights,
