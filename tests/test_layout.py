@@ -1,14 +1,16 @@
 """Guards that keep the Python code carryable (issue 15 item 6): no import cycle among the
-first-party modules of engine/ and server/, no file of engine/, server/ or tests/server/ over
-MAX_LINES lines, and no first-party module named after a standard-library module (a reader, or an
+first-party modules of engine/ and server/, no file of engine/, server/ or tests/ over MAX_LINES
+lines, and no first-party module named after a standard-library module (a reader, or an
 import, takes engine/inspect.py for Python's inspect) but the routes of server/routes, which are
 named after their URL paths.
 
 The line count is a guard, not the goal: a module that grows past it is cut by responsibility (as
-engine/data.py became data, generators, split, features and uploads), not by line count. Imports
-are read with ast, every one of them: at the top, inside functions and under TYPE_CHECKING, since
-a cycle through any of them is still two modules that cannot be read, or changed, one at a time.
-Each guard is also run on a small planted tree, so a guard that stopped seeing would fail too.
+engine/data.py became data, generators, split, features and uploads, and
+tests/engine/test_trainer.py became test_trainer, test_observing and test_train_loop), not by
+line count. Imports are read with ast, every one of them: at the top, inside functions and under
+TYPE_CHECKING, since a cycle through any of them is still two modules that cannot be read, or
+changed, one at a time. Each guard is also run on a small planted tree, so a guard that stopped
+seeing would fail too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("engine", "server")  # whose imports may not form a cycle
-LONG_GUARDED = ("engine", "server", "tests/server")  # whose files are kept under MAX_LINES
+LONG_GUARDED = ("engine", "server", "tests")  # whose files are kept under MAX_LINES
 NAMED = ("engine", "server", "bench", "tests")  # whose module names may not be the stdlib's
 NAMED_AFTER_URLS = "server/routes"  # route modules named after their paths (/inspect, ...)
 MAX_LINES = 700
@@ -141,7 +143,7 @@ def test_no_import_cycle_among_engine_and_server_modules() -> None:
     assert cycles(ROOT, PACKAGES) == []
 
 
-def test_no_engine_or_server_file_is_longer_than_700_lines() -> None:
+def test_no_engine_server_or_test_file_is_longer_than_700_lines() -> None:
     too_long = long_files(ROOT, LONG_GUARDED)
     assert too_long == {}, f"longer than {MAX_LINES} lines, cut by responsibility: {too_long}"
 

@@ -1,7 +1,7 @@
-"""Optimizers, learning-rate schedules and gradient clipping (engine/optim.py).
+"""Optimizers (engine/optim.py): SGD, RMSprop and Adam, their state dicts and their rate.
 
 Hand-computed updates on tiny arrays first; then, when torch is importable, 20-step trajectories
-against torch.optim and torch.nn.utils in float64.
+against torch.optim in float64. Schedules are in test_schedules.py, clipping in test_clipping.py.
 """
 
 from __future__ import annotations
@@ -17,13 +17,10 @@ from engine.config import OptimizerConfig
 from engine.optim import (
     SGD,
     Adam,
-    ClipReport,
     Optimizer,
     OptimizerStateError,
     RMSprop,
     build_optimizer,
-    clip_gradients,
-    learning_rate_at,
 )
 
 
@@ -448,149 +445,6 @@ def test_sgd_load_without_momentum_buffer_resets_it() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Schedules
-# ---------------------------------------------------------------------------------------------
-
-
-def schedule(kind: str, **overrides: object) -> SimpleNamespace:
-    """A ScheduleConfig stand-in with the contract's defaults."""
-    fields = {"kind": kind, "step_size": 1000, "gamma": 0.5, "total_steps": 10000, "min_lr": 0.0}
-    fields.update(overrides)
-    return SimpleNamespace(**fields)
-
-
-def test_constant_schedule() -> None:
-    assert learning_rate_at(schedule("constant"), 0.2, 0) == 0.2
-    assert learning_rate_at(schedule("constant"), 0.2, 10**6) == 0.2
-    assert learning_rate_at(None, 0.2, 5) == 0.2
-
-
-def test_step_schedule() -> None:
-    s = schedule("step", step_size=3, gamma=0.5)
-    got = [learning_rate_at(s, 0.2, step) for step in (0, 2, 3, 5, 6, 9)]
-    assert got == [0.2, 0.2, 0.1, 0.1, 0.05, 0.025]
-
-
-def test_exponential_schedule() -> None:
-    s = schedule("exponential", gamma=0.9)
-    assert learning_rate_at(s, 0.2, 0) == 0.2
-    assert learning_rate_at(s, 0.2, 2) == pytest.approx(0.162, rel=1e-15)
-    assert learning_rate_at(s, 0.2, 10**6) == 0.0
-    assert learning_rate_at(schedule("exponential", gamma=2.0), 0.1, 10**6) == math.inf
-
-
-def test_cosine_schedule() -> None:
-    s = schedule("cosine", total_steps=4, min_lr=0.1)
-    assert learning_rate_at(s, 1.0, 0) == 1.0
-    assert learning_rate_at(s, 1.0, 1) == pytest.approx(0.8681980515339464, rel=1e-15)
-    assert learning_rate_at(s, 1.0, 2) == pytest.approx(0.55, rel=1e-15)  # 0.1 + 0.9 / 2
-    assert learning_rate_at(s, 1.0, 4) == pytest.approx(0.1, rel=1e-15)
-    assert learning_rate_at(s, 1.0, 50) == pytest.approx(0.1, rel=1e-15)  # stays at min_lr
-
-
-def test_schedules_of_one_step_are_allowed() -> None:
-    assert learning_rate_at(schedule("step", step_size=1, gamma=0.5), 0.8, 3) == 0.1
-    cosine = schedule("cosine", total_steps=1, min_lr=0.1)
-    assert [learning_rate_at(cosine, 1.0, step) for step in (0, 1, 2)] == [1.0, 0.1, 0.1]
-
-
-def test_bad_schedules() -> None:
-    with pytest.raises(ValueError, match="expected one of"):
-        learning_rate_at(schedule("linear"), 0.1, 1)
-    with pytest.raises(ValueError, match="step >= 0"):
-        learning_rate_at(schedule("cosine"), 0.1, -1)
-
-
-# ---------------------------------------------------------------------------------------------
-# Clipping
-# ---------------------------------------------------------------------------------------------
-
-
-def clip(kind: str, threshold: float) -> SimpleNamespace:
-    """A ClipConfig stand-in."""
-    return SimpleNamespace(kind=kind, threshold=threshold)
-
-
-def test_no_clip_reports_norms() -> None:
-    grads = [np.array([3.0, 0.0]), np.array([[0.0], [4.0]]), np.array([12.0])]
-    report = clip_gradients(grads, None)
-    assert report == ClipReport(False, 13.0, 13.0, 0.0, [3.0, 4.0, 12.0])
-    np.testing.assert_array_equal(grads[0], [3.0, 0.0])
-
-
-def test_clip_by_value() -> None:
-    grads = [np.array([0.5, -3.0, 2.0]), np.array([[1.0, -0.2]])]
-    report = clip_gradients(grads, clip("value", 1.0))
-    np.testing.assert_array_equal(grads[0], [0.5, -1.0, 1.0])
-    np.testing.assert_array_equal(grads[1], [[1.0, -0.2]])
-    assert report.clipped is True
-    assert report.norm_before == pytest.approx(math.sqrt(14.29), rel=1e-15)
-    assert report.norm_after == pytest.approx(math.sqrt(3.29), rel=1e-15)
-    assert report.fraction == pytest.approx(2 / 5)
-    assert report.norms == pytest.approx([math.sqrt(13.25), math.sqrt(1.04)], rel=1e-15)
-
-
-def test_clip_by_value_below_threshold_changes_nothing() -> None:
-    grads = [np.array([0.5, -3.0, 2.0], dtype=np.float32)]
-    report = clip_gradients(grads, clip("value", 3.0))
-    assert (report.clipped, report.fraction) == (False, 0.0)
-    assert report.norm_after == report.norm_before
-    np.testing.assert_array_equal(grads[0], np.array([0.5, -3.0, 2.0], dtype=np.float32))
-    # a norm above the threshold with no single value above it: nothing to clip either
-    report = clip_gradients([np.array([0.75, -0.75])], clip("value", 1.0))
-    norm = math.sqrt(1.125)  # > 1
-    assert report == ClipReport(False, norm, norm, 0.0, [norm])
-
-
-def test_clip_by_value_counts_the_values_clipped_in_every_array() -> None:
-    grads = [np.array([2.0, 0.5]), np.array([[-3.0, 4.0], [0.1, 0.2]])]
-    report = clip_gradients(grads, clip("value", 1.0))
-    assert report.fraction == pytest.approx(3 / 6, rel=1e-15)  # 1 of 2, then 2 of 4
-    np.testing.assert_array_equal(grads[1], [[-1.0, 1.0], [0.1, 0.2]])
-
-
-def test_clip_by_norm() -> None:
-    grads = [np.array([3.0, 4.0]), np.array([0.0])]
-    report = clip_gradients(grads, clip("norm", 1.0))
-    scale = 1.0 / (5.0 + 1e-6)
-    np.testing.assert_allclose(grads[0], [3.0 * scale, 4.0 * scale], rtol=1e-15)
-    assert report.clipped is True
-    assert report.norm_before == 5.0
-    assert report.norm_after == pytest.approx(5.0 * scale, rel=1e-15)
-    assert report.fraction == pytest.approx(1.0 - scale, rel=1e-15)
-    assert report.norms == [5.0, 0.0]
-
-
-def test_clip_by_norm_below_threshold_changes_nothing() -> None:
-    grads = [np.array([3.0, 4.0], dtype=np.float32)]
-    report = clip_gradients(grads, clip("norm", 5.0))  # scale 5 / (5 + 1e-6) < 1: torch clips
-    assert report.clipped is True and report.fraction < 1e-6
-    grads = [np.array([3.0, 4.0], dtype=np.float32)]
-    report = clip_gradients(grads, clip("norm", 10.0))
-    assert report == ClipReport(False, 5.0, 5.0, 0.0, [5.0])
-    report = clip_gradients([np.array([3.0, 4.0])], clip("norm", 5.0 + 1e-6))  # scale exactly 1
-    assert report == ClipReport(False, 5.0, 5.0, 0.0, [5.0])
-    assert grads[0].dtype == np.float32
-    np.testing.assert_array_equal(grads[0], [3.0, 4.0])
-
-
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
-@pytest.mark.parametrize("kind", [None, "value", "norm"])
-def test_non_finite_gradients_are_reported_not_clipped(bad: float, kind: str | None) -> None:
-    grads = [np.array([100.0, -100.0], dtype=np.float32), np.array([bad, 1.0], dtype=np.float32)]
-    report = clip_gradients(grads, None if kind is None else clip(kind, 1.0))
-    assert not math.isfinite(report.norm_before)
-    assert (math.isnan(report.norm_before), report.clipped) == (math.isnan(bad), False)
-    assert report.norms[0] == pytest.approx(100.0 * math.sqrt(2.0))
-    np.testing.assert_array_equal(grads[0], [100.0, -100.0])
-
-
-def test_bad_clip_config() -> None:
-    with pytest.raises(ValueError, match="expected one of"):
-        clip_gradients([np.ones(2)], clip("percentile", 1.0))
-
-
-# ---------------------------------------------------------------------------------------------
 # Against torch (skipped when torch is not installed)
 # ---------------------------------------------------------------------------------------------
 
@@ -672,45 +526,3 @@ def test_hyperparameters_changed_between_steps_match_torch() -> None:
             theirs.step()
         for p, t in zip(params, tensors, strict=True):
             np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-10, atol=1e-10)
-
-
-def test_clipping_matches_torch() -> None:
-    torch = pytest.importorskip("torch")
-    rng = np.random.default_rng(2)
-    for max_norm in (0.5, 2.0, 100.0):
-        grads = [rng.standard_normal(s) for s in [(3, 4), (4,), (4, 1), (1,)]]
-        tensors = [torch.zeros(g.shape, dtype=torch.float64, requires_grad=True) for g in grads]
-        for g, t in zip(grads, tensors, strict=True):
-            t.grad = torch.tensor(g)
-        total = torch.nn.utils.clip_grad_norm_(tensors, max_norm)
-        report = clip_gradients(grads, clip("norm", max_norm))
-        assert report.norm_before == pytest.approx(float(total), rel=1e-12)
-        for g, t in zip(grads, tensors, strict=True):
-            np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-12, atol=1e-15)
-        for g, t in zip(grads, tensors, strict=True):
-            t.grad = torch.tensor(g)
-        torch.nn.utils.clip_grad_value_(tensors, 0.3)
-        clip_gradients(grads, clip("value", 0.3))
-        for g, t in zip(grads, tensors, strict=True):
-            np.testing.assert_array_equal(g, t.grad.numpy())
-
-
-def test_schedules_match_torch() -> None:
-    torch = pytest.importorskip("torch")
-    cases = [
-        (schedule("step", step_size=3, gamma=0.7), {"StepLR": {"step_size": 3, "gamma": 0.7}}),
-        (schedule("exponential", gamma=0.9), {"ExponentialLR": {"gamma": 0.9}}),
-        (
-            schedule("cosine", total_steps=12, min_lr=0.01),
-            {"CosineAnnealingLR": {"T_max": 12, "eta_min": 0.01}},
-        ),
-    ]
-    for sched, spec in cases:
-        ((cls_name, kwargs),) = spec.items()
-        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.3)
-        scheduler = getattr(torch.optim.lr_scheduler, cls_name)(opt, **kwargs)
-        for step in range(13):
-            expected = opt.param_groups[0]["lr"]
-            assert learning_rate_at(sched, 0.3, step) == pytest.approx(expected, rel=1e-9), step
-            opt.step()
-            scheduler.step()

@@ -1,6 +1,6 @@
 """The recorder's boundary and state (engine/recorder.py): non-finite numbers become None once, in
 Report.to_dict, and neither the trainer nor the recorder grows an attribute after construction.
-The numbers a report merges are checked in test_step_bookkeeping.py and test_trainer.py."""
+The numbers a report merges are checked in test_step_bookkeeping.py and test_observing.py."""
 
 from __future__ import annotations
 
