@@ -225,6 +225,23 @@ def test_float32_stays_float32_in_place(name: str) -> None:
     assert np.all(p.data < 1.0)
 
 
+@pytest.mark.parametrize("name", ["sgd", "rmsprop", "adam"])
+def test_a_float64_gradient_steps_a_float32_parameter_in_place(name: str) -> None:
+    # a real gradient of another precision is the same kind of number: it is taken (as NumPy's
+    # same_kind casting takes it) and the parameter stays float32; only a complex one is refused
+    grad = np.array([0.25, -1.5, 3.0])  # float64
+    narrow = Param([1.0, -2.0, 0.5], dtype=np.float32)
+    wide = Param([1.0, -2.0, 0.5])  # the same step in float64, for the values
+    for p in (narrow, wide):
+        opt = build_optimizer([p], opt_config(name, momentum=0.5))
+        for _ in range(2):
+            p.grad = grad.copy()
+            opt.step(0.1)
+    assert narrow.data.dtype == np.float32
+    np.testing.assert_allclose(narrow.data, wide.data, rtol=1e-6)
+    assert np.all(narrow.data != [1.0, -2.0, 0.5])
+
+
 def test_mixed_dtypes_match_separate_optimizers() -> None:
     rng = np.random.default_rng(3)
     shapes = [((2, 3), np.float32), ((3,), np.float64), ((4,), np.float32)]

@@ -149,6 +149,15 @@ def test_the_largest_layer_norm_samples_the_first_and_every_eighth_step() -> Non
     assert got == pytest.approx(seen[8], rel=1e-12)
 
 
+def test_a_clip_setting_that_clips_nothing_counts_no_clip() -> None:
+    trainer = Trainer(config(gradient_clip={"kind": "norm", "threshold": 1e6}))
+    results = [trainer.train_step() for _ in range(3)]
+    assert not any(r.clipped for r in results) and all(0 < r.grad_norm < 1e6 for r in results)
+    report = trainer.report()
+    assert (report.clip_count, report.events) == (0, [])
+    assert [layer["clipped"] for layer in report.layers] == [False, False]
+
+
 # ----------------------------------------------------------------------------- update ratio
 
 
@@ -205,6 +214,17 @@ def test_l2_penalty_at_rate_zero_and_one(rate: float) -> None:
     result = trainer.train_step()
     penalty = 0.5 * rate * sum(float(np.sum(w[n] ** 2)) for n in ("0.W", "1.W"))
     assert result.loss - result.data_loss == pytest.approx(penalty, rel=1e-12, abs=0.0)
+
+
+def test_no_regularization_adds_nothing_whatever_its_rate() -> None:
+    # kind "none" with a rate: the config takes it (a rate has no meaning without a kind)
+    plain = Trainer(config())
+    off = Trainer(config(regularization={"kind": "none", "rate": 0.5}))
+    for _ in range(2):
+        a, b = plain.train_step(), off.train_step()
+        assert b.loss == b.data_loss == a.loss
+    for name, value in plain.get_weights().items():
+        np.testing.assert_array_equal(off.get_weights()[name], value)
 
 
 # ----------------------------------------------------------------------------- divergence
