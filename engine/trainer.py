@@ -20,7 +20,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from pydantic import ValidationError
 
-from engine import inspect, stats
+from engine import cost, inspect, stats
 from engine.config import (
     ConfigError,
     HyperparameterUpdate,
@@ -35,7 +35,6 @@ from engine.optim import build_optimizer, clip_gradients, learning_rate_at
 __all__ = ["Report", "StepResult", "Trainer", "WeightsError"]
 
 _OPTIMIZER_FIELDS = ("learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha")
-EVAL_CHUNK = 2048  # samples per forward pass when evaluating
 EVAL_BUDGET = 0.02  # time-based evaluations take at most this share of training time
 MAX_EVAL_AGE = 1.0  # seconds: what the page shows is never evaluated longer ago than this
 GOOD_WEIGHTS_EVERY = 256  # steps between copies of the last good (finite) weights
@@ -127,6 +126,8 @@ class Trainer:
         uploads: Callable[[str], Any] | None = None,
     ) -> None:
         self.config: RunConfig = parse_config(config)  # current config; PATCHes are written here
+        if dataset is None and (shape := cost.data_shape(self.config)) is not None:
+            cost.check(cost.estimate(self.config, shape))  # refused before any array exists
         if dataset is None:
             try:
                 dataset = make_dataset(self.config.dataset, self.config.seed, uploads)
@@ -139,6 +140,8 @@ class Trainer:
         self.x_test = self._inputs(dataset.x_test)  # (m, inputs...)
         self.y_train = self._targets(dataset.y_train)  # (n, outputs) or (n,) class labels
         self.y_test = self._targets(dataset.y_test)  # (m, outputs) or (m,)
+        # parameters, work and memory, checked before the network exists; sizes eval chunks
+        self.cost = cost.check(cost.estimate(self.config, self._data_shape()))
         self._build()
 
     # ------------------------------------------------------------------ set-up
@@ -161,6 +164,13 @@ class Trainer:
         raw = np.asarray(raw, dtype=np.float64)
         x = apply_features(raw, self.features) if self.features else raw
         return np.ascontiguousarray(x, dtype=self.dtype)
+
+    def _data_shape(self) -> cost.DataShape:
+        """The data's sizes, for the cost estimate."""
+        raw = self.dataset.x_train
+        return cost.DataShape(
+            self.x_train.shape[1:], math.prod(raw.shape[1:]), len(self.x_train), len(self.x_test)
+        )
 
     def _output_spec(self) -> tuple[str, float]:
         """How labels become targets: ("onehot"|"labels"|"pm1"|"01"|"values", threshold)."""
@@ -550,8 +560,9 @@ class Trainer:
         net = self.network
         total_loss, correct = 0.0, 0
         kind, threshold = self._output_spec()
-        for start in range(0, len(x), EVAL_CHUNK):
-            xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+        chunk = self.cost.eval_chunk  # as many samples as fit in the evaluation memory budget
+        for start in range(0, len(x), chunk):
+            xb, yb = x[start : start + chunk], y[start : start + chunk]
             out = net.forward(xb)
             loss, _ = net.loss(net.loss_input(), yb)
             total_loss += loss * len(xb)
@@ -648,13 +659,18 @@ class Trainer:
     def predict(self, inputs: Any) -> np.ndarray:
         """Outputs (after the output activation) for raw inputs."""
         x = self.prepare_inputs(inputs)
+        chunk = self.cost.eval_chunk  # inputs per forward pass, within the evaluation budget
         with self.observing():
-            out = self.network.forward(x)
-        return out.astype(np.float64)
+            parts = [
+                self.network.forward(x[start : start + chunk]).astype(np.float64)
+                for start in range(0, len(x), chunk)
+            ]
+        return np.concatenate(parts)  # (inputs, outputs)
 
-    def grid(self, resolution: int = 100) -> dict[str, Any]:
-        """Output and every hidden neuron over the 2-D input plane."""
-        return inspect.grid(self, resolution)
+    def grid(self, resolution: int = 100, neuron_budget: int | None = None) -> dict[str, Any]:
+        """Output and every hidden neuron over the 2-D input plane; the neuron maps coarser
+        when all of them would hold more than `neuron_budget` values."""
+        return inspect.grid(self, resolution, neuron_budget)
 
     def histograms(self, bins: int = stats.HISTOGRAM_BINS) -> dict[str, Any]:
         """Gradient and weight histograms per observed layer."""
@@ -748,6 +764,7 @@ class Trainer:
             if "gradient_clip" in given:
                 candidate["gradient_clip"] = given["gradient_clip"]
             new_config = RunConfig.model_validate(candidate)
+            new_cost = cost.check(cost.estimate(new_config, self.cost.data))  # batch_size
         except ValidationError as exc:
             errors = errors_from_validation(exc)
             for error in errors:  # PATCH bodies are flat: "optimizer.momentum" -> "momentum"
@@ -765,7 +782,7 @@ class Trainer:
                 new = new.model_dump() if hasattr(new, "model_dump") else new
             if old != new:
                 changes[name] = {"old": old, "new": new}
-        self.config = new_config
+        self.config, self.cost = new_config, new_cost
         for name in optimizer_fields:
             self._apply_to_optimizer(name, getattr(new_config.optimizer, name))
         return changes
@@ -842,4 +859,4 @@ class Trainer:
 
     def flops_per_step(self) -> int:
         """Rough multiply-adds of one training step (forward + backward ~ 3x forward)."""
-        return 3 * self.network.flops_per_sample() * min(self.config.batch_size, len(self.x_train))
+        return self.cost.flops_per_step
