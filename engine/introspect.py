@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from engine import stats
+from engine.cost import MAX_GRID_RESOLUTION
 from engine.layers import Conv2D, Dense
 
 if TYPE_CHECKING:
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
 
 _CACHES = ("input", "preactivation", "output", "grad_output", "grad_preactivation")
 MAX_SNAPSHOT_VALUES = 20_000  # a layer's weights are left out of snapshots above this size
-MAX_GRID_RESOLUTION = 200
+SNAPSHOT_WEIGHT_VALUES = 200_000  # all layers' weights of one snapshot together (grads as many)
+SNAPSHOT_MAP_VALUES = 65_536  # all conv feature maps and input channels of one snapshot
 SNAPSHOT_NEURON_VALUES = 60_000  # all per-neuron heatmaps of one snapshot together
 SNAPSHOT_SAMPLE_VALUES = 8_000  # per-sample inputs and deltas of the last batch, all layers
 MIN_CLASS_MAPS = 3  # output units from which grid() sends one map per class
@@ -189,6 +191,7 @@ def grid(
     resolution: int = 100,
     neuron_budget: int | None = None,
     compact: bool = False,
+    chunk: int | None = None,
 ) -> dict[str, Any]:
     """The output and every dense neuron over the 2-D plane (Playground's heatmaps).
 
@@ -199,7 +202,9 @@ def grid(
     cross-entropy ("class_values": "probability"), the units' outputs otherwise ("output").
     With neuron_budget, the neuron maps use a coarser "neuron_resolution" so that all of them
     together hold at most that many values (wide networks would otherwise send megabytes).
-    With compact, the maps are float32 NumPy arrays instead of lists (see snapshot).
+    With compact, the maps are float32 NumPy arrays instead of lists (see snapshot). With chunk,
+    at most that many points go through the network at once (the run's evaluation chunk, which
+    keeps the working memory within its budget); None: all of them.
     """
     resolution = int(resolution)
     if not 2 <= resolution <= MAX_GRID_RESOLUTION:
@@ -211,24 +216,33 @@ def grid(
     points = np.stack([gx.ravel(), gy.ravel()], axis=1)  # (res*res, 2)
     x = plane.prepare(points)  # (res*res, features)
     shape = (resolution, resolution)
-    neurons: dict[str, Any] = {}
-    with observing(net):
-        out = net.forward(x)  # (res*res, outputs)
-        logits = net.layers[-1].preactivation  # (res*res, outputs)
-        maps = {  # layer name -> (units, res, res): each hidden neuron over the plane
-            layer.name: layer.output.T.reshape(-1, resolution, resolution)
-            for layer in net.layers[:-1]
-            if isinstance(layer, Dense)
-        }
+    hidden = [layer for layer in net.layers[:-1] if isinstance(layer, Dense)]
+    units = sum(layer.units for layer in hidden)
     neuron_resolution = resolution
-    units = sum(len(m) for m in maps.values())
+    keep = None  # the grid points the neuron maps sample (flat indices); None: all of them
     if neuron_budget is not None and units and units * resolution**2 > neuron_budget:
-        neuron_resolution = max(6, int((neuron_budget / units) ** 0.5))
+        neuron_resolution = max(1, int((neuron_budget / units) ** 0.5))
         step = resolution / neuron_resolution
         pick = np.minimum(
             (np.arange(neuron_resolution) * step + step / 2).astype(int), resolution - 1
         )
-        maps = {name: m[:, pick][:, :, pick] for name, m in maps.items()}
+        keep = (pick[:, None] * resolution + pick[None, :]).ravel()  # (nres*nres,)
+    outs, logit_parts = [], []
+    rows: dict[str, list[np.ndarray]] = {layer.name: [] for layer in hidden}
+    chunk = chunk or len(x)  # points per forward pass
+    with observing(net):
+        for start in range(0, len(x), chunk):
+            stop = min(start + chunk, len(x))
+            outs.append(net.forward(x[start:stop]))  # (chunk, outputs)
+            logit_parts.append(net.layers[-1].preactivation)  # (chunk, outputs)
+            wanted = None if keep is None else keep[(keep >= start) & (keep < stop)] - start
+            for layer in hidden:
+                rows[layer.name].append(layer.output if wanted is None else layer.output[wanted])
+    out, logits = _joined(outs), _joined(logit_parts)  # (res*res, outputs)
+    maps = {  # layer name -> (units, nres, nres): each hidden neuron over the plane
+        name: _joined(parts).T.reshape(-1, neuron_resolution, neuron_resolution)
+        for name, parts in rows.items()
+    }
     convert = _float32 if compact else _list
     neurons = {name: convert(m, 4) for name, m in maps.items()}  # one conversion per layer
     output = out[:, 0] if out.shape[1] == 1 else out.argmax(axis=1).astype(np.float64)
@@ -253,6 +267,22 @@ def grid(
     return result
 
 
+def _first_maps(maps: np.ndarray | None, room: int) -> tuple[np.ndarray | None, int]:
+    """The first (h, w) maps of a (count, h, w) stack that fit in `room` values (None when not
+    one does), and the room left."""
+    if maps is None:
+        return None, room
+    count = min(len(maps), room // max(1, maps[0].size))
+    if count == 0:
+        return None, room
+    return maps[:count], room - count * maps[0].size
+
+
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    """The chunks of a chunked pass as one array (the only chunk itself, uncopied)."""
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
 def _softmax(logits: np.ndarray) -> np.ndarray:
     """Row-wise softmax in float64, shifted by the row maximum so exp() cannot overflow."""
     z = np.asarray(logits, dtype=np.float64)  # (n, units)
@@ -266,13 +296,15 @@ def snapshot(
     plane: Plane | None = None,
     grid_resolution: int | None = 40,
     compact: bool = False,
+    chunk: int | None = None,
 ) -> dict[str, Any]:
     """Weights, their gradients, per-neuron activations/deltas of the last batch, grids (over the
     plane, if the run has one), histograms; `step` is the step the network is at.
 
     Values are nested lists of Python floats; with compact, the weights, gradients and grids are
     float32 NumPy arrays instead, for a JSON encoder that writes arrays itself (orjson): the
-    live stream's snapshots are ~30 % smaller and quicker to build that way.
+    live stream's snapshots are ~30 % smaller and quicker to build that way. `chunk` is the
+    grid's points per forward pass (see grid).
     """
     convert = _float32 if compact else _list
     weights: dict[str, Any] = {}
@@ -280,8 +312,13 @@ def snapshot(
     nodes: dict[str, Any] = {}
     conv: dict[str, Any] = {}
     batch, shown = _sample_count(net)
+    weight_room = SNAPSHOT_WEIGHT_VALUES  # what is left of the weights' share
+    map_room = SNAPSHOT_MAP_VALUES  # what is left of the conv maps' share
     for layer in net.layers:
-        if layer.params and sum(p.data.size for p in layer.params.values()) <= MAX_SNAPSHOT_VALUES:
+        size = layer.param_count()
+        with_weights = bool(layer.params) and size <= min(MAX_SNAPSHOT_VALUES, weight_room)
+        if with_weights:
+            weight_room -= size
             for key, param in layer.params.items():
                 weights[f"{layer.name}.{key}"] = convert(param.data)
                 grads[f"{layer.name}.{key}"] = convert(param.grad)
@@ -302,9 +339,11 @@ def snapshot(
             W = layer.params["W"]
             maps = layer.output[0] if layer.output is not None else None  # (filters, h, w)
             sample = layer.input[0] if layer.input is not None else None  # (channels, h, w)
-            conv[layer.name] = {
+            sample, map_room = _first_maps(sample, map_room)
+            maps, map_room = _first_maps(maps, map_room)
+            conv[layer.name] = {  # the first channels and maps that fit the snapshot's budget
                 "input": _list(sample, 4),
-                "filters": _list(W.data),
+                "filters": _list(W.data) if with_weights else None,
                 "filter_grad_norm": _list(
                     np.sqrt((W.grad.astype(np.float64) ** 2).reshape(len(W.grad), -1).sum(1))
                 ),
@@ -313,7 +352,7 @@ def snapshot(
     grid_data = None
     if grid_resolution and plane is not None:
         grid_data = grid(
-            net, plane, grid_resolution, neuron_budget=SNAPSHOT_NEURON_VALUES, compact=compact
+            net, plane, grid_resolution, SNAPSHOT_NEURON_VALUES, compact=compact, chunk=chunk
         )
     return {
         "step": step,

@@ -30,6 +30,7 @@ from engine.config import (
     LayerConfig,
     MaxPool2DLayer,
 )
+from engine.cost import MAX_FLOPS_PER_SAMPLE, MAX_PARAMETERS
 from engine.layers import (
     AvgPool2D,
     BatchNorm,
@@ -42,9 +43,6 @@ from engine.layers import (
     Parameter,
 )
 from engine.losses import Loss, get_loss
-
-MAX_PARAMETERS = 10_000_000  # a network larger than this is refused (memory of a laptop)
-MAX_FLOPS_PER_SAMPLE = 200_000_000  # multiply-adds of one sample's forward pass
 
 
 class WeightsError(ValueError):

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from pydantic import ValidationError
 
-from engine import introspect, stats
+from engine import cost, introspect, stats
 from engine.config import (
     ConfigError,
     HyperparameterUpdate,
@@ -39,7 +39,6 @@ from engine.recorder import Recorder, Report
 __all__ = ["Report", "StepResult", "Trainer", "WeightsError"]
 
 _OPTIMIZER_FIELDS = ("learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha")
-EVAL_CHUNK = 2048  # samples per forward pass when evaluating
 GOOD_WEIGHTS_EVERY = 256  # steps between copies of the last good (finite) weights
 DIVERGENCE_UPDATE = 1e30  # lr * |g| above this is an explosion even if still finite
 
@@ -72,6 +71,8 @@ class Trainer:
         uploads: Callable[[str], Any] | None = None,
     ) -> None:
         cfg = parse_config(config)
+        if dataset is None and (shape := cost.data_shape(cfg)) is not None:
+            cost.check(cost.estimate(cfg, shape))  # refused before any array exists
         if dataset is None:
             try:
                 dataset = make_dataset(cfg.dataset, cfg.seed, uploads)
@@ -80,6 +81,8 @@ class Trainer:
         self.config: RunConfig = cfg  # current config; PATCHes are written here
         self.dataset: Dataset = dataset  # raw train/test split, as generated
         self.encoding = Encoding(dataset, cfg)  # features, dtype and target form of this run
+        # parameters, work and memory, checked before the network exists; sizes eval chunks
+        self.cost = cost.check(cost.estimate(cfg, cost.data_shape(cfg, dataset)))
         self.x_train = self.encoding.inputs(dataset.x_train)  # (n, inputs...) network inputs
         self.x_test = self.encoding.inputs(dataset.x_test)  # (m, inputs...)
         self.y_train = self.encoding.targets(dataset.y_train)  # (n, outputs) or (n,) labels
@@ -357,8 +360,9 @@ class Trainer:
             return None, None
         net = self.network
         total_loss, correct = 0.0, 0
-        for start in range(0, len(x), EVAL_CHUNK):
-            xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+        chunk = self.cost.eval_chunk  # as many samples as fit in the evaluation memory budget
+        for start in range(0, len(x), chunk):
+            xb, yb = x[start : start + chunk], y[start : start + chunk]
             out = net.forward(xb)
             loss, _ = net.loss(net.loss_input(), yb)
             total_loss += loss * len(xb)
@@ -394,7 +398,9 @@ class Trainer:
 
     def snapshot(self, grid_resolution: int | None = 40, compact: bool = False) -> dict[str, Any]:
         """What the page needs to redraw the network (see engine.introspect.snapshot)."""
-        return introspect.snapshot(self.network, self.step, self._plane(), grid_resolution, compact)
+        return introspect.snapshot(
+            self.network, self.step, self._plane(), grid_resolution, compact, self.cost.eval_chunk
+        )
 
     def trace(self, inputs: Any, targets: Any) -> dict[str, Any]:
         """Every intermediate value of one forward/backward pass; changes nothing."""
@@ -406,16 +412,23 @@ class Trainer:
     def predict(self, inputs: Any) -> np.ndarray:
         """Outputs (after the output activation) for raw inputs."""
         x = self.prepare_inputs(inputs)
+        chunk = self.cost.eval_chunk  # inputs per forward pass, within the evaluation budget
         with introspect.observing(self.network):
-            out = self.network.forward(x)
-        return out.astype(np.float64)
+            parts = [
+                self.network.forward(x[start : start + chunk]).astype(np.float64)
+                for start in range(0, len(x), chunk)
+            ]
+        return np.concatenate(parts)  # (inputs, outputs)
 
-    def grid(self, resolution: int = 100) -> dict[str, Any]:
-        """Output and every hidden neuron over the 2-D input plane."""
+    def grid(self, resolution: int = 100, neuron_budget: int | None = None) -> dict[str, Any]:
+        """Output and every hidden neuron over the 2-D input plane; the neuron maps coarser
+        when all of them would hold more than `neuron_budget` values."""
         plane = self._plane()
         if plane is None:
             raise ValueError("boundary: only 2-D datasets have a decision boundary")
-        return introspect.grid(self.network, plane, resolution)
+        return introspect.grid(
+            self.network, plane, resolution, neuron_budget, chunk=self.cost.eval_chunk
+        )
 
     def histograms(self, bins: int = stats.HISTOGRAM_BINS) -> dict[str, Any]:
         """Gradient and weight histograms per observed layer."""
@@ -476,6 +489,7 @@ class Trainer:
             if "gradient_clip" in given:
                 candidate["gradient_clip"] = given["gradient_clip"]
             new_config = RunConfig.model_validate(candidate)
+            new_cost = cost.check(cost.estimate(new_config, self.cost.data))  # batch_size
         except ValidationError as exc:
             errors = errors_from_validation(exc)
             for error in errors:  # PATCH bodies are flat: "optimizer.momentum" -> "momentum"
@@ -493,7 +507,7 @@ class Trainer:
                 new = new.model_dump() if hasattr(new, "model_dump") else new
             if old != new:
                 changes[name] = {"old": old, "new": new}
-        self.config = new_config
+        self.config, self.cost = new_config, new_cost
         for name in optimizer_fields:  # the live optimizer's attributes have the config's names
             if hasattr(self.optimizer, name):
                 setattr(self.optimizer, name, getattr(new_config.optimizer, name))
@@ -557,7 +571,7 @@ class Trainer:
 
     def flops_per_step(self) -> int:
         """Rough multiply-adds of one training step (forward + backward ~ 3x forward)."""
-        return 3 * self.network.flops_per_sample() * min(self.config.batch_size, len(self.x_train))
+        return self.cost.flops_per_step
 
 
 # pragma: no mutate end

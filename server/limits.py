@@ -8,6 +8,8 @@ helpers here format sizes the same way everywhere.
 
 from __future__ import annotations
 
+from engine.cost import MAX_GRID_RESOLUTION
+
 KiB = 1024
 MiB = 1024 * KiB
 
@@ -31,10 +33,18 @@ MAX_WS_CLIENTS_PER_SESSION = 32  # WebSocket clients watching one session; more 
 MAX_SESSIONS = 200  # stored sessions; creating more answers 409 naming this limit
 MAX_STEPS_PER_REQUEST = 100_000  # POST /step {"steps": n} and the WebSocket "step" command
 MAX_PACE = 100_000.0  # steps per second a paced run may ask for; above it, full speed is the same
-MAX_BOUNDARY_RESOLUTION = 300  # GET /boundary?resolution=N
+MAX_BOUNDARY_RESOLUTION = MAX_GRID_RESOLUTION  # GET /boundary?resolution=N (the engine's bound)
 MAX_DATA_POINTS = 100_000  # GET /data?limit=N, per split
 MAX_METRICS_ROWS = 1_000_000  # GET /metrics?limit=N
 # POST /trace and /predict are bounded by MAX_JSON_BYTES (about 100,000 numbers).
+
+# ---- answers (estimated from the network's size before anything is computed)
+# Numbers in one JSON answer of POST /trace or GET /weights (about 20 MB of JSON); past it they
+# answer 413 naming this limit. GET /boundary thins its neuron maps instead, to
+# BOUNDARY_NEURON_VALUES: with at most 200 x 200 points for the output, seven input features
+# and twenty class maps (1,120,000 numbers) the whole answer stays under MAX_ANSWER_VALUES.
+MAX_ANSWER_VALUES = 2_000_000
+BOUNDARY_NEURON_VALUES = 800_000
 
 
 def format_bytes(size: int) -> str:

@@ -159,6 +159,41 @@ class StartRequest(BaseModel):
     )
 
 
+class EstimateRequest(BaseModel):
+    """POST /api/sessions/estimate: a run configuration to cost."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    config: RunConfig = Field(description="the run configuration (engine.config.RunConfig)")
+
+
+class CostNumbers(_Open):
+    """engine.cost's estimate: sizes from the config alone, and the limits they are held to."""
+
+    parameters: int = Field(description="trainable scalars")
+    flops_per_sample: int = Field(description="multiply-adds of one sample's forward pass")
+    flops_per_step: int = Field(
+        description="multiply-adds of a training step (3 x forward x batch)"
+    )
+    flops_per_evaluation: int = Field(description="multiply-adds of one evaluation of all samples")
+    batch: int = Field(description="samples per training step")
+    eval_chunk: int = Field(description="samples per evaluation or inference forward pass")
+    memory_bytes: int = Field(description="the session's estimated peak memory")
+    state_bytes: int = Field(description="parameters, gradients, optimizer state and copies")
+    data_bytes: int = Field(description="the data in its raw and training forms")
+    step_bytes: int = Field(description="working memory of one training step")
+    eval_bytes: int = Field(description="working memory of one evaluation chunk")
+    limits: dict[str, int] = Field(description="max_parameters, max_flops_per_step, ...")
+
+
+class CostEstimate(BaseModel):
+    """The answer of POST /api/sessions/estimate."""
+
+    fits: bool = Field(description="whether POST /api/sessions would accept the cost")
+    errors: list[FieldErrorOut] = Field(description="the limit it breaks, as a 422 would name it")
+    estimate: CostNumbers
+
+
 class StepRequest(BaseModel):
     """POST /api/sessions/{id}/step."""
 

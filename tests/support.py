@@ -186,9 +186,35 @@ TCP_ESTABLISHED = "ESTABLISHED"  # what server_side_tcp reports for an open conn
 
 def rss_mb(pid: int) -> float:
     """VmRSS of a process in MB."""
+    return _status_mb(pid, "VmRSS")
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a process in MB: the most resident memory it has had (since the last reset)."""
+    return _status_mb(pid, "VmHWM")
+
+
+def address_space_mb(pid: int) -> float:
+    """VmSize of a process in MB: what an RLIMIT_AS limit is compared with."""
+    return _status_mb(pid, "VmSize")
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset VmHWM to the current VmRSS (Linux /proc/<pid>/clear_refs "5"); False if refused,
+    and then VmHWM keeps the peak since the process started."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def _status_mb(pid: int, key: str) -> float:
+    """A kB field of /proc/<pid>/status in MB."""
     with open(f"/proc/{pid}/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{key}:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
 

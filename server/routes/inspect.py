@@ -15,11 +15,19 @@ import numpy as np
 from fastapi import APIRouter, Body, Query, Response
 
 from engine.config import RunConfig
+from engine.cost import EVAL_MEMORY_BYTES, MAX_FLOPS_PER_EVALUATION, format_bytes
 from server.deps import JSONBytes, SessionDep, errors
-from server.errors import BadRequestError
-from server.limits import MAX_BOUNDARY_RESOLUTION, MAX_DATA_POINTS, MAX_METRICS_ROWS
+from server.errors import BadRequestError, SessionError
+from server.limits import (
+    BOUNDARY_NEURON_VALUES,
+    MAX_ANSWER_VALUES,
+    MAX_BOUNDARY_RESOLUTION,
+    MAX_DATA_POINTS,
+    MAX_METRICS_ROWS,
+)
 from server.schemas import (
     DataOut,
+    ErrorOut,
     Grid,
     MetricsColumns,
     PredictRequest,
@@ -34,6 +42,16 @@ if TYPE_CHECKING:
     from engine.trainer import Trainer
 
 router = APIRouter(prefix="/sessions/{session_id}", tags=["inspect"])
+
+
+class AnswerTooLargeError(SessionError):
+    """The answer would be larger than MAX_ANSWER_VALUES numbers (or its work or working memory
+    larger than an evaluation's): refused before it is computed."""
+
+    status_code = 413
+
+
+TOO_LARGE = {413: {"model": ErrorOut, "description": "the answer or its work would pass a limit"}}
 
 
 @router.get(
@@ -62,13 +80,16 @@ def get_metrics(
     response_model=TraceResult,
     response_class=JSONBytes,
     summary="Trace a forward and backward pass of some inputs, without changing anything",
-    responses=errors(400, 404, 422),
+    responses={**errors(400, 404, 422), **TOO_LARGE},
 )
 def trace(body: TraceRequest, session: SessionDep) -> JSONBytes:
-    """Every layer's input, pre-activation, output and gradients for these raw inputs."""
+    """Every layer's input, pre-activation, output and gradients for these raw inputs; 413 when
+    the answer would carry more than MAX_ANSWER_VALUES numbers."""
 
     def run(trainer: Trainer) -> dict[str, Any]:
         try:
+            count = len(trainer.prepare_inputs(body.inputs))
+            _check_trace_size(trainer, count)
             return trainer.trace(body.inputs, body.targets)
         except (ValueError, TypeError, IndexError) as exc:
             raise BadRequestError(f"cannot trace these inputs: {exc}") from None
@@ -81,13 +102,14 @@ def trace(body: TraceRequest, session: SessionDep) -> JSONBytes:
     response_model=PredictResult,
     response_class=JSONBytes,
     summary="The network's outputs for some raw inputs",
-    responses=errors(400, 404, 422),
+    responses={**errors(400, 404, 422), **TOO_LARGE},
 )
 def predict(body: PredictRequest, session: SessionDep) -> JSONBytes:
     """Outputs after the output activation (softmax probabilities for cross-entropy)."""
 
     def run(trainer: Trainer) -> np.ndarray:
         try:
+            _check_work(trainer, len(trainer.prepare_inputs(body.inputs)), "inputs")
             return trainer.predict(body.inputs)
         except (ValueError, TypeError, IndexError) as exc:
             raise BadRequestError(f"cannot predict these inputs: {exc}") from None
@@ -100,7 +122,7 @@ def predict(body: PredictRequest, session: SessionDep) -> JSONBytes:
     response_model=Grid,
     response_class=JSONBytes,
     summary="The decision surface over the plane (2-D data only)",
-    responses=errors(400, 404, 422),
+    responses={**errors(400, 404, 422), **TOO_LARGE},
 )
 def boundary(
     session: SessionDep,
@@ -108,11 +130,14 @@ def boundary(
         int, Query(ge=2, le=MAX_BOUNDARY_RESOLUTION, description="grid points per side")
     ] = 100,
 ) -> JSONBytes:
-    """The output and every neuron over a resolution x resolution grid; 400 for other data."""
+    """The output and every neuron over a resolution x resolution grid; 400 for other data.
+    The neuron maps of wide networks come at a coarser "neuron_resolution", so that together
+    they hold at most BOUNDARY_NEURON_VALUES numbers."""
 
     def run(trainer: Trainer) -> dict[str, Any]:
+        _check_work(trainer, resolution * resolution, "grid points")
         try:
-            return trainer.grid(resolution)
+            return trainer.grid(resolution, neuron_budget=BOUNDARY_NEURON_VALUES)
         except ValueError as exc:
             raise BadRequestError(str(exc)) from None
 
@@ -170,11 +195,22 @@ def data(
     response_model=dict[str, Any],
     response_class=JSONBytes,
     summary="Every weight and buffer as nested lists",
-    responses=errors(404),
+    responses={**errors(404), **TOO_LARGE},
 )
 def get_weights(session: SessionDep) -> JSONBytes:
-    """Names like "0.W" (fan_in, units), "0.b", "2.gamma", "2.running_mean" (PyTorch layout)."""
-    return JSONBytes(session.call(lambda trainer: trainer.get_weights()))
+    """Names like "0.W" (fan_in, units), "0.b", "2.gamma", "2.running_mean" (PyTorch layout);
+    413 for a network with more than MAX_ANSWER_VALUES of them (GET /weights.npz has them all)."""
+
+    def run(trainer: Trainer) -> dict[str, Any]:
+        size = trainer.cost.parameters + trainer.cost.buffers
+        if size > MAX_ANSWER_VALUES:
+            raise AnswerTooLargeError(
+                f"the network has {size:,} weights and buffers, GET /weights answers at most "
+                f"{MAX_ANSWER_VALUES:,} numbers as JSON; GET /weights.npz has them all"
+            )
+        return trainer.get_weights()
+
+    return JSONBytes(session.call(run))
 
 
 @router.put(
@@ -240,6 +276,46 @@ def get_config(session: SessionDep) -> dict[str, Any]:
 def snapshot(session: SessionDep) -> JSONBytes:
     """What the WebSocket streams as "snapshot" frames, for a page that is not streaming."""
     return JSONBytes(session.call(lambda trainer: trainer.snapshot()))
+
+
+def _check_work(trainer: Trainer, count: int, what: str, passes: int = 1) -> None:
+    """Refuse `passes` forward passes (a backward pass is two) over `count` samples that cost
+    more multiply-adds than one evaluation may: they run in the training thread, between two
+    steps."""
+    per_sample = passes * max(trainer.cost.flops_per_sample, 1)
+    flops = count * per_sample
+    if flops > MAX_FLOPS_PER_EVALUATION:
+        raise AnswerTooLargeError(
+            f"{count:,} {what} cost about {flops:,} multiply-adds through this network, at most "
+            f"{MAX_FLOPS_PER_EVALUATION:,} are allowed (as for one evaluation); use at most "
+            f"{MAX_FLOPS_PER_EVALUATION // per_sample:,} {what}"
+        )
+
+
+def _check_trace_size(trainer: Trainer, count: int) -> None:
+    """Refuse a trace of `count` inputs whose answer, work or working memory is over its limit."""
+    _check_work(trainer, count, "traced inputs", passes=3)
+    values = trainer.cost.trace_values(count)
+    fixed = trainer.cost.trace_values(0)  # the weights and their gradients
+    fits = (MAX_ANSWER_VALUES - fixed) // (trainer.cost.trace_values(1) - fixed)
+    if values > MAX_ANSWER_VALUES:
+        hint = (
+            f"trace at most {fits:,} inputs at once"
+            if fits > 0
+            else f"its weights and their gradients alone are {fixed:,}"
+        )
+        raise AnswerTooLargeError(
+            f"a trace of {count:,} inputs would answer about {values:,} numbers, at most "
+            f"{MAX_ANSWER_VALUES:,} are allowed; {hint}"
+        )
+    memory = count * trainer.cost.step_bytes_per_sample()
+    if memory > EVAL_MEMORY_BYTES:
+        fits = EVAL_MEMORY_BYTES // trainer.cost.step_bytes_per_sample()
+        raise AnswerTooLargeError(
+            f"a trace of {count:,} inputs needs about {format_bytes(memory)} of working memory, "
+            f"at most {format_bytes(EVAL_MEMORY_BYTES)} are allowed; trace at most {fits:,} "
+            "inputs at once"
+        )
 
 
 def npz_bytes(save: Callable[[io.BytesIO], None]) -> bytes:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from fastapi import APIRouter, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 
-from engine.config import ConfigError
-from server.deps import FieldErrors, HubDep, SessionDep, SessionsDep, errors
+from engine import cost
+from engine.config import ConfigError, FieldError
+from engine.data import DatasetError, make_dataset
+from server.deps import FieldErrors, HubDep, SessionDep, SessionsDep, StoreDep, error_item, errors
+from server.errors import SessionError
 from server.hub import CLOSE_NOT_FOUND
 from server.schemas import (
+    CostEstimate,
+    EstimateRequest,
     SessionCreate,
     SessionList,
     SessionPatch,
@@ -21,8 +28,17 @@ from server.schemas import (
     StepResult,
     StopResult,
 )
+from server.session import load_upload
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
+CONFIG = ("body", "config")  # where a config's fields live in these requests
+
+
+class TrainingFailedError(SessionError):
+    """The steps stopped on an error (out of memory, an engine bug): nothing is wrong with the
+    request, the server could not do it."""
+
+    status_code = 500
 
 
 @router.post(
@@ -32,13 +48,50 @@ router = APIRouter(prefix="/sessions", tags=["sessions"])
     summary="Create a session from a run configuration",
     responses=errors(400, 409, 422),
 )
-def create_session(body: SessionCreate, sessions: SessionsDep) -> dict[str, Any]:
-    """Validate the config against its data (output units, features, size) and store it, idle."""
+def create_session(body: SessionCreate, sessions: SessionsDep) -> Any:
+    """Validate the config against its data (output units, features, size) and store it, idle.
+    A config over a cost limit (parameters, multiply-adds, memory) is refused before anything
+    is built, with the estimate under "estimate" next to the 422's "detail"."""
     try:
         session = sessions.create(body.config, body.name)
+    except cost.CostError as exc:
+        return JSONResponse(
+            status_code=422,
+            content={
+                "detail": [error_item(e, CONFIG) for e in exc.errors],
+                "estimate": exc.estimate.to_dict(),
+            },
+        )
     except ConfigError as exc:
-        raise FieldErrors(exc.errors, ("body", "config")) from None
+        raise FieldErrors(exc.errors, CONFIG) from None
     return session.public()
+
+
+@router.post(
+    "/estimate",
+    response_model=CostEstimate,
+    summary="What a run configuration would cost (parameters, multiply-adds, memory)",
+    responses=errors(400, 422),
+)
+def estimate_session(body: EstimateRequest, store: StoreDep) -> dict[str, Any]:
+    """The estimate POST /api/sessions checks, computed from the config without building
+    anything (an uploaded dataset is read for its shape); `errors` lists the limit it breaks,
+    as the 422 of POST /api/sessions would. Only the cost is checked here."""
+    config = body.config
+    shape = cost.data_shape(config)
+    if shape is None:
+        try:
+            uploads = functools.partial(load_upload, store)
+            shape = cost.data_shape(config, make_dataset(config.dataset, config.seed, uploads))
+        except DatasetError as exc:
+            raise FieldErrors([FieldError(exc.field, exc.message)], CONFIG) from None
+    estimate = cost.estimate(config, shape)
+    problem = cost.first_problem(estimate)
+    return {
+        "fits": problem is None,
+        "errors": [] if problem is None else [error_item(problem, CONFIG)],
+        "estimate": estimate.to_dict(),
+    }
 
 
 @router.get("", response_model=SessionList, summary="List sessions, newest first")
@@ -107,14 +160,17 @@ def stop_session(session: SessionDep) -> dict[str, Any]:
     "/{session_id}/step",
     response_model=StepResult,
     summary="Run exactly n training steps and wait for them",
-    responses=errors(400, 404, 409, 422, 429, 507),
+    responses=errors(400, 404, 409, 422, 429, 500, 507),
 )
 async def step_session(session: SessionDep, body: StepRequest | None = None) -> dict[str, Any]:
     """409 while the session is running; the steps run in a worker thread, not the event loop.
-    507 when they cannot be saved (a save that fails also ends them early)."""
+    500 with the error when they stopped on one (the session keeps its last good state); 507
+    when they cannot be saved (a save that fails also ends them early)."""
     steps = body.steps if body is not None else 1
     future = await run_in_threadpool(session.step, steps)
-    await asyncio.wrap_future(future)
+    result = await asyncio.wrap_future(future)
+    if result.get("outcome") is None:  # the worker caught an error: no outcome from training
+        raise TrainingFailedError(session.public()["message"] or "training stopped by an error")
     await run_in_threadpool(session.ensure_saved)
     public = session.public()
     return {

@@ -176,6 +176,8 @@ def _valid_requests(label: str, ids: dict[str, str], http: httpx.Client) -> list
         return [{"body": {"file": CSV}, "media_type": "multipart/form-data"}]
     if route == "/api/sessions" and method == "POST":
         return [{"body": {"config": XOR, "name": "fuzz valid"}}]
+    if route == "/api/sessions/estimate":
+        return [{"body": {"config": XOR}}]
     if not route.startswith("/api/sessions/{session_id}"):
         return [{}]  # no parameters: health, datasets, presets, the session list
     if method == "DELETE":
