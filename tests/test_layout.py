@@ -1,6 +1,6 @@
 """Guards that keep the Python code carryable (issue 15 item 6): no import cycle among the
-first-party modules of engine/ and server/, no file of engine/, server/ or tests/ over MAX_LINES
-lines, and no first-party module named after a standard-library module (a reader, or an
+first-party modules of engine/, server/, backprop_lens/ and bench/, no file of those or of tests/
+over MAX_LINES lines (the page's JavaScript has the same guard in tests/browser/test_modules.py), and no first-party module named after a standard-library module (a reader, or an
 import, takes engine/inspect.py for Python's inspect) but the routes of server/routes, which are
 named after their URL paths.
 
@@ -20,9 +20,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("engine", "server")  # whose imports may not form a cycle
-LONG_GUARDED = ("engine", "server", "tests")  # whose files are kept under MAX_LINES
-NAMED = ("engine", "server", "bench", "tests")  # whose module names may not be the stdlib's
+PACKAGES = ("engine", "server", "backprop_lens", "bench")  # whose imports may not form a cycle
+LONG_GUARDED = ("engine", "server", "backprop_lens", "bench", "tests")  # kept under MAX_LINES
+NAMED = ("engine", "server", "backprop_lens", "bench", "tests")  # not named as the stdlib's
 NAMED_AFTER_URLS = "server/routes"  # route modules named after their paths (/inspect, ...)
 MAX_LINES = 700
 
