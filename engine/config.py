@@ -407,5 +407,10 @@ def parse_config(document: Any) -> RunConfig:
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:
-    """The JSON-able document of a config (what GET /api/sessions/{id}/config returns)."""
-    return config.model_dump(mode="json")
+    """The JSON-able document of a config (what GET /api/sessions/{id}/config returns). A run on
+    an upload shows `features` only when they were asked for: its inputs are the file's columns,
+    not Playground's x1 and x2."""
+    doc = config.model_dump(mode="json")
+    if config.dataset.name.startswith("upload:") and "features" not in config.model_fields_set:
+        del doc["features"]
+    return doc

@@ -106,8 +106,18 @@ class Encoding:
 
 
 def _features(data: Dataset, config: RunConfig) -> list[str]:
-    """The config's features for 1-D/2-D data (defaults fit the data); none for others."""
+    """The config's features for 1-D/2-D data (defaults fit the data); none for others. An
+    upload of images or of more than two columns takes its columns as they are: features asked
+    for it are refused rather than ignored."""
     if data.is_image or data.x_train.shape[1] not in (1, 2):
+        if config.dataset.name.startswith("upload:") and "features" in config.model_fields_set:
+            inputs = "images" if data.is_image else f"{data.x_train.shape[1]} columns"
+            raise ConfigError.single(
+                "features",
+                f"an upload's columns are the run's inputs as they are, and this one has "
+                f"{inputs}; Playground features apply to uploads of one or two columns only, "
+                f"got {list(config.features)}: leave features out",
+            )
         return []
     chosen = list(config.features)
     if "features" not in config.model_fields_set and data.x_train.shape[1] == 1:

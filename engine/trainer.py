@@ -81,6 +81,8 @@ class Trainer:
         self.config: RunConfig = cfg  # current config; PATCHes are written here
         self.dataset: Dataset = dataset  # raw train/test split, as generated
         self.encoding = Encoding(dataset, cfg)  # features, dtype and target form of this run
+        if _defaulted_features(cfg, self.encoding.features):  # 1-D data: x1, not x1 and x2
+            cfg = self.config = cfg.model_copy(update={"features": self.encoding.features})
         # parameters, work and memory, checked before the network exists; sizes eval chunks
         self.cost = cost.check(cost.estimate(cfg, cost.data_shape(cfg, dataset)))
         self.x_train = self.encoding.inputs(dataset.x_train)  # (n, inputs...) network inputs
@@ -482,6 +484,8 @@ class Trainer:
                 k: v for k, v in given.items() if k in _OPTIMIZER_FIELDS and v is not None
             }
             candidate = self.config.model_dump()
+            if "features" not in self.config.model_fields_set:  # still the data's default
+                del candidate["features"]
             candidate["optimizer"].update(optimizer_fields)
             for name in ("batch_size", "regularization"):
                 if given.get(name) is not None:
@@ -572,6 +576,16 @@ class Trainer:
     def flops_per_step(self) -> int:
         """Rough multiply-adds of one training step (forward + backward ~ 3x forward)."""
         return self.cost.flops_per_step
+
+
+def _defaulted_features(config: RunConfig, used: list[str]) -> bool:
+    """Whether the run's config should name the features the encoding chose for it: the client
+    gave none and the data's default differs from the config's (x1 alone for 1-D points), so
+    that the stored document rebuilds the same run. Uploads keep none: their columns are the
+    inputs (engine.config.config_to_dict)."""
+    if "features" in config.model_fields_set or config.dataset.name.startswith("upload:"):
+        return False
+    return bool(used) and used != list(config.features)
 
 
 # pragma: no mutate end

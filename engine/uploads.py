@@ -37,6 +37,14 @@ def load_csv(data: bytes, target: str | None = None) -> tuple[np.ndarray, np.nda
     `target` names the target column (default: the last one); `names` are the d input columns
     in file order. Errors name the 1-based data row and the column.
     """
+    x, y, names, _ = load_csv_table(data, target)
+    return x, y, names
+
+
+def load_csv_table(
+    data: bytes, target: str | None = None
+) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+    """As `load_csv`, plus the name of the target column used (the last one by default)."""
     text = _decode(data)
     if not text.strip():
         raise DatasetError("upload", "expected a CSV file with a header row, got an empty file")
@@ -107,7 +115,7 @@ def load_csv(data: bytes, target: str | None = None) -> tuple[np.ndarray, np.nda
     y = table[:, target_index].copy()  # (n,)
     x = np.delete(table, target_index, axis=1)  # (n, width - 1)
     names = [c for j, c in enumerate(columns) if j != target_index]
-    return x, y, names
+    return x, y, names, columns[target_index]
 
 
 def _parse_row(cells: list[str], row_number: int, columns: list[str]) -> list[float]:

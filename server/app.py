@@ -25,10 +25,11 @@ from fastapi.templating import Jinja2Templates
 from server import __version__
 from server.deps import install_error_handlers
 from server.hub import Hub
+from server.limits import UPLOAD_QUOTA_BYTES
 from server.paths import default_data_dir, static_dir, templates_dir
 from server.routes import api_router, ws_router
 from server.security import SecuritySettings, install_security
-from server.sessions import SessionManager
+from server.sessions import UNLOAD_AFTER, SessionManager
 from server.store import Store
 
 log = logging.getLogger("backprop_lens")
@@ -48,6 +49,9 @@ class ServerSettings:
     max_training: int = field(default_factory=_default_max_training)  # sessions training at once
     frame_rate: float = 30.0  # metrics frames per second per WebSocket client, at most
     security: SecuritySettings | None = None  # host/origin/token rules; default: loopback only
+    memory_budget: int | None = None  # bytes loaded sessions may hold; None: half the memory
+    unload_after: float | None = UNLOAD_AFTER  # idle seconds before unloading; None: never
+    upload_quota: int = UPLOAD_QUOTA_BYTES  # bytes the stored uploads may take, decompressed
 
     def resolved_data_dir(self) -> Path:
         """The data directory, defaulting to the platform's user data directory."""
@@ -62,7 +66,14 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         opened = store if store is not None else Store(settings.resolved_data_dir())
         hub = Hub(asyncio.get_running_loop(), frame_rate=settings.frame_rate)
-        sessions = SessionManager(opened, settings.max_training, hub)
+        sessions = SessionManager(
+            opened,
+            settings.max_training,
+            hub,
+            memory_budget=settings.memory_budget,
+            unload_after=settings.unload_after,
+            upload_quota=settings.upload_quota,
+        )
         app.state.settings = settings
         app.state.store = opened
         app.state.sessions = sessions

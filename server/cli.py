@@ -1,6 +1,7 @@
 """Command line: `backprop-lens [--host H] [--port P] [--data-dir D] [--open] [--max-training N]
 [--frame-rate F] [--ws IMPL] [--ws-per-message-deflate] [--header-timeout S]
-[--max-connections N] [--log-level L]`.
+[--max-connections N] [--memory-budget SIZE] [--unload-after S] [--upload-quota SIZE]
+[--log-level L]`.
 
 The data directory is opened here, before serving, so a directory locked by another server, not
 writable or holding a damaged database ends the command with one clear line and exit code 2.
@@ -23,10 +24,12 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from server.app import ServerSettings, create_app
 from server.connections import HEADER_TIMEOUT, MAX_CONNECTIONS, ConnectionGuard
-from server.limits import MAX_WS_FRAME_BYTES
+from server.limits import MAX_WS_FRAME_BYTES, UPLOAD_QUOTA_BYTES
 from server.log_redact import log_config
+from server.memory import DEFAULT_BUDGET_FRACTION, parse_bytes
 from server.paths import default_data_dir
 from server.security import SecurityConfigError, SecuritySettings
+from server.sessions import UNLOAD_AFTER
 from server.store import Store, StoreError
 
 EXIT_USAGE = 2
@@ -46,6 +49,19 @@ def _positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
     return value
+
+
+def _size(text: str) -> int:
+    try:
+        return parse_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _seconds_or_never(text: str) -> float | None:
+    if text.strip().lower() == "never":
+        return None
+    return _positive_float(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -112,6 +128,31 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"open connections at most; more are refused (default {MAX_CONNECTIONS})",
     )
     parser.add_argument(
+        "--memory-budget",
+        type=_size,
+        default=None,
+        metavar="SIZE",
+        help="memory the loaded sessions may hold together, by engine/cost.py's estimate, e.g. "
+        f"4GiB; past it creating, starting or loading one answers 507 (default "
+        f"{DEFAULT_BUDGET_FRACTION:.0%} of the machine's memory)",
+    )
+    parser.add_argument(
+        "--unload-after",
+        type=_seconds_or_never,
+        default=UNLOAD_AFTER,
+        metavar="SECONDS",
+        help="unload a session not training after this many idle seconds; it is rebuilt from "
+        f"the store when used ('never' keeps them; default {UNLOAD_AFTER:g})",
+    )
+    parser.add_argument(
+        "--upload-quota",
+        type=_size,
+        default=UPLOAD_QUOTA_BYTES,
+        metavar="SIZE",
+        help="what the stored uploads may take, decompressed; past it an upload answers 507 "
+        f"(default {UPLOAD_QUOTA_BYTES // 2**20} MiB)",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
     return parser
@@ -132,6 +173,9 @@ def main(argv: list[str] | None = None) -> int:
         max_training=args.max_training,
         frame_rate=args.frame_rate,
         security=security,
+        memory_budget=args.memory_budget,
+        unload_after=args.unload_after,
+        upload_quota=args.upload_quota,
     )
     try:
         store = Store(settings.resolved_data_dir())

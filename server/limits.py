@@ -21,6 +21,9 @@ MAX_UPLOAD_BYTES = 10 * MiB  # the uploaded file of POST /api/datasets/upload
 MULTIPART_OVERHEAD_BYTES = 64 * KiB
 MAX_UPLOAD_REQUEST_BYTES = MAX_UPLOAD_BYTES + MULTIPART_OVERHEAD_BYTES
 UPLOAD_PATHS = frozenset({"/api/datasets/upload"})  # request paths that take MAX_UPLOAD_BYTES
+# Stored uploads together, counted decompressed (an NPZ's arrays as stored, not the zip sent);
+# past it POST /api/datasets/upload answers 507 "upload_quota" (--upload-quota changes it).
+UPLOAD_QUOTA_BYTES = 1024 * MiB
 
 # ---- WebSocket
 MAX_WS_MESSAGE_BYTES = 64 * KiB  # a client command; larger ones get an {"type": "error"} frame

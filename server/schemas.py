@@ -341,10 +341,35 @@ class WeightsResult(BaseModel):
 # ----------------------------------------------------------------------------- catalogue
 
 
+class UploadEntry(BaseModel):
+    """One stored upload, as GET /api/datasets/uploads lists it."""
+
+    id: str
+    name: str = Field(description="'upload:<id>', the dataset name to put in a config")
+    filename: str = Field(description="the uploaded file's name")
+    columns: list[str] = Field(description="the input columns, which become the run's inputs")
+    target: str | None = Field(description="the CSV's target column; null for an NPZ's y")
+    rows: int
+    task: Literal["classification", "regression"]
+    classes: int | None = Field(description="classes of a classification, null for regression")
+    bytes: int = Field(description="what its arrays take as stored (decompressed), in bytes")
+    created_at: str = Field(description="ISO 8601 UTC", json_schema_extra={"format": "date-time"})
+    in_use_by: list[str] = Field(description="ids of the sessions training on it")
+
+
+class UploadList(BaseModel):
+    """GET /api/datasets/uploads."""
+
+    uploads: list[UploadEntry] = Field(description="newest first")
+    quota_bytes: int = Field(description="what the stored uploads may take (--upload-quota)")
+    used_bytes: int = Field(description="what they take now, decompressed")
+
+
 class DatasetList(BaseModel):
     """GET /api/datasets."""
 
     datasets: list[dict[str, Any]]
+    uploads: list[UploadEntry] = Field(description="the stored uploads, as in /datasets/uploads")
 
 
 class PresetList(BaseModel):

@@ -12,10 +12,10 @@ the event loop, and the event loop never waits for a lock the worker holds.
 Persistence. While training, the worker takes a checkpoint (`trainer.checkpoint()`) about every
 second (every 3 s when checkpoints are costly); the rows and events recorded up to that step then
 become writable (server/session_writes.py) and the persister thread writes them in one go. Every
-stop, step, reset, weight or hyperparameter change is written at once. On start-up the store
-marks sessions left "running" as "interrupted"; sessions are loaded lazily (Trainer rebuilt from
-the stored config, checkpoint restored) the first time a request needs them. A failed write (a
-full disk) pauses the run and says so, and is tried again by start, stop and step (`persist`).
+stop, step, reset, weight or hyperparameter change is written at once. The Trainer is built
+lazily (server/session_load.py) from the stored config and checkpoint when a request needs it,
+within the memory budget, and `unload` drops it and the history of an idle session, all saved.
+A failed write (a full disk) pauses the run and says so, and is tried again by start, stop, step.
 
 Status: idle (step 0, not training), running, paused (stopped with step > 0), diverged,
 stopped_early, interrupted (the server went away while it trained). Each change is written to the
@@ -25,7 +25,6 @@ store and sent to WebSocket clients as a "status" frame.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import threading
 import time
@@ -35,15 +34,14 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import numpy as np
-from pydantic import ValidationError
-
-from engine.config import ConfigError, HyperparameterUpdate, config_to_dict, errors_from_validation
+from engine.config import HyperparameterUpdate, config_to_dict
 from server.capacity import TrainingSlots
 from server.errors import ConflictError, InsufficientStorageError, NotFoundError
 from server.history import History
 from server.hub import Hub, monotonic
-from server.session_record import SessionRecord
+from server.memory import MemoryBudget
+from server.session_load import apply_update, build_trainer
+from server.session_record import SessionRecord, doing
 from server.session_writes import Batch, Checkpoint, WriteBuffer
 from server.snapshots import snapshot_grid_resolution, snapshot_wait
 from server.store import Store, StoreError, utc_now
@@ -63,12 +61,6 @@ CHECKPOINT_MAX_INTERVAL = 3.0  # ... and at most this, however costly
 HISTORY_POINTS = 2000  # points of history in a WebSocket hello frame
 
 TRAINING = ("train", "step")  # what a session is busy with while it holds a training slot
-_DOING = {
-    "train": "running",
-    "step": "running steps",
-    "reset": "resetting",
-    "weights": "loading weights",
-}
 
 
 @dataclass(frozen=True)
@@ -79,6 +71,7 @@ class SessionContext:
     slots: TrainingSlots  # a run holds one while it trains or steps (--max-training)
     hub: Hub | None = None  # the WebSocket clients; None: nobody can watch
     wake_persister: Callable[[], None] = lambda: None  # asks for an early write of a run
+    memory: MemoryBudget | None = None  # what loaded trainers may hold; None: no budget
 
 
 class Session:
@@ -87,26 +80,29 @@ class Session:
     def __init__(
         self,
         record: SessionRecord,
-        history: History,
+        history: History | None,
         context: SessionContext,
         *,
         trainer: Trainer | None = None,
         checkpoint: Checkpoint | None = None,
     ) -> None:
         """`trainer`: already built (a new session); else it is built on first use from the
-        config, and `checkpoint` (whose step the session then shows) restored into it."""
+        config, and `checkpoint` (whose step the session then shows) restored into it.
+        `history`: None to read it from the store when first needed."""
         self.id = record.id
         self._record = record  # guarded by _state
         self._context = context
         self._store = context.store
         self._hub = context.hub
-        self._history = history  # guarded by _hist_lock
+        self._history = history  # guarded by _hist_lock; None: in the store only (unloaded)
         self._grid_resolution = snapshot_grid_resolution(record.config)  # of streamed snapshots
         self._pace: float | None = None  # steps per second of the current run; None: full speed
         self._deleted = False
 
         self._trainer = trainer
         self._checkpoint = checkpoint  # to restore when the trainer is built
+        self._unloaded = False  # the trainer was dropped: rebuild it from the stored checkpoint
+        self.last_used = time.monotonic()  # when a request last found it (SessionManager.get)
         if checkpoint is not None:
             record.step = checkpoint[0]
         self._trainer_lock = threading.Lock()  # held by whoever uses the trainer
@@ -144,7 +140,7 @@ class Session:
     ) -> dict[str, Any]:
         """The recorded history as /metrics columns."""
         with self._hist_lock:
-            return self._history.columns(since=since, limit=limit, max_points=max_points)
+            return self._hist().columns(since=since, limit=limit, max_points=max_points)
 
     def hello(self) -> dict[str, Any]:
         """The first WebSocket frame: the session, its config and its history (thinned)."""
@@ -184,33 +180,54 @@ class Session:
             ) from None
 
     def _ensure_trainer(self) -> Trainer:
-        """The trainer, built from the config and the checkpoint on first use (lock held)."""
+        """The trainer, built from the config and the checkpoint on first use (lock held),
+        within the memory budget (server/session_load.py)."""
         if self._trainer is not None:
             return self._trainer
-        from engine.trainer import Trainer  # imported on first use: the server starts faster
-
-        try:
-            trainer = Trainer(
-                self._record.config, uploads=functools.partial(load_upload, self._store)
-            )
-        except ConfigError as exc:
-            raise ConflictError(
-                f"session {self.id} cannot be rebuilt from its stored config: {exc}"
-            ) from exc
-        if self._checkpoint is not None:
-            step, blob = self._checkpoint
-            try:
-                trainer.restore(blob)
-            except (ValueError, KeyError, OSError) as exc:
-                log.error(
-                    "session %s: cannot restore checkpoint of step %d: %s", self.id, step, exc
-                )
-            self._checkpoint = None
+        if self._unloaded:  # what `unload` dropped is in the store
+            self._checkpoint = self._store.load_checkpoint(self.id)
+        memory = self._context.memory
+        trainer = build_trainer(self.id, self._record.config, self._checkpoint, self._store, memory)
+        self._checkpoint, self._unloaded = None, False
         with self._state:
             self._record.step = int(trainer.step)
             self._record.epoch = int(trainer.epoch)
         self._trainer = trainer
         return trainer
+
+    def unload(self) -> bool:
+        """Drop the trainer and the history of a session nobody uses, once all it recorded is
+        written; the next use rebuilds them from the store (checkpoint and rows), the same as
+        before. False, keeping everything, while it is busy or cannot be saved."""
+        if not self._trainer_lock.acquire(blocking=False):  # in use right now
+            return False
+        try:
+            with self._state:
+                if self._busy is not None or self._deleted or self._pending:
+                    return False
+            if not self.persist() or self._writes.pending():
+                return False
+            with self._state:
+                self._unloaded = self._unloaded or self._trainer is not None
+                self._trainer, self._checkpoint = None, None
+            with self._hist_lock:
+                self._history = None
+        finally:
+            self._trainer_lock.release()
+        if self._context.memory is not None:
+            self._context.memory.release(self.id)
+        return True
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the session's trainer or history is in memory (`unload` drops both)."""
+        return self._trainer is not None or self._history is not None
+
+    def _hist(self) -> History:
+        """The history, read from the store if it was unloaded (the caller holds _hist_lock)."""
+        if self._history is None:
+            self._history = self._store.load_history(self.id)
+        return self._history
 
     def _claim(self, kind: str, refusal: Callable[[str], str], hint: str | None = None) -> None:
         """Mark the session busy with `kind` (ConflictError with `refusal(busy)` when it is busy
@@ -228,7 +245,7 @@ class Session:
     def _exclusive(self, kind: str, fn: Callable[[Trainer], T]) -> T:
         """Run fn(trainer) in this thread while the session is busy with `kind`, so no run can
         start meanwhile (409 if one is in progress); then run the calls queued meanwhile."""
-        self._claim(kind, lambda busy: f"session {self.id} is {_doing(busy)}; stop it first")
+        self._claim(kind, lambda busy: f"session {self.id} is {doing(busy)}; stop it first")
         with self._trainer_lock:
             trainer: Trainer | None = None
             try:
@@ -282,7 +299,7 @@ class Session:
             lambda busy: (
                 f"session {self.id} is already running"
                 if busy == "train"
-                else f"session {self.id} is {_doing(busy)}"
+                else f"session {self.id} is {doing(busy)}"
             ),
             hint="; stop one first",
         )
@@ -296,7 +313,7 @@ class Session:
         self.call(lambda trainer: None)
         self.ensure_saved()
         self._claim(
-            "step", lambda busy: f"session {self.id} is {_doing(busy)}; stop it before stepping"
+            "step", lambda busy: f"session {self.id} is {doing(busy)}; stop it before stepping"
         )
         return self._launch(steps)
 
@@ -428,9 +445,10 @@ class Session:
             self._record.metrics = summary
             self._writes.record(row, events)
         with self._hist_lock:
-            self._history.append(row)
+            history = self._hist()
+            history.append(row)
             for event in events:
-                self._history.add_event(event)
+                history.add_event(event)
         hub = self._hub
         if hub is not None and hub.viewers(self.id):
             hub.publish(self.id, "metrics", {"type": "metrics", **row, "t": monotonic()})
@@ -502,7 +520,7 @@ class Session:
                 record.step, record.epoch, record.best_step = step, 0, None
                 record.metrics = None
             with self._hist_lock:
-                self._history.clear()
+                self._hist().clear()
             self._store.clear_history(self.id)
         self._emit_event({"type": "reset", "step": step, "message": "weights re-initialised"})
         self._set_status("idle", None)
@@ -537,10 +555,7 @@ class Session:
         """Apply a PATCH between steps; emits and stores a "hyperparameters" event."""
 
         def apply(trainer: Trainer) -> tuple[dict[str, Any], dict[str, Any], int]:
-            try:
-                changes = trainer.update_hyperparameters(update)
-            except ValidationError as exc:  # e.g. nesterov without momentum
-                raise ConfigError(errors_from_validation(exc)) from None
+            changes = apply_update(self.id, trainer, update, self._context.memory)
             return changes, config_to_dict(trainer.config), int(trainer.step)
 
         changes, doc, step = self.call(apply)
@@ -584,6 +599,8 @@ class Session:
             self.stop()
         with self._persist_lock:  # no write of it is in flight
             self._store.delete_session(self.id)
+        if self._context.memory is not None:
+            self._context.memory.release(self.id)
 
     def _set_status(self, status: str, message: str | None = None) -> None:
         """Change the status, mark it for writing and tell the clients."""
@@ -608,7 +625,7 @@ class Session:
         with self._state:
             self._writes.add_event(event, running=self._busy is not None)
         with self._hist_lock:
-            self._history.add_event(event)
+            self._hist().add_event(event)
         if self._hub is not None:
             self._hub.publish(self.id, "event", {"type": "event", "event": event})
 
@@ -679,21 +696,3 @@ class Session:
             message = self._record.save_error
         if message is not None:
             raise InsufficientStorageError(message)
-
-
-def _doing(busy: str) -> str:
-    """What a session busy with `busy` is doing, for a refusal: 'running steps'."""
-    return _DOING.get(busy, busy)
-
-
-def load_upload(
-    store: Store, upload_id: str
-) -> tuple[np.ndarray, np.ndarray, list[str]] | tuple[np.ndarray, np.ndarray]:
-    """The arrays of an uploaded dataset, with its column names when it has them (a Trainer's
-    `uploads` callable, bound to a store; KeyError for an unknown id)."""
-    x, y = store.load_upload(upload_id)
-    info = store.get_upload(upload_id)
-    names = (info or {}).get("meta", {}).get("input_names")
-    if isinstance(names, list):
-        return x, y, [str(n) for n in names]
-    return x, y

@@ -10,6 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+_DOING = {
+    "train": "running",
+    "step": "running steps",
+    "reset": "resetting",
+    "weights": "loading weights",
+}
+
 
 @dataclass
 class SessionRecord:
@@ -93,3 +100,8 @@ def default_name(config: dict[str, Any]) -> str:
     activation = next((layer.get("activation") for layer in layers if layer.get("activation")), "")
     dataset = config.get("dataset", {}).get("name", "run")
     return f"{dataset} {'-'.join(sizes)} {activation}".strip()
+
+
+def doing(busy: str) -> str:
+    """What a session busy with `busy` is doing, for a refusal: 'running steps'."""
+    return _DOING.get(busy, busy)

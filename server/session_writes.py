@@ -133,6 +133,18 @@ class WriteBuffer:
             f"keeps {kept}{lost}. Free some space: Start then saves again."
         )
 
+    def pending(self) -> bool:
+        """Whether anything recorded is not written yet (or writes fail)."""
+        return bool(
+            self._rows_new
+            or self._rows_ready
+            or self._events_new
+            or self._events_ready
+            or self._checkpoint is not None
+            or self._dirty
+            or self.failure is not None
+        )
+
     def mark_dirty(self) -> None:
         """The session's record changed: write it with the next batch."""
         self._dirty = True

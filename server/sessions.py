@@ -4,9 +4,11 @@ thread and shutdown.
 A `Session` (server/session.py) owns its trainer, history, worker, pending writes and record, and
 every change of its state. The manager finds sessions (loading a stored one on first use),
 creates and deletes them, caps the stored ones at MAX_SESSIONS and the training ones at
---max-training (`TrainingSlots`), wakes about once a second to write what running sessions
-have checkpointed, and at shutdown stops every worker after its current step and writes
-everything.
+--max-training (`TrainingSlots`), holds the loaded ones within the memory budget
+(--memory-budget, server/memory.py), wakes about once a second to write what running sessions
+have checkpointed and to unload the ones idle for --unload-after seconds, and at shutdown stops
+every worker after its current step and writes everything. It also keeps the uploads
+(server/uploads.py): one cannot be deleted while a session trains on it.
 """
 
 from __future__ import annotations
@@ -18,28 +20,49 @@ import threading
 import time
 from typing import Any
 
+from engine import cost
 from engine.config import RunConfig, config_to_dict, parse_config
 from server.capacity import TrainingSlots
 from server.errors import ConflictError, NotFoundError
 from server.history import History
 from server.hub import Hub
-from server.limits import MAX_SESSIONS
-from server.session import Session, SessionContext, load_upload
+from server.limits import MAX_SESSIONS, UPLOAD_QUOTA_BYTES
+from server.memory import MemoryBudget, default_memory_budget, estimate_cost
+from server.session import Session, SessionContext
 from server.session_record import SessionRecord, default_name
 from server.store import Store, utc_now
+from server.uploads import UploadInUseError, Uploads, load_upload, upload_id_of
 
 log = logging.getLogger("backprop_lens.sessions")
 
 PERSIST_INTERVAL = 1.0  # seconds the persister sleeps between rounds
+UNLOAD_AFTER = 600.0  # seconds a session not training stays loaded after its last use
 
 
 class SessionManager:
     """Every session of this server: lookup, creation, deletion, capacity, persister, shutdown."""
 
-    def __init__(self, store: Store, max_training: int, hub: Hub | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        max_training: int,
+        hub: Hub | None = None,
+        *,
+        memory_budget: int | None = None,
+        unload_after: float | None = UNLOAD_AFTER,
+        upload_quota: int = UPLOAD_QUOTA_BYTES,
+    ) -> None:
+        """`memory_budget`: bytes the loaded sessions may hold (default: half the machine's
+        memory); `unload_after`: seconds of idleness before a session is unloaded (None:
+        never); `upload_quota`: bytes the stored uploads may take, decompressed."""
         self.store = store
         self.slots = TrainingSlots(max_training)  # sessions that may train (or step) at once
-        self._context = SessionContext(store, self.slots, hub, self.wake_persister)
+        self.memory = MemoryBudget(memory_budget or default_memory_budget())
+        self.memory.make_room = self._make_room
+        self.unload_after = unload_after
+        self.uploads = Uploads(store, upload_quota)
+        self._hub = hub
+        self._context = SessionContext(store, self.slots, hub, self.wake_persister, self.memory)
         self._sessions: dict[str, Session] = {}  # loaded sessions
         self._deleted: set[str] = set()  # ids deleted by this process
         self._lock = threading.Lock()  # guards _sessions and _deleted
@@ -60,13 +83,14 @@ class SessionManager:
             session = self._sessions.get(session_id)
             deleted = session_id in self._deleted
         if session is not None:
+            session.last_used = time.monotonic()
             return session
         stored = None if deleted else self.store.get_session(session_id)
         if stored is None:
             raise NotFoundError(f"no session with id {session_id!r}")
         session = Session(
             SessionRecord.from_stored(stored),
-            self.store.load_history(session_id),
+            None,  # the history is read when first needed
             self._context,
             checkpoint=self.store.load_checkpoint(session_id),
         )
@@ -103,16 +127,34 @@ class SessionManager:
 
         run_config = parse_config(config)
         self._check_room()  # early, so a full store does not build a trainer first
-        trainer = Trainer(run_config, uploads=functools.partial(load_upload, self.store))
-        doc = config_to_dict(trainer.config)
-        record = SessionRecord.new(secrets.token_hex(6), name or default_name(doc), doc, utc_now())
-        with self._create_lock:  # the count and the insert, as one step
-            self._check_room()
-            self.store.create_session(record.id, record.name, doc, record.created_at)
+        uploads = functools.partial(load_upload, self.store)
+        estimate = cost.check(estimate_cost(run_config, uploads))  # CostError: over a limit
+        session_id = secrets.token_hex(6)
+        # Reserved before the trainer exists (MemoryBudgetError), then set to its exact cost.
+        self.memory.reserve(session_id, estimate.memory_bytes, "creating this session")
+        try:
+            trainer = Trainer(run_config, uploads=uploads)
+            self.memory.reserve(session_id, trainer.cost.memory_bytes, "creating this session")
+            doc = config_to_dict(trainer.config)
+            record = SessionRecord.new(session_id, name or default_name(doc), doc, utc_now())
+            with self._create_lock:  # the count and the insert, as one step
+                self._check_room()
+                self._check_upload(run_config)
+                self.store.create_session(record.id, record.name, doc, record.created_at)
+        except BaseException:
+            self.memory.release(session_id)
+            raise
         session = Session(record, History(self.store.policy), self._context, trainer=trainer)
         with self._lock:
             self._sessions[record.id] = session
         return session
+
+    def _check_upload(self, config: RunConfig) -> None:
+        """The upload a new session trains on is still stored (it may have been deleted since
+        the trainer read it; the caller holds the create lock, as delete_upload does)."""
+        upload_id = upload_id_of(config.model_dump())
+        if upload_id is not None and self.store.get_upload(upload_id) is None:
+            raise NotFoundError(f"no uploaded dataset with id {upload_id!r}: it was deleted")
 
     def _check_room(self) -> None:
         """Refuse one more stored session at MAX_SESSIONS (ConflictError naming the limit)."""
@@ -128,6 +170,104 @@ class SessionManager:
             self._sessions.pop(session.id, None)
             self._deleted.add(session.id)
         session.delete()
+
+    # ---- memory ------------------------------------------------------------------------------
+
+    def _make_room(self, nbytes: int, keep: str) -> None:
+        """Unload idle sessions other than `keep`, least recently used first, until `keep`
+        could hold `nbytes` within the memory budget (MemoryBudget.make_room)."""
+        with self._lock:
+            sessions = [s for s in self._sessions.values() if s.id != keep and s.loaded]
+        for session in sorted(sessions, key=lambda s: s.last_used):
+            if self.memory.fits(keep, nbytes):
+                return
+            if session.busy is None and session.unload():
+                log.info("session %s unloaded to make room in the memory budget", session.id)
+
+    def unload_idle(self, now: float | None = None) -> list[str]:
+        """Unload the sessions nobody used for --unload-after seconds (not training, not
+        watched); the ids unloaded. A run counts as use until it ends."""
+        if self.unload_after is None:
+            return []
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            sessions = [s for s in self._sessions.values() if s.loaded]
+        unloaded = []
+        for session in sessions:
+            if session.busy is not None:
+                session.last_used = now
+                continue
+            watched = self._hub is not None and self._hub.viewers(session.id) > 0
+            if now - session.last_used >= self.unload_after and not watched and session.unload():
+                unloaded.append(session.id)
+        return unloaded
+
+    def memory_report(self) -> dict[str, Any]:
+        """GET /api/memory: the budget, what the loaded sessions hold, and each stored session
+        loaded (in memory) or only stored."""
+        now = time.monotonic()
+        with self._lock:
+            loaded = {k: s for k, s in self._sessions.items() if s.loaded}
+            deleted = set(self._deleted)
+        rows = []
+        for row in self.store.list_sessions():
+            if row["id"] in deleted:
+                continue
+            session = loaded.get(row["id"])
+            rows.append(
+                {
+                    "id": row["id"],
+                    "loaded": session is not None,
+                    "training": session is not None and session.busy is not None,
+                    "memory_bytes": self.memory.held(row["id"]),
+                    "idle_seconds": None if session is None else round(now - session.last_used, 3),
+                }
+            )
+        return {
+            "budget_bytes": self.memory.budget,
+            "reserved_bytes": self.memory.reserved(),
+            "unload_after": self.unload_after,
+            "stored": len(rows),
+            "loaded": sum(1 for r in rows if r["loaded"]),
+            "sessions": rows,
+        }
+
+    # ---- uploads -----------------------------------------------------------------------------
+
+    def upload_users(self) -> dict[str, list[str]]:
+        """Upload id -> ids of the stored sessions training on it."""
+        users: dict[str, list[str]] = {}
+        with self._lock:
+            deleted = set(self._deleted)
+        for row in self.store.list_sessions():
+            upload_id = upload_id_of(row["config"])
+            if upload_id is not None and row["id"] not in deleted:
+                users.setdefault(upload_id, []).append(row["id"])
+        return users
+
+    def upload_catalogue(self) -> dict[str, Any]:
+        """GET /api/datasets/uploads: every upload with the sessions using it, and the quota."""
+        entries = self.uploads.entries(self.upload_users())
+        return {
+            "uploads": entries,
+            "quota_bytes": self.uploads.quota,
+            "used_bytes": sum(e["bytes"] for e in entries),
+        }
+
+    def delete_upload(self, upload_id: str) -> None:
+        """Delete an upload (NotFoundError if unknown, UploadInUseError naming the sessions
+        that train on it: delete them first)."""
+        with self._create_lock:  # no session starts using it meanwhile
+            if self.store.get_upload(upload_id) is None:
+                raise NotFoundError(f"no uploaded dataset with id {upload_id!r}")
+            users = sorted(self.upload_users().get(upload_id, []))
+            if users:
+                raise UploadInUseError(
+                    f"upload {upload_id} is used by {len(users)} session(s): "
+                    f"{', '.join(users)}; delete them first",
+                    users,
+                )
+            self.store.delete_upload(upload_id)
 
     # ---- persistence and shutdown -----------------------------------------------------------
 
@@ -145,6 +285,10 @@ class SessionManager:
             for session in sessions:
                 if session.busy is not None:
                     session.persist(everything=False)
+            try:
+                self.unload_idle()
+            except Exception:  # the persister must go on writing the running sessions
+                log.exception("unloading idle sessions failed")
 
     def shutdown(self, timeout: float = 20.0) -> None:
         """Stop every worker after its current step, checkpoint, write everything, close."""

@@ -587,6 +587,12 @@ class Store:
             ).fetchall()
         return [_upload_dict(row) for row in rows]
 
+    def upload_bytes(self) -> dict[str, int]:
+        """Bytes each upload's arrays take as stored (.npy, decompressed), by id."""
+        with self._guard("list uploads"):
+            rows = self._db.execute("SELECT id, length(x) + length(y) FROM uploads").fetchall()
+        return {row[0]: int(row[1]) for row in rows}
+
     def delete_upload(self, id: str) -> bool:
         """Delete an upload. False if it did not exist."""
         with self._guard("delete an upload"), self._tx() as conn:

@@ -3,10 +3,11 @@ WebSocket stream by `ws_router`."""
 
 from fastapi import APIRouter
 
-from server.routes import config_schema, datasets, health, inspect, sessions, ws
+from server.routes import config_schema, datasets, health, inspect, memory, sessions, ws
 
 api_router = APIRouter(prefix="/api")
 api_router.include_router(health.router)
+api_router.include_router(memory.router)
 api_router.include_router(datasets.router)
 api_router.include_router(sessions.router)
 api_router.include_router(inspect.router)

@@ -28,7 +28,7 @@ from server.schemas import (
     StepResult,
     StopResult,
 )
-from server.session import load_upload
+from server.uploads import load_upload
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 CONFIG = ("body", "config")  # where a config's fields live in these requests
