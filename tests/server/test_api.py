@@ -489,7 +489,7 @@ def test_data_that_overflows_is_refused_on_upload_and_snapshots_keep_working(
     refused = _csv_upload(client, 1e308)
     assert refused.status_code == 422, refused.text
     problem = refused.json()["detail"][0]
-    assert problem["field"] == "upload"
+    assert problem["field"] == "file"
     assert "inputs X within +-3.4e+38 (float32), got 1e+308" in problem["message"]
     edge = _csv_upload(client, 3.4e38)  # the largest accepted
     assert edge.status_code == 201, edge.text
@@ -538,11 +538,12 @@ def test_upload_csv_then_train_on_it(client: httpx.Client) -> None:
         client.delete(f"/api/sessions/{created['id']}")
     bad = client.post("/api/datasets/upload", files={"file": ("x.csv", b"a,b\n1,zz\n", "text/csv")})
     assert bad.status_code == 422
-    assert bad.json()["detail"][0]["field"] == "upload"
+    assert bad.json()["detail"][0]["field"] == "file"
     missing = client.post(
         "/api/datasets/upload", files={"file": ("y.csv", csv, "text/csv")}, data={"target": "nope"}
     )
     assert missing.status_code == 422
+    assert missing.json()["detail"][0]["field"] == "target"  # the form field, not the config's
 
 
 def test_catalogue_endpoints(client: httpx.Client) -> None:

@@ -606,7 +606,7 @@ def test_npz_uploads_that_could_carry_code_or_poison_are_refused(client: httpx.C
         answer = upload(client, blob)
         assert answer.status_code == 422, (what, answer.text)
         problem = answer.json()["detail"][0]
-        assert problem["field"] == "upload" and words in problem["message"], (what, problem)
+        assert problem["field"] == "file" and words in problem["message"], (what, problem)
 
 
 # ----------------------------------------------------------------------------- the session cap

@@ -174,6 +174,10 @@ def _valid_requests(label: str, ids: dict[str, str], http: httpx.Client) -> list
     tail = route.removeprefix("/api/sessions/{session_id}")
     if route == "/api/datasets/upload":
         return [{"body": {"file": CSV}, "media_type": "multipart/form-data"}]
+    if route == "/api/datasets/uploads/{upload_id}":  # DELETE: an upload nothing uses
+        uploaded = http.post("/api/datasets/upload", files={"file": ("f.csv", CSV, "text/csv")})
+        assert uploaded.status_code == 201, uploaded.text
+        return [{"path_parameters": {"upload_id": uploaded.json()["id"]}}]
     if route == "/api/sessions" and method == "POST":
         return [{"body": {"config": XOR, "name": "fuzz valid"}}]
     if route == "/api/sessions/estimate":
