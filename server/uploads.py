@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from engine.cost import format_bytes
 from server.errors import ConflictError, SessionError
-from server.limits import format_bytes
 from server.store import Store
 
 UPLOAD_PREFIX = "upload:"  # dataset.name of a run on an upload: "upload:<id>"
