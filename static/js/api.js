@@ -98,6 +98,10 @@ export const api = {
   putWeights: (id, weights) => request("PUT", `/api/sessions/${enc(id)}/weights`, weights),
   config: (id) => request("GET", `/api/sessions/${enc(id)}/config`),
   snapshot: (id) => request("GET", `/api/sessions/${enc(id)}/snapshot`),
+  /** The stored uploads with their columns, rows, task, size and the runs using them; the quota. */
+  uploads: () => request("GET", "/api/datasets/uploads"),
+  /** Delete an upload (409 while a run trains on it). */
+  deleteUpload: (id) => request("DELETE", `/api/datasets/uploads/${enc(id)}`),
   /** Upload a CSV or NPZ file; `target` names the CSV's target column (default: the last). */
   upload: (file, target) => {
     const form = new FormData();

@@ -8,6 +8,7 @@ import { getPath, setPath } from "./config_schema.js";
 import { shareBindings } from "./config_share.js";
 import { RunList } from "./run_list.js";
 import { uploadData } from "./upload.js";
+import { UploadList } from "./upload_list.js";
 import { el, featureLabel, fmt } from "./util.js";
 
 /** Sizes a new layer starts with where the config has no default (the server requires them). */
@@ -91,6 +92,7 @@ export class Controls {
       const p = this.store.presets.find((x) => x.id === this.presetSelect.value);
       if (p) this.handlers.onPreset(p);
     });
+    this.uploads = new UploadList(this); // the uploads the server keeps, listed and deletable
     document.getElementById("upload-file").addEventListener("change", (e) => uploadData(this, e.target));
     document.getElementById("upload-btn").addEventListener("click", () => document.getElementById("upload-file").click());
     shareBindings(this);
@@ -350,6 +352,11 @@ export class Controls {
     doc.layers = JSON.parse(JSON.stringify(this.layers));
     const info = this.datasetInfo(doc.dataset.name);
     doc.features = info && info.input_kind === "image" ? ["x1", "x2"] : this.features.slice();
+    if (info && info.source === "upload") {
+      // An upload's columns are its inputs: features only when chosen beyond the plain columns.
+      const plain = info.input_kind === "2d" ? "x1,x2" : "x1";
+      if (info.input_kind === "table" || doc.features.join() === plain) delete doc.features;
+    }
     const clip = doc.gradient_clip;
     doc.gradient_clip = clip.kind === "off" ? null : { kind: clip.kind, threshold: clip.threshold };
     const es = doc.early_stopping;

@@ -167,6 +167,7 @@ async function init() {
     for (const d of ds.value.datasets) store.datasets[d.name] = d;
     controls.fillDatasets(ds.value.datasets);
   }
+  await controls.uploads.refresh(); // uploads kept by the server join the Dataset menu
   store.presets = ps.status === "fulfilled" && ps.value && Array.isArray(ps.value.presets) ? ps.value.presets : [];
   controls.fillPresets(store.presets);
   await openFromLink();

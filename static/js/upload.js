@@ -72,7 +72,8 @@ export async function uploadData(controls, input) {
   note.textContent = `${file.name}: ${fmtInt(up.rows)} rows, ${up.columns} input column${up.columns === 1 ? "" : "s"}, ${taskWords(up)}. The run now trains on it.`;
   const cfg = controls.readConfig();
   cfg.dataset = { name: up.name, test_fraction: cfg.dataset.test_fraction, ...(target ? { target } : {}) };
-  cfg.features = inputKind === "2d" ? ["x1", "x2"] : ["x1"];
+  if (inputKind === "table") delete cfg.features; // its columns are the inputs, as they are
+  else cfg.features = inputKind === "2d" ? ["x1", "x2"] : ["x1"];
   const layers = cfg.layers.slice();
   const out = { ...layers[layers.length - 1], type: "dense" };
   if (up.task === "multiclass") Object.assign(out, { units: up.num_classes, activation: "softmax" });
@@ -83,4 +84,5 @@ export async function uploadData(controls, input) {
   cfg.loss = up.task === "multiclass" ? "cross_entropy" : up.task === "regression" ? "mse" : cfg.loss === "cross_entropy" ? "mse" : cfg.loss;
   controls.writeConfig(cfg);
   controls.handlers.onStructure(controls.readConfig());
+  controls.uploads.refresh(); // the list under "Your data" shows it, with its size
 }
