@@ -199,7 +199,8 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         409: "the session's state does not allow this now",
         413: "the upload is too large",
         429: "too many sessions are training at once",
-        507: "the session's checkpoint or history cannot be saved (e.g. the disk is full)",
+        507: "the session's checkpoint or history cannot be saved (e.g. the disk is full), the "
+        "memory budget has no room for it (memory_budget), or the upload quota is full",
     }
     out: dict[int | str, dict[str, Any]] = {}
     for code in codes:

@@ -29,6 +29,7 @@ from server.errors import SessionError
 # peaks staying under half the memory leaves room for its error.
 DEFAULT_BUDGET_FRACTION = 0.5
 FALLBACK_MEMORY_BYTES = 8 * cost.GiB  # when the machine's memory cannot be read
+UNLIMITED = 2**62  # a budget nothing reaches (sessions built outside a server, in tests)
 _CGROUP_LIMITS = (
     Path("/sys/fs/cgroup/memory.max"),  # cgroup v2
     Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),  # cgroup v1

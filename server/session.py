@@ -31,7 +31,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.config import HyperparameterUpdate, config_to_dict
@@ -39,7 +39,7 @@ from server.capacity import TrainingSlots
 from server.errors import ConflictError, InsufficientStorageError, NotFoundError
 from server.history import History
 from server.hub import Hub, monotonic
-from server.memory import MemoryBudget
+from server.memory import UNLIMITED, MemoryBudget
 from server.session_load import apply_update, build_trainer
 from server.session_record import SessionRecord, doing
 from server.session_writes import Batch, Checkpoint, WriteBuffer
@@ -71,7 +71,8 @@ class SessionContext:
     slots: TrainingSlots  # a run holds one while it trains or steps (--max-training)
     hub: Hub | None = None  # the WebSocket clients; None: nobody can watch
     wake_persister: Callable[[], None] = lambda: None  # asks for an early write of a run
-    memory: MemoryBudget | None = None  # what loaded trainers may hold; None: no budget
+    # What loaded trainers may hold (--memory-budget); by default no budget to speak of.
+    memory: MemoryBudget = field(default_factory=lambda: MemoryBudget(UNLIMITED))
 
 
 class Session:
@@ -87,8 +88,8 @@ class Session:
         checkpoint: Checkpoint | None = None,
     ) -> None:
         """`trainer`: already built (a new session); else it is built on first use from the
-        config, and `checkpoint` (whose step the session then shows) restored into it.
-        `history`: None to read it from the store when first needed."""
+        config, and `checkpoint` (whose step the session then shows; default: the store's)
+        restored into it. `history`: None to read it from the store when first needed."""
         self.id = record.id
         self._record = record  # guarded by _state
         self._context = context
@@ -101,7 +102,8 @@ class Session:
 
         self._trainer = trainer
         self._checkpoint = checkpoint  # to restore when the trainer is built
-        self._unloaded = False  # the trainer was dropped: rebuild it from the stored checkpoint
+        # No trainer and no checkpoint given: build from the checkpoint the store holds.
+        self._unloaded = trainer is None and checkpoint is None
         self.last_used = time.monotonic()  # when a request last found it (SessionManager.get)
         if checkpoint is not None:
             record.step = checkpoint[0]
@@ -205,17 +207,17 @@ class Session:
             with self._state:
                 if self._busy is not None or self._deleted or self._pending:
                     return False
-            if not self.persist() or self._writes.pending():
+            if not self.persist():
                 return False
             with self._state:
-                self._unloaded = self._unloaded or self._trainer is not None
-                self._trainer, self._checkpoint = None, None
+                if self._writes.pending():  # changed meanwhile (a rename): not all written
+                    return False
+                self._trainer, self._checkpoint, self._unloaded = None, None, True
             with self._hist_lock:
                 self._history = None
         finally:
             self._trainer_lock.release()
-        if self._context.memory is not None:
-            self._context.memory.release(self.id)
+        self._context.memory.release(self.id)
         return True
 
     @property
@@ -599,8 +601,7 @@ class Session:
             self.stop()
         with self._persist_lock:  # no write of it is in flight
             self._store.delete_session(self.id)
-        if self._context.memory is not None:
-            self._context.memory.release(self.id)
+        self._context.memory.release(self.id)
 
     def _set_status(self, status: str, message: str | None = None) -> None:
         """Change the status, mark it for writing and tell the clients."""

@@ -88,12 +88,13 @@ class SessionManager:
         stored = None if deleted else self.store.get_session(session_id)
         if stored is None:
             raise NotFoundError(f"no session with id {session_id!r}")
-        session = Session(
-            SessionRecord.from_stored(stored),
-            None,  # the history is read when first needed
-            self._context,
-            checkpoint=self.store.load_checkpoint(session_id),
-        )
+        record = SessionRecord.from_stored(stored)
+        step = self.store.checkpoint_step(session_id)  # what the session resumes from
+        if step is not None:
+            record.step = step
+        # The checkpoint and the history are read when first needed (a session only looked at
+        # holds neither).
+        session = Session(record, None, self._context)
         with self._lock:
             if session_id in self._deleted:
                 raise NotFoundError(f"no session with id {session_id!r}")

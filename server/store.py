@@ -539,6 +539,14 @@ class Store:
             )
         return True
 
+    def checkpoint_step(self, id: str) -> int | None:
+        """The step of the session's checkpoint, without reading it; None when it has none."""
+        with self._guard("read a checkpoint"):
+            row = self._db.execute(
+                "SELECT step FROM checkpoints WHERE session_id = ?", (id,)
+            ).fetchone()
+        return None if row is None else int(row[0])
+
     def load_checkpoint(self, id: str) -> tuple[int, bytes] | None:
         """(step, blob) of the session's checkpoint, or None."""
         with self._guard("read a checkpoint"):

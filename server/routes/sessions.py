@@ -46,12 +46,14 @@ class TrainingFailedError(SessionError):
     status_code=status.HTTP_201_CREATED,
     response_model=SessionPublic,
     summary="Create a session from a run configuration",
-    responses=errors(400, 409, 422),
+    responses=errors(400, 409, 422, 507),
 )
 def create_session(body: SessionCreate, sessions: SessionsDep) -> Any:
     """Validate the config against its data (output units, features, size) and store it, idle.
     A config over a cost limit (parameters, multiply-adds, memory) is refused before anything
-    is built, with the estimate under "estimate" next to the 422's "detail"."""
+    is built, with the estimate under "estimate" next to the 422's "detail". 507 (code
+    memory_budget) when the loaded sessions leave no room for it in the memory budget, even
+    after unloading the idle ones."""
     try:
         session = sessions.create(body.config, body.name)
     except cost.CostError as exc:
@@ -112,7 +114,7 @@ def get_session(session: SessionDep) -> dict[str, Any]:
     "/{session_id}",
     response_model=SessionPublic,
     summary="Change hyperparameters (even while training) or the display name",
-    responses=errors(400, 404, 409, 422),
+    responses=errors(400, 404, 409, 422, 507),
 )
 def patch_session(update: SessionPatch, session: SessionDep) -> dict[str, Any]:
     """Hyperparameters apply between two steps and emit a "hyperparameters" event with the old
