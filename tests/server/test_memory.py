@@ -9,6 +9,7 @@ changes.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.sync.client import connect
 
 from engine import cost
 from engine.config import parse_config
@@ -136,6 +138,34 @@ def test_an_unloaded_session_comes_back_exactly_and_trains_on_as_if_it_had_staye
         weights = http.get(f"/api/sessions/{sid}/weights").json()
         assert weights == http.get(f"/api/sessions/{twin}/weights").json()
         assert after["metrics"]["loss"] == whole["metrics"]["loss"]
+    finally:
+        server.stop()
+
+
+def test_a_watched_session_stays_loaded_and_a_websocket_rebuilds_an_unloaded_one(
+    tmp_path: Path, http_of: Any
+) -> None:
+    server = serve(tmp_path, "--unload-after", "0.5")
+    http = http_of(server)
+    url = f"{server.ws_url}/ws/sessions/"
+    try:
+        sid = create(http, XOR)
+        step(http, sid, 25)
+        history = http.get(f"/api/sessions/{sid}/metrics").json()
+        with connect(url + sid, proxy=None, max_size=None, open_timeout=10) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "hello"
+            time.sleep(2.5)  # two rounds of the persister: a page is watching it
+            assert memory_of(http, sid)["loaded"]
+        wait_unloaded(http, sid)
+        with connect(url + sid, proxy=None, max_size=None, open_timeout=10) as ws:
+            hello = json.loads(ws.recv(timeout=10))
+            assert hello["history"] == history and hello["session"]["step"] == 25
+            ws.send(json.dumps({"type": "command", "action": "step", "steps": 5}))
+            deadline = time.monotonic() + 20
+            while http.get(f"/api/sessions/{sid}").json()["step"] != 30:
+                assert time.monotonic() < deadline, "the step command did not run"
+                time.sleep(0.05)
+        assert memory_of(http, sid)["memory_bytes"] == estimate(XOR)
     finally:
         server.stop()
 
