@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 
 from engine import uploads
+from engine.config import ConfigError, config_to_dict
 from engine.data import DatasetError
+from engine.trainer import Trainer
 from engine.uploads import load_csv, load_npz
 
 # --------------------------------------------------------------------------- CSV
@@ -172,3 +174,52 @@ def test_load_npz_refuses_non_zip_and_broken_members() -> None:
     with pytest.raises(DatasetError, match="valid .npy array X") as info:
         load_npz(buffer.getvalue())
     assert info.value.field == "upload"
+
+
+# --------------------------------------------------------------------------- a run on an upload
+
+
+def _table(columns: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, columns))
+    return x, (x[:, 0] > 0).astype(np.float64), [f"c{j}" for j in range(columns)]
+
+
+def _upload_run(**extra: object) -> dict[str, object]:
+    return {
+        "dataset": {"name": "upload:t"},
+        "layers": [{"type": "dense", "units": 3}, {"type": "dense", "units": 1}],
+        **extra,
+    }
+
+
+def test_a_run_on_a_table_upload_takes_its_columns_and_refuses_features() -> None:
+    table = _table(3)
+    trainer = Trainer(_upload_run(), uploads=lambda _id: table)
+    assert trainer.features == [] and trainer.x_train.shape[1] == 3
+    doc = config_to_dict(trainer.config)
+    assert "features" not in doc  # not Playground's x1, x2: the columns are the inputs
+    assert config_to_dict(Trainer(doc, uploads=lambda _id: table).config) == doc
+    with pytest.raises(ConfigError) as refused:
+        Trainer(_upload_run(features=["x1", "x2"]), uploads=lambda _id: table)
+    assert refused.value.errors[0]["field"] == "features"
+    assert "3 columns" in refused.value.errors[0]["message"]
+
+
+def test_a_two_column_upload_takes_features_only_when_asked() -> None:
+    table = _table(2)
+    plain = Trainer(_upload_run(), uploads=lambda _id: table)
+    assert "features" not in config_to_dict(plain.config)
+    chosen = Trainer(_upload_run(features=["x1", "x1*x2"]), uploads=lambda _id: table)
+    assert config_to_dict(chosen.config)["features"] == ["x1", "x1*x2"]
+    assert chosen.x_train.shape[1] == 2
+
+
+def test_a_1d_run_states_the_feature_it_uses_so_its_document_rebuilds_it() -> None:
+    config = {
+        "dataset": {"name": "sine", "samples": 60},
+        "layers": [{"type": "dense", "units": 3}, {"type": "dense", "units": 1}],
+    }
+    doc = config_to_dict(Trainer(config).config)
+    assert doc["features"] == ["x1"]
+    assert Trainer(doc).features == ["x1"]
