@@ -21,7 +21,7 @@ import time
 from typing import Any
 
 from engine import cost
-from engine.config import RunConfig, config_to_dict, parse_config
+from engine.config import ConfigError, RunConfig, config_to_dict, parse_config
 from server.capacity import TrainingSlots
 from server.errors import ConflictError, NotFoundError
 from server.history import History
@@ -63,7 +63,7 @@ class SessionManager:
         self.uploads = Uploads(store, upload_quota)
         self._hub = hub
         self._context = SessionContext(store, self.slots, hub, self.wake_persister, self.memory)
-        self._sessions: dict[str, Session] = {}  # loaded sessions
+        self._sessions: dict[str, Session] = {}  # found or created (in memory or unloaded)
         self._deleted: set[str] = set()  # ids deleted by this process
         self._lock = threading.Lock()  # guards _sessions and _deleted
         # Held from counting the stored sessions to storing a new one, so creates that arrive
@@ -155,7 +155,9 @@ class SessionManager:
         the trainer read it; the caller holds the create lock, as delete_upload does)."""
         upload_id = upload_id_of(config.model_dump())
         if upload_id is not None and self.store.get_upload(upload_id) is None:
-            raise NotFoundError(f"no uploaded dataset with id {upload_id!r}: it was deleted")
+            raise ConfigError.single(
+                "dataset.name", f"expected the id of an uploaded dataset, got {upload_id!r}"
+            )
 
     def _check_room(self) -> None:
         """Refuse one more stored session at MAX_SESSIONS (ConflictError naming the limit)."""
