@@ -14,7 +14,7 @@ from engine.data import DATASETS, DatasetError, make_dataset
 from engine.presets import all_presets
 from engine.uploads import load_csv, load_npz
 from server.deps import FieldErrors, StoreDep, errors
-from server.errors import SessionError
+from server.errors import TooLargeError
 from server.limits import MAX_UPLOAD_BYTES, format_bytes
 from server.schemas import DatasetList, PresetList, UploadResult
 
@@ -23,10 +23,13 @@ router = APIRouter(tags=["datasets"])
 _CHUNK = 1 << 20
 
 
-class UploadTooLargeError(SessionError):
-    """The uploaded file is larger than MAX_UPLOAD_BYTES."""
+# The engine names an upload's problems as a config would ("dataset.target", "upload"); the
+# answer names the form fields the client sent.
+FORM_FIELDS = {"dataset.target": "target", "upload": "file"}
 
-    status_code = 413
+
+class UploadTooLargeError(TooLargeError):
+    """The uploaded file is larger than MAX_UPLOAD_BYTES."""
 
 
 @router.get("/datasets", response_model=DatasetList, summary="The built-in datasets")
@@ -79,7 +82,8 @@ def _store_upload(store: Any, data: bytes, filename: str, target: str | None) ->
             DatasetConfig(name=f"upload:{upload_id}"), 0, uploads=lambda _id: arrays
         )
     except DatasetError as exc:
-        raise FieldErrors([FieldError(exc.field, exc.message)], ("body",)) from None
+        field = FORM_FIELDS.get(exc.field, exc.field)
+        raise FieldErrors([FieldError(field, exc.message)]) from None
     columns = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
     meta = {
         "filename": filename,
