@@ -4,12 +4,14 @@ stable `code` (docs/errors.md lists them).
 server/problems.py turns any `SessionError` into a problem body with that status and code, so a
 module that refuses a request raises one of these and never builds a response itself. A subclass
 for a new kind of refusal sets its own `code`; `errors` names the request's fields when the
-refusal is about some of them.
+refusal is about some of them, `extensions` adds members to the body (e.g. the ids of the
+sessions that hold a resource).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 
 class SessionError(Exception):
@@ -18,9 +20,15 @@ class SessionError(Exception):
     status_code = 400
     code = "bad_request"
 
-    def __init__(self, message: str, errors: Sequence[Mapping[str, str]] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        errors: Sequence[Mapping[str, str]] = (),
+        extensions: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.errors = [dict(e) for e in errors]  # ProblemField entries: field, message, code
+        self.extensions = dict(extensions or {})  # extra members of the problem body
 
 
 class NotFoundError(SessionError):

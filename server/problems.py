@@ -105,9 +105,9 @@ def problem(
     detail: str,
     instance: str,
     errors: Sequence[dict[str, Any]] | None = None,
-    **extensions: Any,
+    extensions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The problem body; `errors` is left out when None."""
+    """The problem body; `errors` is left out when None, `extensions` are added members."""
     try:
         fallback = HTTPStatus(status).phrase
     except ValueError:
@@ -122,7 +122,8 @@ def problem(
     }
     if errors is not None:
         body["errors"] = list(errors)
-    body.update(extensions)
+    # extensions add members, never replace the standard ones
+    body.update({key: value for key, value in (extensions or {}).items() if key not in body})
     return body
 
 
@@ -147,10 +148,10 @@ def problem_response(
     detail: str,
     errors: Sequence[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
-    **extensions: Any,
+    extensions: dict[str, Any] | None = None,
 ) -> ProblemResponse:
     """The answer to `request`: a problem with `status`."""
-    body = problem(status, code, detail, request.url.path, errors, **extensions)
+    body = problem(status, code, detail, request.url.path, errors, extensions)
     return ProblemResponse(body, status_code=status, headers=headers)
 
 
@@ -253,13 +254,13 @@ def _summary(errors: Sequence[dict[str, str]]) -> str:
 
 
 def unprocessable(
-    request: Request, errors: Sequence[dict[str, str]], **extensions: Any
+    request: Request, errors: Sequence[dict[str, str]], extensions: dict[str, Any] | None = None
 ) -> ProblemResponse:
     """A 422: invalid_json when the body was not JSON, else validation_error."""
     code = (
         "invalid_json" if any(e["code"] == "invalid_json" for e in errors) else "validation_error"
     )
-    return problem_response(request, 422, code, _summary(errors), errors, **extensions)
+    return problem_response(request, 422, code, _summary(errors), errors, extensions=extensions)
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -299,12 +300,14 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(FieldErrors)
     async def _fields(request: Request, exc: FieldErrors) -> ProblemResponse:
-        return unprocessable(request, [error_item(e) for e in exc.errors], **exc.extensions)
+        return unprocessable(request, [error_item(e) for e in exc.errors], exc.extensions)
 
     @app.exception_handler(SessionError)
     async def _session(request: Request, exc: SessionError) -> ProblemResponse:
         errors = [dict(e) for e in exc.errors] if exc.errors else None
-        return problem_response(request, exc.status_code, exc.code, str(exc), errors)
+        return problem_response(
+            request, exc.status_code, exc.code, str(exc), errors, extensions=exc.extensions
+        )
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> ProblemResponse:

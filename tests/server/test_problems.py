@@ -24,6 +24,7 @@ from jsonschema import Draft202012Validator
 
 from engine.presets import all_presets
 from server.data_dir import StoreError
+from server.errors import ConflictError
 from server.limits import MAX_JSON_BYTES
 from server.problems import MEDIA_TYPE, TYPE_PREFIX, install_problem_handlers
 from tests.support import LiveServer, free_port
@@ -204,6 +205,11 @@ def failing_app() -> Iterator[str]:
     def store() -> None:
         raise StoreError("cannot write the database: disk I/O error")
 
+    @app.get("/held")
+    def held() -> None:
+        extensions = {"session_ids": ["ab12"], "status": 200}  # "status" is not theirs to set
+        raise ConflictError("held by a session", extensions=extensions)
+
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="critical", lifespan="off")
@@ -232,6 +238,8 @@ def test_unexpected_and_store_errors_are_problems(failing_app: str, spec: dict[s
     assert boom["detail"] == "internal server error: RuntimeError: kaboom"
     store = assert_problem(get("/store"), spec, 503, "unavailable")
     assert store["detail"] == "cannot write the database: disk I/O error"
+    held = assert_problem(get("/held"), spec, 409, "conflict")
+    assert held["session_ids"] == ["ab12"] and held["detail"] == "held by a session"
 
 
 # ----------------------------------------------------------------------------- strict types
