@@ -332,7 +332,8 @@ def install_problem_handlers(app: FastAPI) -> None:
 _REF = "#/components/schemas/{model}"
 PROBLEM_CONTENT = {MEDIA_TYPE: {"schema": {"$ref": _REF.format(model="Problem")}}}
 _DESCRIPTIONS = {
-    400: "the request does not fit this session, or its body cannot be read",
+    400: "the request does not fit this session (a boundary of data that is not 2-D) or its "
+    "multipart body cannot be parsed",
     404: "no session with that id",
     409: "the session's state does not allow this now",
     413: "the upload is too large",
