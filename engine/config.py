@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     ValidationError,
     field_validator,
     model_validator,
@@ -33,13 +34,20 @@ MIN_SAMPLES = 4  # a dataset smaller than this cannot be split and batched
 MAX_SAMPLES = 100_000
 MAX_TEST_FRACTION = 0.9
 
+# Numbers and booleans are strict, in the engine and every REST body alike: true is not a number,
+# "16" is not an integer and neither is 2.0 (pydantic's lax mode took all three, as 1.0 and 16).
+# A JSON integer is still a number (1 for a float field is 1.0).
+Int = Annotated[int, Strict()]
+Float = Annotated[float, Strict()]
+Bool = Annotated[bool, Strict()]
+
 # Limits shared by the run configuration and the live updates of a running session (PATCH).
-LearningRate = Annotated[float, Field(gt=0.0, le=100.0)]
-BatchSize = Annotated[int, Field(ge=1, le=4096)]
-Momentum = Annotated[float, Field(ge=0.0, lt=1.0)]
-Beta = Annotated[float, Field(ge=0.0, lt=1.0)]  # Adam's decay rates of m and v
-Epsilon = Annotated[float, Field(gt=0.0, le=1.0)]  # added to a denominator
-Alpha = Annotated[float, Field(ge=0.0, lt=1.0)]  # RMSprop's smoothing of g^2
+LearningRate = Annotated[Float, Field(gt=0.0, le=100.0)]
+BatchSize = Annotated[Int, Field(ge=1, le=4096)]
+Momentum = Annotated[Float, Field(ge=0.0, lt=1.0)]
+Beta = Annotated[Float, Field(ge=0.0, lt=1.0)]  # Adam's decay rates of m and v
+Epsilon = Annotated[Float, Field(gt=0.0, le=1.0)]  # added to a denominator
+Alpha = Annotated[Float, Field(ge=0.0, lt=1.0)]  # RMSprop's smoothing of g^2
 
 
 class _Model(BaseModel):
@@ -52,35 +60,38 @@ class DatasetConfig(_Model):
     """Which data to train on and how it is generated and split."""
 
     name: str = Field(min_length=1, max_length=80, description="built-in name or 'upload:<id>'")
-    samples: int = Field(
+    samples: Int = Field(
         500, ge=MIN_SAMPLES, le=MAX_SAMPLES, description="points generated (train + test)"
     )
-    noise: float = Field(0.0, ge=0.0, le=1.0, description="0..1 (Playground's 0..50 %)")
-    test_fraction: float = Field(
+    noise: Float = Field(0.0, ge=0.0, le=1.0, description="0..1 (Playground's 0..50 %)")
+    test_fraction: Float = Field(
         0.3, ge=0.0, le=MAX_TEST_FRACTION, description="share held out for testing"
     )
-    points: list[list[float]] | None = Field(
+    points: list[list[Float]] | None = Field(
         None, max_length=5000, description="for name 'points': [[x1, x2, label], ...]"
     )
     target: str | None = Field(None, max_length=200, description="CSV target column name")
 
 
+InitKind = Literal["xavier", "he", "normal", "uniform", "zeros"]
+
+
 class InitConfig(_Model):
     """How weights start: xavier (glorot uniform), he (kaiming normal), normal, uniform or zeros."""
 
-    kind: Literal["xavier", "he", "normal", "uniform", "zeros"] = "xavier"
-    std: float = Field(0.1, gt=0.0, le=100.0, description="standard deviation for 'normal'")
-    range: float = Field(0.1, gt=0.0, le=100.0, description="U(-range, range) for 'uniform'")
+    kind: InitKind = "xavier"
+    std: Float = Field(0.1, gt=0.0, le=100.0, description="standard deviation for 'normal'")
+    range: Float = Field(0.1, gt=0.0, le=100.0, description="U(-range, range) for 'uniform'")
 
 
 class ScheduleConfig(_Model):
     """Learning rate over steps: lr_t = base * schedule(t)."""
 
     kind: Literal["constant", "step", "exponential", "cosine"] = "constant"
-    step_size: int = Field(1000, ge=1, description="'step': decay every step_size steps")
-    gamma: float = Field(0.5, gt=0.0, le=1.0, description="'step'/'exponential' decay factor")
-    total_steps: int = Field(10_000, ge=1, description="'cosine': steps to reach min_lr")
-    min_lr: float = Field(0.0, ge=0.0, description="'cosine': final learning rate")
+    step_size: Int = Field(1000, ge=1, description="'step': decay every step_size steps")
+    gamma: Float = Field(0.5, gt=0.0, le=1.0, description="'step'/'exponential' decay factor")
+    total_steps: Int = Field(10_000, ge=1, description="'cosine': steps to reach min_lr")
+    min_lr: Float = Field(0.0, ge=0.0, description="'cosine': final learning rate")
 
 
 class OptimizerConfig(_Model):
@@ -89,7 +100,7 @@ class OptimizerConfig(_Model):
     name: Literal["sgd", "rmsprop", "adam"] = "sgd"
     learning_rate: LearningRate = 0.03
     momentum: Momentum = Field(0.0, description="sgd momentum")
-    nesterov: bool = Field(False, description="sgd: Nesterov momentum (needs momentum > 0)")
+    nesterov: Bool = Field(False, description="sgd: Nesterov momentum (needs momentum > 0)")
     beta1: Beta = Field(0.9, description="adam")
     beta2: Beta = Field(0.999, description="adam")
     eps: Epsilon = Field(1e-8, description="adam / rmsprop")
@@ -107,30 +118,30 @@ class RegularizationConfig(_Model):
     """Weight penalty added to the training loss: l1 = rate*sum|w|, l2 = rate/2*sum w^2."""
 
     kind: Literal["none", "l1", "l2"] = "none"
-    rate: float = Field(0.0, ge=0.0, le=10.0)
+    rate: Float = Field(0.0, ge=0.0, le=10.0)
 
 
 class ClipConfig(_Model):
     """Gradient clipping: by value (clip(g, -c, c)) or by global L2 norm."""
 
     kind: Literal["value", "norm"] = "norm"
-    threshold: float = Field(1.0, gt=0.0, le=1e6)
+    threshold: Float = Field(1.0, gt=0.0, le=1e6)
 
 
 class EarlyStoppingConfig(_Model):
     """Stop when the test loss has not improved by min_delta for `patience` evaluations."""
 
-    patience: int = Field(10, ge=1, le=100_000, description="evaluations without improvement")
-    min_delta: float = Field(0.0, ge=0.0)
-    eval_every: int = Field(25, ge=1, le=1_000_000, description="steps between evaluations")
-    restore_best: bool = Field(True, description="put back the best step's weights on stop")
+    patience: Int = Field(10, ge=1, le=100_000, description="evaluations without improvement")
+    min_delta: Float = Field(0.0, ge=0.0)
+    eval_every: Int = Field(25, ge=1, le=1_000_000, description="steps between evaluations")
+    restore_best: Bool = Field(True, description="put back the best step's weights on stop")
 
 
 class DenseLayer(_Model):
     """y = f(x @ W + b), W of shape (fan_in, units)."""
 
     type: Literal["dense"] = "dense"
-    units: int = Field(ge=1, le=MAX_UNITS)
+    units: Int = Field(ge=1, le=MAX_UNITS)
     activation: Activation = "tanh"
 
 
@@ -138,9 +149,9 @@ class Conv2DLayer(_Model):
     """y = f(conv(x, W) + b), W of shape (filters, in_channels, kh, kw), NCHW."""
 
     type: Literal["conv2d"] = "conv2d"
-    filters: int = Field(ge=1, le=512)
-    kernel_size: int = Field(3, ge=1, le=15)
-    stride: int = Field(1, ge=1, le=8)
+    filters: Int = Field(ge=1, le=512)
+    kernel_size: Int = Field(3, ge=1, le=15)
+    stride: Int = Field(1, ge=1, le=8)
     padding: Literal["valid", "same"] = "valid"
     activation: Activation = "relu"
 
@@ -149,14 +160,14 @@ class MaxPool2DLayer(_Model):
     """Max over size x size windows, stride = size."""
 
     type: Literal["maxpool2d"] = "maxpool2d"
-    size: int = Field(2, ge=1, le=8)
+    size: Int = Field(2, ge=1, le=8)
 
 
 class AvgPool2DLayer(_Model):
     """Mean over size x size windows, stride = size."""
 
     type: Literal["avgpool2d"] = "avgpool2d"
-    size: int = Field(2, ge=1, le=8)
+    size: Int = Field(2, ge=1, le=8)
 
 
 class FlattenLayer(_Model):
@@ -169,15 +180,15 @@ class BatchNormLayer(_Model):
     """x_hat = (x - mu) / sqrt(var + eps); y = gamma * x_hat + beta."""
 
     type: Literal["batchnorm"] = "batchnorm"
-    momentum: float = Field(0.1, gt=0.0, le=1.0)
-    eps: float = Field(1e-5, gt=0.0, le=1.0)
+    momentum: Float = Field(0.1, gt=0.0, le=1.0)
+    eps: Float = Field(1e-5, gt=0.0, le=1.0)
 
 
 class DropoutLayer(_Model):
     """Zero each value with probability `rate` while training (inverted dropout)."""
 
     type: Literal["dropout"] = "dropout"
-    rate: float = Field(0.5, ge=0.0, lt=1.0)
+    rate: Float = Field(0.5, ge=0.0, lt=1.0)
 
 
 LayerConfig = Annotated[
@@ -196,7 +207,7 @@ LAYER_TYPES = ("dense", "conv2d", "maxpool2d", "avgpool2d", "flatten", "batchnor
 class RunConfig(_Model):
     """Everything that defines a run. Only `dataset` and `layers` are required."""
 
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="seeds data, init, batches and dropout")
+    seed: Int = Field(0, ge=0, le=2**32 - 1, description="seeds data, init, batches and dropout")
     dataset: DatasetConfig
     features: list[Feature] = Field(
         default_factory=lambda: ["x1", "x2"], min_length=1, max_length=7
@@ -211,7 +222,8 @@ class RunConfig(_Model):
     early_stopping: EarlyStoppingConfig | None = None
     dtype: Literal["float32", "float64"] = "float32"
 
-    @field_validator("init", mode="before")
+    # the JSON Schema offers the shorthand too, so a client generated from it takes the presets
+    @field_validator("init", mode="before", json_schema_input_type=InitConfig | InitKind)
     @classmethod
     def _init_from_name(cls, value: Any) -> Any:
         """Accept "he" as shorthand for {"kind": "he"}."""
@@ -258,7 +270,7 @@ class HyperparameterUpdate(_Model):
     regularization: RegularizationConfig | None = None
     gradient_clip: ClipConfig | None = Field(None, description="null switches clipping off")
     momentum: Momentum | None = None
-    nesterov: bool | None = None
+    nesterov: Bool | None = None
     beta1: Beta | None = None
     beta2: Beta | None = None
     eps: Epsilon | None = None
@@ -269,10 +281,15 @@ class HyperparameterUpdate(_Model):
 
 
 class FieldError(dict):  # type: ignore[type-arg]
-    """One problem: {"field": "layers[2].units", "message": "must be an integer >= 1, got 0"}."""
+    """One problem: {"field": "layers[2].units", "message": "must be an integer >= 1, got 0"}.
 
-    def __init__(self, field: str, message: str) -> None:
+    `code` says what kind of mistake it is ("int_type", "greater_than_equal", ...; see
+    `error_code`), an attribute rather than a key so the dict stays the engine's documented pair.
+    """
+
+    def __init__(self, field: str, message: str, code: str = "value_error") -> None:
         super().__init__(field=field, message=message)
+        self.code = code
 
     def __str__(self) -> str:
         return f"{self['field']}: {self['message']}" if self["field"] else self["message"]
@@ -375,6 +392,27 @@ def _message(err: dict[str, Any]) -> str:
     return message.removeprefix("Value error, ")
 
 
+# pydantic error types that are the same mistake as another one, by the name kept. Lax parsing
+# ("abc" for an integer query parameter) and strict typing ("16" in a JSON body) both say "not an
+# integer"; an unknown layer type is an unknown choice like any other.
+_SAME_CODE = {
+    "int_parsing": "int_type",
+    "int_from_float": "int_type",
+    "float_parsing": "float_type",
+    "bool_parsing": "bool_type",
+    "model_type": "dict_type",
+    "model_attributes_type": "dict_type",
+    "union_tag_invalid": "literal_error",
+    "union_tag_not_found": "missing",
+    "json_invalid": "invalid_json",
+}
+
+
+def error_code(kind: str) -> str:
+    """The stable code of a pydantic error type (docs/errors.md lists them)."""
+    return _SAME_CODE.get(kind, kind)
+
+
 def errors_from_validation(exc: ValidationError, prefix: str = "") -> list[FieldError]:
     """Every pydantic error as a FieldError with a readable path and message."""
     out: list[FieldError] = []
@@ -388,7 +426,8 @@ def errors_from_validation(exc: ValidationError, prefix: str = "") -> list[Field
             message = raised.message
         else:
             message = _message(err)
-        out.append(FieldError(".".join(p for p in (prefix, path) if p), message))
+        code = error_code(err["type"])
+        out.append(FieldError(".".join(p for p in (prefix, path) if p), message, code))
     return out
 
 

@@ -178,11 +178,16 @@ class Cost:
         }
 
 
+OVER_LIMIT = "over_limit"  # the code of a field whose value puts the run over a cost limit
+
+
 class CostError(ConfigError):
     """A config whose cost is over a limit; `estimate` is the Cost it was refused on."""
 
     def __init__(self, errors: list[FieldError], estimate: Cost) -> None:
         self.estimate = estimate
+        for error in errors:  # one code for every limit, wherever the config meets it
+            error.code = OVER_LIMIT
         super().__init__(errors)
 
 

@@ -96,6 +96,9 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         version=__version__,
         summary="Watch a neural network learn: live gradients, layer by layer.",
         lifespan=lifespan,
+        # one RunConfig schema for requests and answers: the request form (which also takes
+        # "init": "he") is what a client must send, and every answer fits it
+        separate_input_output_schemas=False,
     )
     install_error_handlers(app)
     install_security(app, settings.security or SecuritySettings(settings.host, settings.port))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 
-from server.errors import ConflictError, TooManyTrainingError
+from server.errors import ShuttingDownError, TooManyTrainingError
 
 
 class TrainingSlots:
@@ -24,11 +24,11 @@ class TrainingSlots:
         self._lock = threading.Lock()  # guards _holders
 
     def take(self, session_id: str, hint: str = "") -> None:
-        """Give `session_id` a slot (ConflictError while closing, TooManyTrainingError when
+        """Give `session_id` a slot (ShuttingDownError while closing, TooManyTrainingError when
         every slot is taken; `hint` ends its message, e.g. '; stop one first')."""
         with self._lock:
             if self.closing:
-                raise ConflictError("the server is shutting down")
+                raise ShuttingDownError("the server is shutting down")
             busy = len(self._holders)
             if busy >= self.limit:
                 raise TooManyTrainingError(

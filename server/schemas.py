@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.config import HyperparameterUpdate, RunConfig
 from server.limits import MAX_PACE, MAX_STEPS_PER_REQUEST
+from server.problems import ProblemField
 
 Status = Literal["idle", "running", "paused", "diverged", "stopped_early", "interrupted"]
 STATUSES: tuple[str, ...] = (
@@ -30,31 +31,6 @@ class _Open(BaseModel):
     """A response model that documents its main fields and lets the engine add more."""
 
     model_config = ConfigDict(extra="allow")
-
-
-# ----------------------------------------------------------------------------- errors
-
-
-class FieldErrorOut(BaseModel):
-    """One problem with a request, named by its field (the engine's FieldError plus FastAPI's keys)."""
-
-    field: str = Field(description="dotted path, e.g. 'layers[2].units'")
-    message: str = Field(description="what is wrong, e.g. 'must be an integer >= 1, got 0'")
-    loc: list[str | int] = Field(description="FastAPI-style location, e.g. ['body', 'config', ...]")
-    msg: str
-    type: str
-
-
-class ValidationErrorOut(BaseModel):
-    """The body of a 422 answer."""
-
-    detail: list[FieldErrorOut]
-
-
-class ErrorOut(BaseModel):
-    """The body of a 400, 404, 409, 413 or 429 answer."""
-
-    detail: str
 
 
 # ----------------------------------------------------------------------------- sessions
@@ -190,7 +166,7 @@ class CostEstimate(BaseModel):
     """The answer of POST /api/sessions/estimate."""
 
     fits: bool = Field(description="whether POST /api/sessions would accept the cost")
-    errors: list[FieldErrorOut] = Field(description="the limit it breaks, as a 422 would name it")
+    errors: list[ProblemField] = Field(description="the limit it breaks, as a 422 would name it")
     estimate: CostNumbers
 
 

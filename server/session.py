@@ -232,14 +232,15 @@ class Session:
         return self._history
 
     def _claim(self, kind: str, refusal: Callable[[str], str], hint: str | None = None) -> None:
-        """Mark the session busy with `kind` (ConflictError with `refusal(busy)` when it is busy
-        already). A run (`kind` in TRAINING) also takes a training slot, `hint` ending the
-        refusal when there is none; checks and claim are one step under the state lock."""
+        """Mark the session busy with `kind`, or raise SessionRunningError(refusal(busy)); a run
+        (`kind` in TRAINING) takes a training slot too (`hint` ends its refusal), atomically."""
+        from server.errors import SessionRunningError  # here: this file is at the 700-line guard
+
         with self._state:
             if self._deleted:
                 raise NotFoundError(f"no session with id {self.id!r}")
             if self._busy is not None:
-                raise ConflictError(refusal(self._busy))
+                raise SessionRunningError(refusal(self._busy))
             if kind in TRAINING:
                 self._context.slots.take(self.id, hint or "")
             self._busy = kind

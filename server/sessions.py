@@ -23,7 +23,7 @@ from typing import Any
 from engine import cost
 from engine.config import ConfigError, RunConfig, config_to_dict, parse_config
 from server.capacity import TrainingSlots
-from server.errors import ConflictError, NotFoundError
+from server.errors import NotFoundError, TooManySessionsError
 from server.history import History
 from server.hub import Hub
 from server.limits import MAX_SESSIONS, UPLOAD_QUOTA_BYTES
@@ -160,10 +160,10 @@ class SessionManager:
             )
 
     def _check_room(self) -> None:
-        """Refuse one more stored session at MAX_SESSIONS (ConflictError naming the limit)."""
+        """Refuse one more stored session at MAX_SESSIONS (TooManySessionsError naming the limit)."""
         stored = len(self.store.list_sessions())
         if stored >= MAX_SESSIONS:
-            raise ConflictError(
+            raise TooManySessionsError(
                 f"{stored} sessions are stored, the limit is {MAX_SESSIONS}; delete one first"
             )
 

@@ -36,8 +36,9 @@ class UploadInUseError(ConflictError):
     code = "upload_in_use"
 
     def __init__(self, message: str, session_ids: list[str]) -> None:
-        super().__init__(message)
-        self.session_ids = session_ids  # the sessions using it, for clients that read them
+        # the problem body carries them as "session_ids", for clients that read them
+        super().__init__(message, extensions={"session_ids": session_ids})
+        self.session_ids = session_ids
 
 
 class Uploads:

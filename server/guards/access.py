@@ -45,8 +45,10 @@ class TokenGuard:
             return
         if not valid:
             await answer(
+                scope,
                 send,
                 401,
+                "unauthorized",
                 _token_problem(presented),
                 [(b"www-authenticate", b'Bearer realm="backprop-lens"')],
             )

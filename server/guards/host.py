@@ -5,10 +5,10 @@ to (localhost, 127.0.0.1, [::1], the bound address and each --allowed-host, any 
 Starlette's TrustedHostMiddleware makes the allow-list decision. `HostGuard` wraps it for what
 this server adds, through its public API only (its constructor and its ASGI call):
 
-- the refusal is 400 {"detail": "Host header 'evil.example' is not allowed: this server answers
-  to ... (add a name with --allowed-host)"} with the security headers, or a refused WebSocket
-  handshake, where TrustedHostMiddleware answers a plain-text "Invalid host header": its answer
-  is dropped and its decision kept;
+- the refusal is a 400 problem, code "host_not_allowed", detail "Host header 'evil.example' is
+  not allowed: this server answers to ... (add a name with --allowed-host)", with the security
+  headers, or a refused WebSocket handshake, where TrustedHostMiddleware answers a plain-text
+  "Invalid host header": its answer is dropped and its decision kept;
 - a request with two Host headers is refused (TrustedHostMiddleware reads the first one), and
   so is a Host outside `HOST_RE` or with a port above 65535, so a Host that passes is safe to
   echo into the Content-Security-Policy;
@@ -59,10 +59,10 @@ class HostGuard:
             problem = host
         detail = f"Host header {problem}: {self._hint}"
         if scope["type"] == "websocket":
-            await deny_websocket(scope, receive, send, 400, detail)
+            await deny_websocket(scope, receive, send, 400, "host_not_allowed", detail)
             return
         headers = security_headers(self.settings, scope.get("path", ""), None, self.docs_paths)
-        await answer(send, 400, detail, headers)
+        await answer(scope, send, 400, "host_not_allowed", detail, headers)
 
     async def _admit(self, scope: Scope, receive: Receive, send: Send, host: Host) -> str | None:
         """Run the app if TrustedHostMiddleware admits `host` and its port is valid; else say

@@ -41,7 +41,7 @@ class OriginGuard:
             if method not in SAFE_METHODS:
                 problem = self._cross_site_problem(scope, method)
                 if problem is not None:
-                    await answer(send, 403, problem)
+                    await answer(scope, send, 403, "cross_site", problem)
                     return
         elif scope["type"] == "websocket":
             origin_text = Headers(scope=scope).get("origin")
@@ -51,7 +51,7 @@ class OriginGuard:
                 detail = (
                     f"WebSocket Origin {printable(origin_text)!r} is not this server's ({shown})"
                 )
-                await deny_websocket(scope, receive, send, 403, detail)
+                await deny_websocket(scope, receive, send, 403, "cross_site", detail)
                 return
         await self.app(scope, receive, send)
 

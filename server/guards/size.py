@@ -8,7 +8,7 @@ framing, every other path MAX_JSON_BYTES. An incoming WebSocket message above
 
 Starlette's RequestBodyLimitMiddleware does not fit: it refuses by raising inside the app's
 receive, so the app (routing, dependencies) has already run and FastAPI's exception handler
-answers {"detail": "Content Too Large"}, where this server answers before the app runs and names
+answers its own body, where this server answers before the app runs and names
 the limit it hit; and it knows one limit, not one per path.
 """
 
@@ -59,7 +59,7 @@ class SizeLimits:
             )
         else:
             limit, what, shown = settings.max_json_bytes, "JSON", settings.max_json_bytes
-        responder = _Responder(send)
+        responder = _Responder(scope, send)
         limited = _LimitedReceive(receive, responder, limit, what, shown)
         length_text = Headers(scope=scope).get("content-length")
         if length_text is not None:
@@ -67,11 +67,13 @@ class SizeLimits:
                 length = int(length_text)
             except ValueError:
                 await responder.answer(
-                    400, f"Content-Length: expected a byte count, got {printable(length_text)!r}"
+                    400,
+                    "bad_request",
+                    f"Content-Length: expected a byte count, got {printable(length_text)!r}",
                 )
                 return
             if length > limit:
-                await responder.answer(413, too_large_message(shown, what))
+                await responder.answer(413, "too_large", too_large_message(shown, what))
                 return
         try:
             await self.app(scope, limited, responder)
@@ -87,7 +89,8 @@ class _Responder:
     """Wraps `send`: notes when the response started, and lets the guard answer itself (after
     which the app's own messages are dropped)."""
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, scope: Scope, send: Send) -> None:
+        self._scope = scope
         self._send = send
         self.started = False  # a response start went out
         self.answered = False  # the guard sent the whole response itself
@@ -99,9 +102,9 @@ class _Responder:
             self.started = True
         await self._send(message)
 
-    async def answer(self, status: int, detail: str) -> None:
-        """Send {"detail": detail} with `status` and stop forwarding the app's messages."""
-        await answer(self, status, detail)
+    async def answer(self, status: int, code: str, detail: str) -> None:
+        """Send the problem `code` with `status` and stop forwarding the app's messages."""
+        await answer(self._scope, self, status, code, detail)
         self.answered = True
 
 
@@ -130,7 +133,7 @@ class _LimitedReceive:
                 detail = too_large_message(self.shown, self.what)
                 if self._responder.started:
                     raise BodyTooLargeError(detail)
-                await self._responder.answer(413, detail)
+                await self._responder.answer(413, "too_large", detail)
                 # The app sees the client go away; uvicorn discards the rest of the body.
                 return {"type": "http.disconnect"}
         return message

@@ -16,7 +16,7 @@ from engine.data import DATASETS, DatasetError, make_dataset
 from engine.presets import all_presets
 from engine.uploads import load_csv_table, load_npz
 from server.deps import FieldErrors, SessionsDep, errors
-from server.errors import SessionError
+from server.errors import TooLargeError
 from server.limits import MAX_UPLOAD_BYTES, format_bytes
 from server.schemas import DatasetList, PresetList, UploadList, UploadResult
 from server.uploads import Uploads
@@ -24,14 +24,15 @@ from server.uploads import Uploads
 router = APIRouter(tags=["datasets"])
 
 _CHUNK = 1 << 20
-# The engine's field of an upload problem -> the form field of POST /api/datasets/upload.
-_FORM_FIELDS = {"dataset.target": "target", "upload": "file"}
 
 
-class UploadTooLargeError(SessionError):
+# The engine names an upload's problems as a config would ("dataset.target", "upload"); the
+# answer names the form fields the client sent.
+FORM_FIELDS = {"dataset.target": "target", "upload": "file"}
+
+
+class UploadTooLargeError(TooLargeError):
     """The uploaded file is larger than MAX_UPLOAD_BYTES."""
-
-    status_code = 413
 
 
 @router.get("/datasets", response_model=DatasetList, summary="The built-in datasets and uploads")
@@ -121,8 +122,8 @@ def _store_upload(
             DatasetConfig(name=f"upload:{upload_id}"), 0, uploads=lambda _id: arrays
         )
     except DatasetError as exc:
-        field = _FORM_FIELDS.get(exc.field, exc.field)
-        raise FieldErrors([FieldError(field, exc.message)], ("body",)) from None
+        field = FORM_FIELDS.get(exc.field, exc.field)
+        raise FieldErrors([FieldError(field, exc.message)]) from None
     columns = int(np.prod(x.shape[1:])) if x.ndim > 1 else 1
     meta = {
         "filename": filename,

@@ -16,8 +16,9 @@ from fastapi import APIRouter, Body, Query, Response
 
 from engine.config import RunConfig
 from engine.cost import EVAL_MEMORY_BYTES, MAX_FLOPS_PER_EVALUATION, format_bytes
+from engine.network import WeightsError
 from server.deps import JSONBytes, SessionDep, errors
-from server.errors import BadRequestError, SessionError
+from server.errors import BadRequestError, InvalidFieldsError, TooLargeError
 from server.limits import (
     BOUNDARY_NEURON_VALUES,
     MAX_ANSWER_VALUES,
@@ -27,7 +28,6 @@ from server.limits import (
 )
 from server.schemas import (
     DataOut,
-    ErrorOut,
     Grid,
     MetricsColumns,
     PredictRequest,
@@ -44,14 +44,12 @@ if TYPE_CHECKING:
 router = APIRouter(prefix="/sessions/{session_id}", tags=["inspect"])
 
 
-class AnswerTooLargeError(SessionError):
+class AnswerTooLargeError(TooLargeError):
     """The answer would be larger than MAX_ANSWER_VALUES numbers (or its work or working memory
     larger than an evaluation's): refused before it is computed."""
 
-    status_code = 413
 
-
-TOO_LARGE = {413: {"model": ErrorOut, "description": "the answer or its work would pass a limit"}}
+TOO_LARGE = errors(413, descriptions={413: "the answer or its work would pass a limit"})
 
 
 @router.get(
@@ -80,7 +78,7 @@ def get_metrics(
     response_model=TraceResult,
     response_class=JSONBytes,
     summary="Trace a forward and backward pass of some inputs, without changing anything",
-    responses={**errors(400, 404, 422), **TOO_LARGE},
+    responses={**errors(404, 422), **TOO_LARGE},
 )
 def trace(body: TraceRequest, session: SessionDep) -> JSONBytes:
     """Every layer's input, pre-activation, output and gradients for these raw inputs; 413 when
@@ -92,7 +90,7 @@ def trace(body: TraceRequest, session: SessionDep) -> JSONBytes:
             _check_trace_size(trainer, count)
             return trainer.trace(body.inputs, body.targets)
         except (ValueError, TypeError, IndexError) as exc:
-            raise BadRequestError(f"cannot trace these inputs: {exc}") from None
+            raise _invalid("cannot trace these inputs", exc, ("inputs", "targets")) from None
 
     return JSONBytes(session.call(run))
 
@@ -102,7 +100,7 @@ def trace(body: TraceRequest, session: SessionDep) -> JSONBytes:
     response_model=PredictResult,
     response_class=JSONBytes,
     summary="The network's outputs for some raw inputs",
-    responses={**errors(400, 404, 422), **TOO_LARGE},
+    responses={**errors(404, 422), **TOO_LARGE},
 )
 def predict(body: PredictRequest, session: SessionDep) -> JSONBytes:
     """Outputs after the output activation (softmax probabilities for cross-entropy)."""
@@ -112,7 +110,7 @@ def predict(body: PredictRequest, session: SessionDep) -> JSONBytes:
             _check_work(trainer, len(trainer.prepare_inputs(body.inputs)), "inputs")
             return trainer.predict(body.inputs)
         except (ValueError, TypeError, IndexError) as exc:
-            raise BadRequestError(f"cannot predict these inputs: {exc}") from None
+            raise _invalid("cannot predict these inputs", exc, ("inputs",)) from None
 
     return JSONBytes({"outputs": session.call(run)})
 
@@ -217,20 +215,20 @@ def get_weights(session: SessionDep) -> JSONBytes:
     "/weights",
     response_model=WeightsResult,
     summary="Replace weights (same names and shapes as GET)",
-    responses=errors(400, 404, 409, 422),
+    responses=errors(404, 409, 422),
 )
 def put_weights(
     session: SessionDep,
     weights: Annotated[dict[str, Any], Body(description='{"0.W": [[...]], ...}')],
 ) -> dict[str, Any]:
-    """400 naming the array on a shape mismatch, unknown name or non-finite value; 409 while
-    running."""
+    """422 naming the array (its name is the field) on a shape mismatch, unknown name or
+    non-finite value; 409 while running."""
     try:
         names = session.set_weights(weights)
-    except ValueError as exc:  # engine WeightsError: "0.W: expected shape (2, 8), got (3, 8)"
-        raise BadRequestError(str(exc)) from None
-    except TypeError as exc:
-        raise BadRequestError(f"cannot use these weights: {exc}") from None
+    except WeightsError as exc:  # "0.W: expected shape (2, 8), got (3, 8)"
+        raise _invalid("cannot use these weights", exc, (exc.name,)) from None
+    except (ValueError, TypeError) as exc:
+        raise _invalid("cannot use these weights", exc, ()) from None
     return {"step": session.public()["step"], "names": names}
 
 
@@ -316,6 +314,16 @@ def _check_trace_size(trainer: Trainer, count: int) -> None:
             f"at most {format_bytes(EVAL_MEMORY_BYTES)} are allowed; trace at most {fits:,} "
             "inputs at once"
         )
+
+
+def _invalid(what: str, exc: Exception, fields: tuple[str, ...]) -> InvalidFieldsError:
+    """A 422 naming the field the engine's message starts with ("inputs: expected ..."), one of
+    `fields`, or the whole body when it names none of them."""
+    text = str(exc)
+    name, sep, message = text.partition(": ")
+    field = {"field": name, "message": message} if sep and name in fields else None
+    entry = field or {"field": "body", "message": text}
+    return InvalidFieldsError(f"{what}: {text}", [{**entry, "code": "value_error"}])
 
 
 def npz_bytes(save: Callable[[io.BytesIO], None]) -> bytes:

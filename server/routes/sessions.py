@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, Response, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from engine import cost
 from engine.config import ConfigError, FieldError
@@ -39,6 +38,7 @@ class TrainingFailedError(SessionError):
     request, the server could not do it."""
 
     status_code = 500
+    code = "step_failed"
 
 
 @router.post(
@@ -51,19 +51,13 @@ class TrainingFailedError(SessionError):
 def create_session(body: SessionCreate, sessions: SessionsDep) -> Any:
     """Validate the config against its data (output units, features, size) and store it, idle.
     A config over a cost limit (parameters, multiply-adds, memory) is refused before anything
-    is built, with the estimate under "estimate" next to the 422's "detail". 507 (code
-    memory_budget) when the loaded sessions leave no room for it in the memory budget, even
+    is built, with the estimate under "estimate" next to the 422's "errors" (code over_limit). 507
+    (code memory_budget) when the loaded sessions leave no room for it in the memory budget, even
     after unloading the idle ones."""
     try:
         session = sessions.create(body.config, body.name)
     except cost.CostError as exc:
-        return JSONResponse(
-            status_code=422,
-            content={
-                "detail": [error_item(e, CONFIG) for e in exc.errors],
-                "estimate": exc.estimate.to_dict(),
-            },
-        )
+        raise FieldErrors(exc.errors, CONFIG, {"estimate": exc.estimate.to_dict()}) from None
     except ConfigError as exc:
         raise FieldErrors(exc.errors, CONFIG) from None
     return session.public()
@@ -91,7 +85,7 @@ def estimate_session(body: EstimateRequest, store: StoreDep) -> dict[str, Any]:
     problem = cost.first_problem(estimate)
     return {
         "fits": problem is None,
-        "errors": [] if problem is None else [error_item(problem, CONFIG)],
+        "errors": [] if problem is None else [error_item(problem, code=cost.OVER_LIMIT)],
         "estimate": estimate.to_dict(),
     }
 

@@ -1,38 +1,28 @@
-// REST calls to the Backprop Lens server. Every failure becomes an ApiError whose `errors` is a list
-// of {field, message}: FastAPI's 422 detail list ("field" or "loc"), or one entry for a string detail.
+// REST calls to the Backprop Lens server. Every error answer is a problem body (docs/errors.md):
+// {code, detail, errors: [{field, message, code}], ...}; it becomes an ApiError whose `errors` lists
+// the fields it names, or one entry with the detail when it names none.
 
-/** An HTTP error with the server's problems, each naming the field it is about ("" when none). */
+/** An HTTP error: `status`, the problem's `code` and `detail`, and `errors` as {field, message}
+ * ("" for field when the problem names none). */
 export class ApiError extends Error {
-  constructor(status, errors) {
-    super(errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join("; ") || `HTTP ${status}`);
+  constructor(status, errors, code = "", detail = "") {
+    super(errors.map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join("; ") || detail || `HTTP ${status}`);
     this.status = status;
     this.errors = errors;
+    this.code = code;
+    this.detail = detail || this.message;
   }
 }
 
-/** ["body", "config", "layers", 2, "units"] -> "layers[2].units" (request-body prefixes dropped). */
-export function locToField(loc) {
-  if (!Array.isArray(loc)) return "";
-  const parts = loc.slice();
-  while (parts.length && (parts[0] === "body" || parts[0] === "config" || parts[0] === "query" || parts[0] === "path")) parts.shift();
-  let out = "";
-  for (const p of parts) {
-    if (typeof p === "number") out += `[${p}]`;
-    else out += out ? `.${p}` : String(p);
-  }
-  return out;
-}
-
-/** The {field, message} list of an error response body. */
+/** The {field, message, code} list of an error answer's body. */
 export function parseErrors(status, body) {
-  const detail = body && typeof body === "object" ? body.detail : undefined;
-  if (Array.isArray(detail)) {
-    return detail.map((d) => ({
-      field: typeof d.field === "string" ? d.field : locToField(d.loc),
-      message: String(d.message ?? d.msg ?? "is invalid"),
-    }));
+  if (body && typeof body === "object") {
+    const fields = Array.isArray(body.errors) ? body.errors : [];
+    if (fields.length) {
+      return fields.map((e) => ({ field: typeof e.field === "string" ? e.field : "", message: String(e.message ?? "is invalid"), code: e.code }));
+    }
+    if (typeof body.detail === "string" && body.detail) return [{ field: "", message: body.detail, code: body.code }];
   }
-  if (typeof detail === "string") return [{ field: "", message: detail }];
   if (typeof body === "string" && body) return [{ field: "", message: body.slice(0, 300) }];
   return [{ field: "", message: `the server answered HTTP ${status}` }];
 }
@@ -67,7 +57,10 @@ async function send(path, init) {
   } catch {
     /* not JSON: keep the text for the error message */
   }
-  if (!response.ok) throw new ApiError(response.status, parseErrors(response.status, data));
+  if (!response.ok) {
+    const problem = data && typeof data === "object" ? data : {};
+    throw new ApiError(response.status, parseErrors(response.status, data), problem.code || "", typeof problem.detail === "string" ? problem.detail : "");
+  }
   return data;
 }
 

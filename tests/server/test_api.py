@@ -81,8 +81,9 @@ def test_lifecycle_create_start_patch_stop_step_inspect_delete(client: httpx.Cli
     again = client.post(f"/api/sessions/{sid}/start")
     assert again.status_code == 409
     assert "already running" in again.json()["detail"]
+    assert again.json()["code"] == "session_running"
     busy_step = client.post(f"/api/sessions/{sid}/step", json={"steps": 5})
-    assert busy_step.status_code == 409
+    assert busy_step.status_code == 409 and busy_step.json()["code"] == "session_running"
 
     wait_for(lambda: client.get(f"/api/sessions/{sid}").json()["step"] > 50, what="steps")
     patched = client.patch(f"/api/sessions/{sid}", json={"learning_rate": 0.1})
@@ -181,9 +182,10 @@ def weights_round_trip(client: httpx.Client, sid: str) -> None:
 
     bad = dict(weights, **{"0.W": [[0.0] * 4] * 3})
     mismatch = client.put(f"/api/sessions/{sid}/weights", json=bad)
-    assert mismatch.status_code == 400
-    assert mismatch.json()["detail"].startswith("0.W:")
-    assert "(2, 4)" in mismatch.json()["detail"]
+    assert mismatch.status_code == 422
+    [problem] = mismatch.json()["errors"]
+    assert problem["field"] == "0.W" and "(2, 4)" in problem["message"], problem
+    assert "0.W: " in mismatch.json()["detail"]
 
     download = client.get(f"/api/sessions/{sid}/weights.npz")
     assert download.status_code == 200
@@ -295,12 +297,13 @@ def test_inspection_answers_are_the_networks_own_numbers(
 def test_bad_config_is_422_naming_the_field(client: httpx.Client, config: dict, field: str) -> None:
     response = client.post("/api/sessions", json={"config": config})
     assert response.status_code == 422, response.text
-    detail = response.json()["detail"]
-    assert field in [error["field"] for error in detail], detail
-    for error in detail:
-        assert {"field", "message", "loc", "msg", "type"} <= set(error)
-        assert error["loc"][:2] == ["body", "config"]
-        assert error["message"] and error["field"] in error["msg"]
+    body = response.json()
+    assert body["code"] == "validation_error" and body["status"] == 422
+    errors = body["errors"]
+    assert field in [error["field"] for error in errors], errors
+    for error in errors:
+        assert set(error) == {"field", "message", "code"}
+        assert error["message"] and f"{error['field']}: {error['message']}" in body["detail"]
 
 
 def test_malformed_bodies_are_422_naming_the_field(
@@ -309,27 +312,29 @@ def test_malformed_bodies_are_422_naming_the_field(
     sid = session["id"]
     no_config = client.post("/api/sessions", json={"name": "x"})
     assert no_config.status_code == 422
-    assert no_config.json()["detail"][0]["field"] == "config"
+    assert no_config.json()["errors"][0]["field"] == "config"
     patch = client.patch(f"/api/sessions/{sid}", json={"learning_rate": -1, "bogus": 1})
     assert patch.status_code == 422
-    fields = {e["field"]: e["message"] for e in patch.json()["detail"]}
-    assert fields["learning_rate"] == "must be a number > 0.0, got -1"
-    assert "bogus" in fields
+    fields = {e["field"]: (e["message"], e["code"]) for e in patch.json()["errors"]}
+    assert fields["learning_rate"] == ("must be a number > 0.0, got -1", "greater_than")
+    assert fields["bogus"][1] == "extra_forbidden"
     nesterov = client.patch(f"/api/sessions/{sid}", json={"nesterov": True})  # momentum is 0
     assert nesterov.status_code == 422
-    assert nesterov.json()["detail"][0]["field"] == "nesterov"
+    assert nesterov.json()["errors"][0]["field"] == "nesterov"
     steps = client.post(f"/api/sessions/{sid}/step", json={"steps": 0})
     assert steps.status_code == 422
-    assert steps.json()["detail"][0]["field"] == "steps"
+    assert steps.json()["errors"][0]["field"] == "steps"
     too_many = client.post(f"/api/sessions/{sid}/step", json={"steps": 100_001})
     assert too_many.status_code == 422
     resolution = client.get(f"/api/sessions/{sid}/boundary", params={"resolution": "abc"})
     assert resolution.status_code == 422
-    assert resolution.json()["detail"][0]["field"] == "resolution"
+    assert resolution.json()["errors"][0]["field"] == "resolution"
     not_json = client.post(
         "/api/sessions", content=b"{nope", headers={"content-type": "application/json"}
     )
-    assert not_json.status_code == 422
+    assert not_json.status_code == 422 and not_json.json()["code"] == "invalid_json"
+    [problem] = not_json.json()["errors"]
+    assert problem["field"] == "body" and problem["message"].startswith("is not valid JSON: ")
 
 
 def test_paced_start_holds_its_pace_and_says_so(client: httpx.Client, session: dict) -> None:
@@ -368,7 +373,7 @@ def test_bad_pace_is_422_naming_the_field(
 ) -> None:
     answer = client.post(f"/api/sessions/{session['id']}/start", json=body)
     assert answer.status_code == 422, answer.text
-    problem = answer.json()["detail"][0]
+    problem = answer.json()["errors"][0]
     assert problem["field"] in ("pace", "speed") and message in problem["message"]
     assert client.get(f"/api/sessions/{session['id']}").json()["status"] == "idle"
 
@@ -387,7 +392,7 @@ def test_step_takes_a_json_integer_only_as_the_websocket_does(
 ) -> None:
     answer = client.post(f"/api/sessions/{session['id']}/step", json={"steps": steps})
     assert answer.status_code == 422, answer.text
-    problem = answer.json()["detail"][0]
+    problem = answer.json()["errors"][0]
     assert problem["field"] == "steps" and message in problem["message"]
     assert client.get(f"/api/sessions/{session['id']}").json()["step"] == 0
     assert client.post(f"/api/sessions/{session['id']}/step", json={"steps": 5}).json()["step"] == 5
@@ -427,17 +432,26 @@ def test_unknown_session_is_404(client: httpx.Client, method: str, path: str) ->
     response = client.request(method, f"/api/sessions/no-such-id{path}", json=body)
     assert response.status_code == 404, (method, path, response.text)
     assert "no-such-id" in response.json()["detail"]
+    assert response.json()["code"] == "not_found"
 
 
-def test_bad_inputs_are_400(client: httpx.Client, session: dict[str, Any]) -> None:
+def test_inputs_that_do_not_fit_the_network_are_422_naming_the_field(
+    client: httpx.Client, session: dict[str, Any]
+) -> None:
     sid = session["id"]
     trace = client.post(f"/api/sessions/{sid}/trace", json={"inputs": [[1, 2, 3]], "targets": [1]})
-    assert trace.status_code == 400
-    assert "inputs" in trace.json()["detail"]
+    assert trace.status_code == 422
+    assert [e["field"] for e in trace.json()["errors"]] == ["inputs"]
     predict = client.post(f"/api/sessions/{sid}/predict", json={"inputs": [["a", "b"]]})
-    assert predict.status_code == 400
+    assert predict.status_code == 422
+    assert [e["field"] for e in predict.json()["errors"]] == ["inputs"]
+    shape = client.post(f"/api/sessions/{sid}/predict", json={"inputs": [[1.0, 2.0, 3.0]]})
+    assert shape.status_code == 422, shape.text
+    [problem] = shape.json()["errors"]
+    assert problem["field"] == "inputs" and "[2]" in problem["message"], problem
     unknown = client.put(f"/api/sessions/{sid}/weights", json={"9.W": [[1.0]]})
-    assert unknown.status_code == 400
+    assert unknown.status_code == 422
+    assert "9.W" in [e["field"] for e in unknown.json()["errors"]]
 
 
 def test_boundary_is_400_for_data_that_is_not_2d(client: httpx.Client) -> None:
@@ -488,7 +502,7 @@ def test_data_that_overflows_is_refused_on_upload_and_snapshots_keep_working(
     # finite, but infinite in float32 training and in the span of the decision grid
     refused = _csv_upload(client, 1e308)
     assert refused.status_code == 422, refused.text
-    problem = refused.json()["detail"][0]
+    problem = refused.json()["errors"][0]
     assert problem["field"] == "file"
     assert "inputs X within +-3.4e+38 (float32), got 1e+308" in problem["message"]
     edge = _csv_upload(client, 3.4e38)  # the largest accepted
@@ -538,12 +552,15 @@ def test_upload_csv_then_train_on_it(client: httpx.Client) -> None:
         client.delete(f"/api/sessions/{created['id']}")
     bad = client.post("/api/datasets/upload", files={"file": ("x.csv", b"a,b\n1,zz\n", "text/csv")})
     assert bad.status_code == 422
-    assert bad.json()["detail"][0]["field"] == "file"
+    assert bad.json()["errors"][0]["field"] == "file"
     missing = client.post(
         "/api/datasets/upload", files={"file": ("y.csv", csv, "text/csv")}, data={"target": "nope"}
     )
     assert missing.status_code == 422
-    assert missing.json()["detail"][0]["field"] == "target"  # the form field, not the config's
+    assert [e["field"] for e in missing.json()["errors"]] == ["target"]
+    absent = client.post("/api/datasets/upload", data={"target": "y"})
+    assert absent.status_code == 422
+    assert [e["field"] for e in absent.json()["errors"]] == ["file"]
 
 
 def test_catalogue_endpoints(client: httpx.Client) -> None:
@@ -585,6 +602,7 @@ def test_training_cap_is_429(tmp_path: Path) -> None:
             refused = http.post(f"/api/sessions/{second}/start")
             assert refused.status_code == 429
             assert "--max-training 1" in refused.json()["detail"]
+            assert refused.json()["code"] == "too_many_training"
             assert http.post(f"/api/sessions/{second}/step", json={"steps": 1}).status_code == 429
             assert http.post(f"/api/sessions/{first}/stop").status_code == 200
             assert http.post(f"/api/sessions/{second}/start").status_code == 200

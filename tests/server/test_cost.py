@@ -107,23 +107,21 @@ def test_63_layers_of_4096_units_are_refused_with_the_estimate_without_allocatin
     response, growth = growth_mb(live, lambda: http.post("/api/sessions", json={"config": config}))
     assert response.status_code == 422, response.text
     body = response.json()
-    assert body["detail"] == [
+    assert body["errors"] == [
         {
             "field": "layers",
             "message": "the network has 1,040,457,729 parameters, at most 10,000,000 are allowed",
-            "loc": ["body", "config", "layers"],
-            "msg": "layers: the network has 1,040,457,729 parameters, at most 10,000,000 are "
-            "allowed",
-            "type": "value_error",
+            "code": "over_limit",
         }
     ]
+    assert body["code"] == "validation_error"
     estimate = body["estimate"]
     assert estimate["parameters"] == 1_040_457_729
     assert estimate["limits"]["max_parameters"] == 10_000_000
     assert growth < 32  # MB: nothing was built (it was a 12 GB peak)
     asked = http.post("/api/sessions/estimate", json={"config": config})
     assert asked.status_code == 200, asked.text
-    assert asked.json() == {"fits": False, "errors": body["detail"], "estimate": estimate}
+    assert asked.json() == {"fits": False, "errors": body["errors"], "estimate": estimate}
     assert http.get("/api/sessions").json()["sessions"] == []
 
 
@@ -160,7 +158,7 @@ def test_an_upload_is_estimated_from_its_shape(http: httpx.Client) -> None:
     unknown = config | {"dataset": {"name": "upload:nothing"}}
     refused = http.post("/api/sessions/estimate", json={"config": unknown})
     assert refused.status_code == 422
-    assert refused.json()["detail"][0]["field"] == "dataset.name"
+    assert refused.json()["errors"][0]["field"] == "dataset.name"
 
 
 # ----------------------------------------------------------------------------- training budgets
@@ -218,8 +216,8 @@ def test_a_patch_of_the_batch_size_is_held_to_the_step_limit(http: httpx.Client)
     try:
         refused = http.patch(f"/api/sessions/{sid}", json={"batch_size": 4096})
         assert refused.status_code == 422
-        [error] = refused.json()["detail"]
-        assert error["field"] == "batch_size"
+        [error] = refused.json()["errors"]
+        assert (error["field"], error["code"]) == ("batch_size", "over_limit")
         assert error["message"].endswith("use batch_size 110 or less")
         assert http.get(f"/api/sessions/{sid}/config").json()["batch_size"] == 64
     finally:
@@ -244,6 +242,7 @@ def test_a_step_that_runs_out_of_memory_answers_an_error_then_recovers(
         failed = http.post(f"/api/sessions/{sid}/step", json={"steps": 1})
         resource.prlimit(pid, resource.RLIMIT_AS, (soft, hard))
         assert failed.status_code == 500, failed.text
+        assert failed.json()["code"] == "step_failed"
         detail = failed.json()["detail"]
         assert detail.startswith("training stopped by an error: Unable to allocate"), detail
         state = http.get(f"/api/sessions/{sid}").json()
@@ -270,9 +269,9 @@ def test_answers_of_a_wide_network_stay_within_their_budgets(
     try:
         too_fine = http.get(f"{base}/boundary", params={"resolution": 201})
         assert too_fine.status_code == 422  # the route's bound is the engine's
-        assert too_fine.json()["detail"][0]["field"] == "resolution"
+        assert too_fine.json()["errors"][0]["field"] == "resolution"
         costly = http.get(f"{base}/boundary", params={"resolution": 200})
-        assert costly.status_code == 413
+        assert costly.status_code == 413 and costly.json()["code"] == "too_large"
         assert costly.json()["detail"] == (
             "40,000 grid points cost about 336,117,800,000 multiply-adds through this network, "
             "at most 100,000,000,000 are allowed (as for one evaluation); use at most 11,900 "

@@ -113,6 +113,7 @@ def test_a_full_disk_pauses_the_run_says_so_and_saves_again_when_space_returns(
                 answer = client.post(f"/api/sessions/{sid}/{path}", json=body)
                 assert answer.status_code == 507, (path, answer.text)
                 assert answer.json()["detail"] == message, path
+                assert answer.json()["code"] == "insufficient_storage", path
             for action in ("stop", "start"):  # the page's WebSocket commands alike
                 ws.send(json.dumps({"type": "command", "action": action}))
                 error = frames_until(ws, lambda f: f["type"] == "error")

@@ -30,6 +30,20 @@ from tests.server.test_security import ThreadServer
 
 JSON_413 = "request body is larger than the 1 MiB limit for JSON"
 UPLOAD_413 = "request body is larger than the 10 MiB limit for uploads"
+
+
+def too_large(path: str, detail: str) -> dict[str, object]:
+    """The problem body of a 413 from the size guard."""
+    return {
+        "type": "urn:backprop-lens:problem:too_large",
+        "title": "Too large",
+        "status": 413,
+        "code": "too_large",
+        "detail": detail,
+        "instance": path,
+    }
+
+
 CHUNK = 64 * 1024
 
 
@@ -101,7 +115,7 @@ def test_json_over_1_mib_is_413_before_the_app_reads_it(
     body = json.dumps({"x": "a" * MAX_JSON_BYTES}).encode()
     response = http.post("/api/echo", content=body, headers={"Content-Type": "application/json"})
     assert response.status_code == 413
-    assert response.json() == {"detail": JSON_413}
+    assert response.json() == too_large("/api/echo", JSON_413)
     assert response.headers["x-content-type-options"] == "nosniff"
     assert server.seen.get("/api/echo", 0) == 0
 
@@ -114,7 +128,7 @@ def test_chunked_json_over_1_mib_is_413(http: httpx.Client, server: ThreadServer
         yield b'"}'
 
     response = http.post("/api/echo", content=body(), headers={"Content-Type": "application/json"})
-    assert response.status_code == 413 and response.json() == {"detail": JSON_413}
+    assert response.status_code == 413 and response.json() == too_large("/api/echo", JSON_413)
     assert 0 < server.seen["/api/echo"] <= MAX_JSON_BYTES
 
 
@@ -133,7 +147,7 @@ def test_upload_with_content_length_over_the_limit_is_refused_unread(
     body = head + b"\0" * (MAX_UPLOAD_BYTES + 100 * 1024) + tail
     response = http.post("/api/datasets/upload", content=body, headers=headers)
     assert response.status_code == 413
-    assert response.json() == {"detail": UPLOAD_413}
+    assert response.json() == too_large("/api/datasets/upload", UPLOAD_413)
     assert server.seen.get("/api/datasets/upload", 0) == 0  # refused on the header alone
 
 
@@ -155,7 +169,7 @@ def test_chunked_upload_over_the_limit_is_413(http: httpx.Client, server: Thread
     head, tail, headers = _multipart(size)
     response = http.post("/api/datasets/upload", content=_chunks(head, size, tail), headers=headers)
     assert response.status_code == 413
-    assert response.json() == {"detail": UPLOAD_413}
+    assert response.json() == too_large("/api/datasets/upload", UPLOAD_413)
     received = server.seen["/api/datasets/upload"]  # the app streamed, but never past the limit
     assert 0 < received <= MAX_UPLOAD_REQUEST_BYTES
 
@@ -197,7 +211,7 @@ def test_chunked_upload_under_the_limit_is_accepted(http: httpx.Client) -> None:
 
 def test_the_json_limit_covers_other_paths_with_multipart(http: httpx.Client) -> None:
     response = http.post("/api/echo", files={"file": ("d.csv", b"\0" * (2 * MiB))})
-    assert response.status_code == 413 and response.json() == {"detail": JSON_413}
+    assert response.status_code == 413 and response.json() == too_large("/api/echo", JSON_413)
 
 
 # ----------------------------------------------------------------------------- WebSocket

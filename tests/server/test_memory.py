@@ -221,7 +221,7 @@ def test_the_budget_refuses_what_cannot_fit_and_unloads_idle_sessions_to_make_ro
         detail = str(refused.json()["detail"])
         assert format_bytes(one) in detail and format_bytes(budget) in detail
         assert "--memory-budget" in detail
-        assert refused.json().get("code", "memory_budget") == "memory_budget"
+        assert refused.json()["code"] == "memory_budget"
         again = http.post(f"/api/sessions/{first}/start")  # loading it needs room too
         assert again.status_code == 507, again.text
         assert len(http.get("/api/sessions").json()["sessions"]) == 2  # nothing was stored

@@ -80,9 +80,9 @@ def test_bad_names_are_422_naming_the_field(
 ) -> None:
     response = client.patch(f"/api/sessions/{sid}", json={"name": name})
     assert response.status_code == 422, response.text
-    detail = response.json()["detail"]
-    assert [e["field"] for e in detail] == ["name"]
-    assert message in detail[0]["message"], detail
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == ["name"]
+    assert message in errors[0]["message"], errors
     assert name_of(client, sid) == "before"
 
 
@@ -90,7 +90,7 @@ def test_a_refused_body_changes_nothing(client: httpx.Client, sid: str) -> None:
     # a good name next to a bad learning rate: 422 naming the rate, the name stays
     bad_rate = client.patch(f"/api/sessions/{sid}", json={"name": "new", "learning_rate": -1})
     assert bad_rate.status_code == 422
-    assert [e["field"] for e in bad_rate.json()["detail"]] == ["learning_rate"]
+    assert [e["field"] for e in bad_rate.json()["errors"]] == ["learning_rate"]
     assert name_of(client, sid) == "before"
     # the engine's own cross-field check (nesterov needs momentum) also keeps the old name
     nesterov = client.patch(f"/api/sessions/{sid}", json={"name": "new", "nesterov": True})
@@ -106,7 +106,7 @@ def test_existing_patch_behaviour_is_unchanged(client: httpx.Client, sid: str) -
     assert client.patch(f"/api/sessions/{sid}", json={}).status_code == 200
     unknown = client.patch(f"/api/sessions/{sid}", json={"bogus": 1})
     assert unknown.status_code == 422
-    assert [e["field"] for e in unknown.json()["detail"]] == ["bogus"]
+    assert [e["field"] for e in unknown.json()["errors"]] == ["bogus"]
     clip = client.patch(f"/api/sessions/{sid}", json={"gradient_clip": None})
     assert clip.status_code == 200 and clip.json()["config"]["gradient_clip"] is None
     assert client.patch("/api/sessions/nope", json={"name": "x"}).status_code == 404

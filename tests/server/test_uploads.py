@@ -115,7 +115,7 @@ def test_an_upload_in_use_cannot_be_deleted_and_an_unknown_one_is_404(
     busy = http.delete(f"/api/datasets/uploads/{upload_id}")
     assert busy.status_code == 409, busy.text
     assert sid in str(busy.json()["detail"])
-    assert busy.json().get("code", "upload_in_use") == "upload_in_use"
+    assert busy.json()["code"] == "upload_in_use" and busy.json()["session_ids"] == [sid]
     assert http.get("/api/datasets/uploads").json()["uploads"][0]["id"] == upload_id
 
     assert http.delete(f"/api/sessions/{sid}").status_code == 204
@@ -123,7 +123,7 @@ def test_an_upload_in_use_cannot_be_deleted_and_an_unknown_one_is_404(
     assert http.get("/api/datasets/uploads").json()["uploads"] == []
     assert http.delete(f"/api/datasets/uploads/{upload_id}").status_code == 404
     gone = http.post("/api/sessions", json={"config": run_on(f"upload:{upload_id}")})
-    assert gone.status_code == 422 and gone.json()["detail"][0]["field"] == "dataset.name"
+    assert gone.status_code == 422 and gone.json()["errors"][0]["field"] == "dataset.name"
 
 
 def test_the_quota_counts_what_an_npz_inflates_to_not_the_file_sent(
@@ -139,7 +139,7 @@ def test_the_quota_counts_what_an_npz_inflates_to_not_the_file_sent(
     detail = str(refused.json()["detail"])
     inflated = x.nbytes + y.nbytes + 2 * HEADER
     assert format_bytes(inflated) in detail and "200 KiB upload quota" in detail
-    assert refused.json().get("code", "upload_quota") == "upload_quota"
+    assert refused.json()["code"] == "upload_quota"
 
     half = post_file(http, "half.npz", npz(X=x[:5000], y=y[:5000]))  # 120 KB stored
     assert half.status_code == 201, half.text
@@ -157,10 +157,10 @@ def test_an_npz_over_the_decompressed_limit_is_refused_naming_the_file(
     blob = npz(X=np.zeros((rows, 2)), y=np.arange(rows) % 2)
     answer = post_file(http, "huge.npz", blob)
     assert answer.status_code == 422, answer.text
-    problem = answer.json()["detail"][0]
+    problem = answer.json()["errors"][0]
     assert problem["field"] == "file" and "uncompressed" in problem["message"]
     named = post_file(http, "small.npz", npz(X=np.zeros((20, 2)), y=np.arange(20) % 2), "y")
-    assert named.status_code == 422 and named.json()["detail"][0]["field"] == "target"
+    assert named.status_code == 422 and named.json()["errors"][0]["field"] == "target"
 
 
 def test_a_run_on_an_upload_takes_its_columns_as_inputs_and_refuses_features(
@@ -170,7 +170,7 @@ def test_a_run_on_an_upload_takes_its_columns_as_inputs_and_refuses_features(
     name = f"upload:{upload_id}"
     refused = http.post("/api/sessions", json={"config": run_on(name, features=["x1", "x2"])})
     assert refused.status_code == 422, refused.text
-    problem = refused.json()["detail"][0]
+    problem = refused.json()["errors"][0]
     assert problem["field"] == "features" and "3 columns" in problem["message"]
 
     created = http.post("/api/sessions", json={"config": run_on(name)})
@@ -203,4 +203,4 @@ def test_a_two_column_upload_takes_playground_features_when_asked(http: httpx.Cl
     assert chosen.status_code == 201, chosen.text
     assert chosen.json()["config"]["features"] == ["x1", "x1*x2"]
     bad = http.post("/api/sessions", json={"config": run_on(name, features=["x3"])})
-    assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "features[0]"
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "features[0]"
