@@ -26,7 +26,7 @@ from server import __version__
 from server.deps import install_error_handlers
 from server.hub import Hub
 from server.paths import default_data_dir, static_dir, templates_dir
-from server.routes import api_router, ws_router
+from server.routes import DOCS_PATHS, api_router, docs_router, ws_router
 from server.security import SecuritySettings, install_security
 from server.sessions import SessionManager
 from server.store import Store
@@ -85,11 +85,18 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         version=__version__,
         summary="Watch a neural network learn: live gradients, layer by layer.",
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: server/routes/docs.py serves
+        # the vendored copies instead, so the docs work offline.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
-    install_security(app, settings.security or SecuritySettings(settings.host, settings.port))
+    install_security(
+        app, settings.security or SecuritySettings(settings.host, settings.port), DOCS_PATHS
+    )
     app.include_router(api_router)
     app.include_router(ws_router)
+    app.include_router(docs_router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     templates = Jinja2Templates(directory=str(templates_dir()))
 

@@ -1,9 +1,9 @@
 """One APIRouter per resource: the REST ones gathered by `api_router` (under /api), the
-WebSocket stream by `ws_router`."""
+WebSocket stream by `ws_router`, the API's documentation pages (/docs, /redoc) by `docs_router`."""
 
 from fastapi import APIRouter
 
-from server.routes import config_schema, datasets, health, inspect, sessions, ws
+from server.routes import config_schema, datasets, docs, health, inspect, sessions, ws
 
 api_router = APIRouter(prefix="/api")
 api_router.include_router(health.router)
@@ -14,3 +14,6 @@ api_router.include_router(config_schema.router)
 
 ws_router = APIRouter()
 ws_router.include_router(ws.router)
+
+docs_router = docs.router
+DOCS_PATHS = docs.DOCS_PATHS
