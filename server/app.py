@@ -26,7 +26,14 @@ from server import __version__
 from server.deps import install_error_handlers
 from server.hub import Hub
 from server.paths import default_data_dir, static_dir, templates_dir
-from server.routes import DOCS_PATHS, api_router, docs_router, ws_router
+from server.routes import (
+    API_DESCRIPTION,
+    DOCS_PATHS,
+    OPENAPI_TAGS,
+    api_router,
+    docs_router,
+    ws_router,
+)
 from server.security import SecuritySettings, install_security
 from server.sessions import SessionManager
 from server.store import Store
@@ -84,6 +91,8 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         title="Backprop Lens",
         version=__version__,
         summary="Watch a neural network learn: live gradients, layer by layer.",
+        description=API_DESCRIPTION,  # with the WebSocket, which OpenAPI cannot describe
+        openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
         # FastAPI's pages load Swagger UI and ReDoc from a CDN: server/routes/docs.py serves
         # the vendored copies instead, so the docs work offline.
