@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from engine.stats import LAYER_STAT_KEYS
 from tests.support import LiveServer
 
-jsonschema = pytest.importorskip("jsonschema")
 Validator = jsonschema.Draft202012Validator
 
 CLIPPED = {  # clipped at every step: a "clip" event per report
