@@ -59,6 +59,9 @@ def test_swagger_ui_renders_every_operation_offline(shared_server: LiveServer, p
     expected = {(op["method"].upper(), op["path"]) for op in operations}
     assert set(map(tuple, rendered)) == expected
     assert page.locator("text=Create a session from a run configuration").count() >= 1
+    # the description documents the WebSocket, which OpenAPI has no operation for
+    assert page.locator(".info a[href='/api/ws-schema']").count() == 1
+    assert "/ws/sessions/{session_id}" in page.inner_text(".info")
     assert outside == []
     assert page.console_errors == []
 
