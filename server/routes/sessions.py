@@ -18,6 +18,7 @@ from engine.data import DatasetError, make_dataset
 from server.deps import FieldErrors, HubDep, SessionDep, SessionsDep, StoreDep, error_item, errors
 from server.errors import SessionError
 from server.hub import CLOSE_NOT_FOUND
+from server.limits import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from server.schemas import (
     CostEstimate,
     EstimateRequest,
@@ -33,8 +34,6 @@ from server.schemas import (
 from server.session import load_upload
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
-DEFAULT_LIST_LIMIT = 100  # GET /api/sessions: sessions per page unless ?limit= says otherwise
-MAX_LIST_LIMIT = 1000
 CONFIG = ("body", "config")  # where a config's fields live in these requests
 
 
