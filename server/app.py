@@ -27,7 +27,14 @@ from server.deps import install_error_handlers
 from server.hub import Hub
 from server.limits import UPLOAD_QUOTA_BYTES
 from server.paths import default_data_dir, static_dir, templates_dir
-from server.routes import api_router, ws_router
+from server.routes import (
+    API_DESCRIPTION,
+    DOCS_PATHS,
+    OPENAPI_TAGS,
+    api_router,
+    docs_router,
+    ws_router,
+)
 from server.security import SecuritySettings, install_security
 from server.sessions import UNLOAD_AFTER, SessionManager
 from server.store import Store
@@ -95,15 +102,24 @@ def create_app(settings: ServerSettings | None = None, store: Store | None = Non
         title="Backprop Lens",
         version=__version__,
         summary="Watch a neural network learn: live gradients, layer by layer.",
+        description=API_DESCRIPTION,  # with the WebSocket, which OpenAPI cannot describe
+        openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
         # one RunConfig schema for requests and answers: the request form (which also takes
         # "init": "he") is what a client must send, and every answer fits it
         separate_input_output_schemas=False,
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: server/routes/docs.py serves
+        # the vendored copies instead, so the docs work offline.
+        docs_url=None,
+        redoc_url=None,
     )
     install_error_handlers(app)
-    install_security(app, settings.security or SecuritySettings(settings.host, settings.port))
+    install_security(
+        app, settings.security or SecuritySettings(settings.host, settings.port), DOCS_PATHS
+    )
     app.include_router(api_router)
     app.include_router(ws_router)
+    app.include_router(docs_router)
     app.mount("/static", StaticFiles(directory=static_dir()), name="static")
     templates = Jinja2Templates(directory=str(templates_dir()))
 

@@ -34,6 +34,8 @@ MAX_WS_CLIENTS_PER_SESSION = 32  # WebSocket clients watching one session; more 
 
 # ---- sessions and requests on them
 MAX_SESSIONS = 200  # stored sessions; creating more answers 409 naming this limit
+DEFAULT_LIST_LIMIT = 100  # GET /api/sessions: sessions per page unless ?limit= says otherwise
+MAX_LIST_LIMIT = 1000  # GET /api/sessions?limit=N
 MAX_STEPS_PER_REQUEST = 100_000  # POST /step {"steps": n} and the WebSocket "step" command
 MAX_PACE = 100_000.0  # steps per second a paced run may ask for; above it, full speed is the same
 MAX_BOUNDARY_RESOLUTION = MAX_GRID_RESOLUTION  # GET /boundary?resolution=N (the engine's bound)

@@ -107,10 +107,21 @@ class SessionPublic(BaseModel):
     )
 
 
-class SessionList(BaseModel):
-    """GET /api/sessions."""
+class SessionListItem(SessionPublic):
+    """A session in GET /api/sessions: SessionPublic, its config left out with configs=false."""
 
-    sessions: list[SessionPublic] = Field(description="newest first")
+    config: dict[str, Any] | None = Field(  # type: ignore[assignment]
+        None, description="the run configuration document; absent with configs=false"
+    )
+
+
+class SessionList(BaseModel):
+    """GET /api/sessions: one page of sessions, newest first."""
+
+    sessions: list[SessionListItem] = Field(description="newest first")
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= for the next page; null on the last page"
+    )
 
 
 class StopResult(BaseModel):

@@ -76,12 +76,15 @@ class SecurityMiddleware:
             await self.app(scope, receive, send)
 
 
-def install_security(app: FastAPI, settings: SecuritySettings) -> None:
+def install_security(
+    app: FastAPI, settings: SecuritySettings, docs_paths: Iterable[str] | None = None
+) -> None:
     """Put `SecurityMiddleware` in front of the app's whole middleware stack.
 
     Call it in create_app, before the app serves. It wraps the stack Starlette builds (outside
     ServerErrorMiddleware, so 500 answers carry the headers too), and keeps `settings` in
-    `app.state.security`. /docs, /redoc and the OAuth2 redirect page get `DOCS_CSP`.
+    `app.state.security`. The API documentation pages get `DOCS_CSP`: `docs_paths`, or by
+    default FastAPI's own (the app's docs_url, redoc_url and OAuth2 redirect page).
     """
     if getattr(app.state, "security", None) is not None:
         raise RuntimeError("install_security: expected one call per app, got a second one")
@@ -89,9 +92,9 @@ def install_security(app: FastAPI, settings: SecuritySettings) -> None:
         raise RuntimeError(
             "install_security: expected an app that has not served yet, got one already running"
         )
-    docs_paths = {
-        path for path in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if path
-    }
+    if docs_paths is None:
+        docs_paths = (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url)
+    docs_paths = {path for path in docs_paths if path}
     build: Callable[[], ASGIApp] = app.build_middleware_stack
 
     def build_with_security() -> ASGIApp:

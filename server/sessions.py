@@ -102,7 +102,25 @@ class SessionManager:
 
     def list(self) -> list[dict[str, Any]]:
         """Every session as SessionPublic, newest first (a loaded one shows its live state)."""
-        stored = self.store.list_sessions()
+        return self._publics(self.store.list_sessions())
+
+    def page(
+        self, limit: int, after: tuple[str, int] | None = None, configs: bool = True
+    ) -> tuple[list[dict[str, Any]], tuple[str, int] | None]:
+        """Up to `limit` sessions as `list` gives them, from after the key `after`, and the key
+        to continue from (None at the end); `configs=False` leaves each one's config out."""
+        rows = self.store.session_page(limit + 1, after)  # one more: is there a next page?
+        more = len(rows) > limit
+        rows = rows[:limit]
+        out = self._publics([row for _key, row in rows])
+        if not configs:
+            for public in out:
+                del public["config"]
+        return out, (rows[-1][0] if more else None)
+
+    def _publics(self, stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Stored rows as SessionPublic, a loaded session's live state instead of its row,
+        the ones this process deleted left out."""
         with self._lock:
             loaded = dict(self._sessions)
             deleted = set(self._deleted)

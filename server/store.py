@@ -344,6 +344,22 @@ class Store:
             ).fetchall()
         return [_session_dict(row) for row in rows]
 
+    def session_page(
+        self, limit: int, after: tuple[str, int] | None = None
+    ) -> list[tuple[tuple[str, int], dict[str, Any]]]:
+        """Up to `limit` sessions in list_sessions' order, each with its key (created_at, rowid);
+        with `after`, only those that come after that key, so a session created meanwhile (a
+        later created_at) never shifts the rest of a listing."""
+        where, args = ("", ()) if after is None else (" WHERE (created_at, rowid) < (?, ?)", after)
+        with self._guard("list sessions"):
+            rows = self._db.execute(
+                _SELECT_SESSION.replace("SELECT ", "SELECT rowid, ", 1)
+                + where
+                + " ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [((row[10], row[0]), _session_dict(row[1:])) for row in rows]
+
     def delete_session(self, id: str) -> bool:
         """Delete a session with its history, events and checkpoint. False if it did not exist."""
         with self._guard("delete a session"), self._tx() as conn:

@@ -2,9 +2,10 @@
 X-Frame-Options, Referrer-Policy, Cross-Origin-Opener-Policy, Permissions-Policy, and
 Cross-Origin-Resource-Policy (or Vary: Origin when CORS origins are configured).
 
-The Swagger UI (/docs) and ReDoc (/redoc) pages load their scripts from a CDN and run an
-inline script, so those paths alone get a relaxed policy (`DOCS_CSP`); they still only work
-online. Every other page, the app included, gets the strict `default-src 'self'` policy.
+The Swagger UI (/docs) and ReDoc (/redoc) pages load their scripts from this server
+(static/vendor/, server/routes/docs.py) but run an inline script, and ReDoc injects styles and
+starts a blob: worker, so those paths alone get a relaxed policy (`DOCS_CSP`), which still names
+no other host. Every other page, the app included, gets the strict `default-src 'self'` policy.
 Starlette has no middleware for these.
 """
 
@@ -24,12 +25,12 @@ APP_CSP = (
     "font-src 'self'; connect-src 'self' {ws_origins}; object-src 'none'; "
     "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
-# FastAPI's Swagger UI and ReDoc pages: CDN scripts/styles, one inline script, a blob: worker.
+# The Swagger UI and ReDoc pages: vendored scripts and styles from this server, FastAPI's one
+# inline start-up script, styles injected at run time, ReDoc's blob: worker, data: images.
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
-    "img-src 'self' data: blob: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
-    "font-src 'self' https://fonts.gstatic.com; worker-src 'self' blob:; connect-src 'self'; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
     "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
 )
 STATIC_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (

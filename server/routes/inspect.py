@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, Body, Query, Response
 
+from engine import torch_layout
 from engine.config import RunConfig
 from engine.cost import EVAL_MEMORY_BYTES, MAX_FLOPS_PER_EVALUATION, format_bytes
 from engine.network import WeightsError
@@ -42,6 +43,13 @@ if TYPE_CHECKING:
     from engine.trainer import Trainer
 
 router = APIRouter(prefix="/sessions/{session_id}", tags=["inspect"])
+LayoutQuery = Annotated[
+    Literal["engine", "torch"],
+    Query(
+        description="engine: dense W (fan_in, units); torch: PyTorch's names and layout, "
+        "dense weight (units, fan_in) as torch.nn.Linear.weight"
+    ),
+]
 
 
 class AnswerTooLargeError(TooLargeError):
@@ -195,9 +203,12 @@ def data(
     summary="Every weight and buffer as nested lists",
     responses={**errors(404), **TOO_LARGE},
 )
-def get_weights(session: SessionDep) -> JSONBytes:
-    """Names like "0.W" (fan_in, units), "0.b", "2.gamma", "2.running_mean" (PyTorch layout);
-    413 for a network with more than MAX_ANSWER_VALUES of them (GET /weights.npz has them all)."""
+def get_weights(session: SessionDep, layout: LayoutQuery = "engine") -> JSONBytes:
+    """The engine's layout: names like "0.W" (fan_in, units; the transpose of
+    torch.nn.Linear.weight), "0.b", conv "1.W" (filters, in_channels, kh, kw), "2.gamma",
+    "2.running_mean". With ?layout=torch: PyTorch's names and layout ("0.weight" (units,
+    fan_in), "0.bias", "2.weight", "2.running_var", ...; engine/torch_layout.py). 413 for a
+    network with more than MAX_ANSWER_VALUES of them (GET /weights.npz has them all)."""
 
     def run(trainer: Trainer) -> dict[str, Any]:
         size = trainer.cost.parameters + trainer.cost.buffers
@@ -206,9 +217,15 @@ def get_weights(session: SessionDep) -> JSONBytes:
                 f"the network has {size:,} weights and buffers, GET /weights answers at most "
                 f"{MAX_ANSWER_VALUES:,} numbers as JSON; GET /weights.npz has them all"
             )
-        return trainer.get_weights()
+        return _in_layout(trainer, layout)
 
     return JSONBytes(session.call(run))
+
+
+def _in_layout(trainer: Trainer, layout: str) -> dict[str, np.ndarray]:
+    """The trainer's weights and buffers in the engine's layout or PyTorch's."""
+    weights = trainer.get_weights()
+    return torch_layout.to_torch(weights, trainer.network) if layout == "torch" else weights
 
 
 @router.put(
@@ -220,10 +237,17 @@ def get_weights(session: SessionDep) -> JSONBytes:
 def put_weights(
     session: SessionDep,
     weights: Annotated[dict[str, Any], Body(description='{"0.W": [[...]], ...}')],
+    layout: LayoutQuery = "engine",
 ) -> dict[str, Any]:
     """422 naming the array (its name is the field) on a shape mismatch, unknown name or
-    non-finite value; 409 while running."""
+    non-finite value; 409 while running. With ?layout=torch the body is in PyTorch's names and
+    layout (a state_dict as lists; num_batches_tracked is ignored), as GET /weights?layout=torch
+    gives it."""
     try:
+        if layout == "torch":
+            weights = session.call(
+                lambda trainer: torch_layout.from_torch(weights, trainer.network)
+            )
         names = session.set_weights(weights)
     except WeightsError as exc:  # "0.W: expected shape (2, 8), got (3, 8)"
         raise _invalid("cannot use these weights", exc, (exc.name,)) from None
@@ -241,11 +265,16 @@ def put_weights(
         **errors(404),
     },
 )
-def download_weights(session: SessionDep) -> Response:
-    """np.load(file) gives the same arrays as GET /weights."""
-    blob = session.call(lambda trainer: npz_bytes(trainer.save_weights))
+def download_weights(session: SessionDep, layout: LayoutQuery = "engine") -> Response:
+    """np.load(file) gives the same arrays as GET /weights (with the same ?layout=); with
+    ?layout=torch, `model.load_state_dict({k: torch.from_numpy(v) ...}, strict=False)` loads
+    it into a model whose submodule i is config layer i (nn.Linear, nn.Conv2d, nn.BatchNorm)."""
+    blob = session.call(
+        lambda trainer: npz_bytes(lambda file: np.savez(file, **_in_layout(trainer, layout)))
+    )
     step = session.public()["step"]
-    filename = f"backprop-lens-{session.id}-step{step}.npz"
+    suffix = "-torch" if layout == "torch" else ""
+    filename = f"backprop-lens-{session.id}-step{step}{suffix}.npz"
     return Response(
         blob,
         media_type="application/octet-stream",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response, status
+import orjson
+from fastapi import APIRouter, Query, Response, status
 from fastapi.concurrency import run_in_threadpool
 
 from engine import cost
@@ -15,6 +17,7 @@ from engine.data import DatasetError, make_dataset
 from server.deps import FieldErrors, HubDep, SessionDep, SessionsDep, StoreDep, error_item, errors
 from server.errors import SessionError
 from server.hub import CLOSE_NOT_FOUND
+from server.limits import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from server.schemas import (
     CostEstimate,
     EstimateRequest,
@@ -90,10 +93,57 @@ def estimate_session(body: EstimateRequest, store: StoreDep) -> dict[str, Any]:
     }
 
 
-@router.get("", response_model=SessionList, summary="List sessions, newest first")
-def list_sessions(sessions: SessionsDep) -> dict[str, Any]:
-    """Every stored session (the ones loaded in memory show their live state)."""
-    return {"sessions": sessions.list()}
+@router.get(
+    "",
+    response_model=SessionList,
+    # leaves out an item's "config" when configs=false (every other key is always given)
+    response_model_exclude_unset=True,
+    summary="List sessions, newest first, a page at a time",
+    responses=errors(422),
+)
+def list_sessions(
+    sessions: SessionsDep,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIST_LIMIT, description="at most this many sessions")
+    ] = DEFAULT_LIST_LIMIT,
+    cursor: Annotated[
+        str | None, Query(description="the next_cursor of the previous page; absent: the first")
+    ] = None,
+    configs: Annotated[
+        bool, Query(description="false: leave out each session's config (a lighter listing)")
+    ] = True,
+) -> dict[str, Any]:
+    """The stored sessions, newest first (the ones loaded in memory show their live state), at
+    most `limit` of them; `next_cursor` continues the listing, null on the last page. A cursor
+    is a position, not an offset: sessions created after the first page never reappear or
+    shift the later pages, and a deleted one is simply not listed."""
+    after = None if cursor is None else _decode_cursor(cursor)
+    page, key = sessions.page(limit, after, configs)
+    return {"sessions": page, "next_cursor": None if key is None else _encode_cursor(key)}
+
+
+def _encode_cursor(key: tuple[str, int]) -> str:
+    """A listing position (created_at, rowid) as an opaque URL-safe token."""
+    return base64.urlsafe_b64encode(orjson.dumps(list(key))).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[str, int]:
+    """The position of a cursor `_encode_cursor` made; a 422 naming "cursor" for anything else."""
+    try:
+        key = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, orjson.JSONDecodeError):
+        key = None
+    valid = (
+        isinstance(key, list)
+        and len(key) == 2
+        and isinstance(key[0], str)
+        and isinstance(key[1], int)
+        and not isinstance(key[1], bool)
+    )
+    if not valid:
+        problem = "is not a cursor this server gave; pass next_cursor of the previous page as is"
+        raise FieldErrors([FieldError("cursor", problem)], ("query",))
+    return key[0], key[1]
 
 
 @router.get(

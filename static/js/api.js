@@ -72,7 +72,19 @@ export const api = {
   schema: () => request("GET", "/api/schema"),
   datasets: () => request("GET", "/api/datasets"),
   presets: () => request("GET", "/api/presets"),
-  sessions: () => request("GET", "/api/sessions"),
+  /** Every session, newest first: GET /api/sessions answers a page at a time, so its
+   * next_cursor is followed to the last page ({sessions, next_cursor: null}, as one page). */
+  sessions: async (pageSize = 1000) => {
+    const sessions = [];
+    let cursor = null;
+    do {
+      const query = `limit=${pageSize}${cursor ? `&cursor=${enc(cursor)}` : ""}`;
+      const page = await request("GET", `/api/sessions?${query}`);
+      sessions.push(...page.sessions);
+      cursor = page.next_cursor;
+    } while (cursor);
+    return { sessions, next_cursor: null };
+  },
   session: (id) => request("GET", `/api/sessions/${enc(id)}`),
   create: (config, name) => request("POST", "/api/sessions", name ? { config, name } : { config }),
   patch: (id, changes) => request("PATCH", `/api/sessions/${enc(id)}`, changes),
