@@ -191,7 +191,7 @@ async def step_session(session: SessionDep, body: StepRequest | None = None) -> 
     "/{session_id}/evaluate",
     response_model=EvaluateResult,
     summary="Evaluate the network on the whole train and/or test data at the current step",
-    responses=errors(404, 409, 422),
+    responses=errors(400, 404, 409, 422),
 )
 def evaluate_session(session: SessionDep, body: EvaluateRequest | None = None) -> dict[str, Any]:
     """Allowed at any time: while the session trains, it runs between two steps, on the
