@@ -5,7 +5,9 @@ report stands for the steps since the previous one. The recorder keeps them: the
 the largest gradient norms, the clipped steps and the events (the interval statistics); the loss
 and accuracy over the whole data, evaluated again within a time budget; the update of the step
 before a report, asked for one step ahead (the update-ratio handshake); and the clock of the
-steps per second. `Recorder.report` turns all of it into a `Report`, and `Report.to_dict` is where
+steps per second. Reports come by time (about 30 a second, for the page) and, in a run of a known
+length, also by step (`record_interval`): a script's history then has rows at regular steps
+however fast the machine is. `Recorder.report` turns all of it into a `Report`, and `Report.to_dict` is where
 its numbers leave the engine: the one place NaN and infinity become None (JSON and SQLite have
 no NaN).
 """
@@ -29,6 +31,21 @@ if TYPE_CHECKING:
 EVAL_BUDGET = 0.02  # time-based evaluations take at most this share of training time
 MAX_EVAL_AGE = 1.0  # seconds: what the page shows is never evaluated longer ago than this
 LAYER_NORM_EVERY = 8  # the 1st, 9th, 17th... step of an interval sample the layers' gradient norms
+RECORD_ROWS = 500  # a run of known length reports at most this many times by step (and by time)
+
+
+def record_interval(steps: int) -> int:
+    """The step interval of the reports of a run of `steps` steps: the smallest of 1, 2, 5, 10,
+    20, 50, ... that gives at most RECORD_ROWS reports. A round number, so the reported steps are
+    its multiples (10, 20, 30...) and a history filtered to every 100th step still finds them."""
+    if steps < 1:
+        raise ValueError(f"steps: expected an integer >= 1, got {steps}")
+    scale = 1
+    while True:
+        for every in (scale, 2 * scale, 5 * scale):
+            if every * RECORD_ROWS >= steps:
+                return every
+        scale *= 10
 
 
 @dataclass
@@ -43,6 +60,7 @@ class Report:
     test_accuracy: float | None
     batch_loss: float | None  # mean of the batch losses since the previous report
     learning_rate: float  # the rate of the next update
+    batch_size: int  # samples per step: the configured batch size, at most the training set
     steps_per_second: float
     eval_step: int | None  # the step the four evaluation numbers belong to
     max_grad_norm: float  # largest global gradient norm (before clipping) since the last report
@@ -68,6 +86,7 @@ _REPORT_SCALARS = (
     "test_accuracy",
     "batch_loss",
     "learning_rate",
+    "batch_size",
     "steps_per_second",
     "eval_step",
     "max_grad_norm",
@@ -264,6 +283,7 @@ class Recorder:
         epoch: int,
         steps_per_second: float,
         learning_rate: float,
+        batch_size: int,
         best_step: int | None,
         layers: list[dict[str, Any]],
     ) -> Report:
@@ -278,6 +298,7 @@ class Recorder:
             test_accuracy=evaluation.get("test_accuracy"),
             batch_loss=self._loss_sum / self.steps if self.steps else None,
             learning_rate=learning_rate,
+            batch_size=batch_size,
             steps_per_second=steps_per_second,
             eval_step=self._evaluation_step if self._evaluation else None,
             max_grad_norm=self._max_norm,

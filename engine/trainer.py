@@ -34,13 +34,14 @@ from engine.data import Dataset, DatasetError, make_dataset
 from engine.encoding import Encoding
 from engine.network import Network, WeightsError
 from engine.optim import build_optimizer, clip_gradients
-from engine.recorder import Recorder, Report
+from engine.recorder import Recorder, Report, finite
 
 __all__ = ["Report", "StepResult", "Trainer", "WeightsError"]
 
 _OPTIMIZER_FIELDS = ("learning_rate", "momentum", "nesterov", "beta1", "beta2", "eps", "alpha")
 GOOD_WEIGHTS_EVERY = 256  # steps between copies of the last good (finite) weights
 DIVERGENCE_UPDATE = 1e30  # lr * |g| above this is an explosion even if still finite
+SPLITS = ("train", "test", "both")  # what Trainer.scores evaluates
 
 
 # `make mutate` (docs/testing.md) mutates only the training step, Trainer.train_step to
@@ -258,20 +259,25 @@ class Trainer:
         should_stop: Callable[[], bool] | None = None,
         report_interval: float = 1 / 30,
         pace: float | None = None,
+        record_every: int | None = None,
     ) -> str:
         """Train until `steps` are done, should_stop(), divergence or early stop.
 
         Returns "steps", "stopped", "diverged" or "early_stopped". Reports go to on_report in this
-        thread at most every report_interval seconds, and once at the end. With `pace`, at most
-        that many steps per second (a pace a person can watch); without, as fast as it can.
+        thread at most every report_interval seconds, at every step that is a multiple of
+        `record_every` (engine.recorder.record_interval gives one for a run's length), and once
+        at the end, evaluated at the last step unless the run diverged. With `pace`, at most that
+        many steps per second (a pace a person can watch); without, as fast as it can.
         """
         if pace is not None and not (math.isfinite(pace) and pace > 0):
             raise ValueError(f"pace: expected a positive number of steps per second, got {pace!r}")
+        if record_every is not None and record_every < 1:
+            raise ValueError(f"record_every: expected an integer >= 1, got {record_every!r}")
         if self.diverged or self.stopped_early:
             self.diverged, self.stopped_early, self._bad_evals = None, False, 0
         self.recorder.start_clock(self.step)
         with np.errstate(all="ignore"):  # overflow is caught as divergence, not warned about
-            reason = self._loop(steps, on_report, should_stop, report_interval, pace)
+            reason = self._loop(steps, on_report, should_stop, report_interval, pace, record_every)
         if on_report is not None:
             if steps is not None and reason != "diverged":
                 self.evaluate()  # a bounded run's last report is exact: evaluated at its last step
@@ -285,6 +291,7 @@ class Trainer:
         should_stop: Callable[[], bool] | None,
         report_interval: float,
         pace: float | None,
+        record_every: int | None,
     ) -> str:
         """The body of train(): step until a stop condition; returns the reason."""
         done, reason = 0, "steps"
@@ -301,8 +308,12 @@ class Trainer:
             if pace is not None and not self._wait_for_pace(started + done / pace, should_stop):
                 reason = "stopped"
                 break
-            if measure_each or (steps is not None and done == steps - 1):
-                recorder.measure_update = True  # the last step of a bounded run reports its update
+            if (
+                measure_each
+                or (steps is not None and done == steps - 1)
+                or (record_every is not None and (self.step + 1) % record_every == 0)
+            ):  # the next step is reported: the last of a bounded run, or one on the interval
+                recorder.measure_update = True
             result = self.train_step()
             if result.diverged:
                 reason = "diverged"
@@ -316,10 +327,15 @@ class Trainer:
             if on_report is None or done == steps:  # train() reports the last step itself
                 continue
             now = time.perf_counter()
+            on_interval = record_every is not None and self.step % record_every == 0
             # a paced run reports before it waits, rather than one wait late
-            if now >= next_report or (pace is not None and started + done / pace >= next_report):
+            if (
+                on_interval
+                or now >= next_report
+                or (pace is not None and started + done / pace >= next_report)
+            ):
                 if recorder.measured(self.step):  # this step measured its update
-                    next_report = now + report_interval
+                    next_report = now + report_interval  # any report restarts the time's count
                     on_report(self.report())
                 else:
                     recorder.measure_update = True  # the next step measures it, then reports
@@ -356,6 +372,25 @@ class Trainer:
         self.recorder.record_evaluation(result, self.step)
         return result
 
+    def scores(self, split: str = "both") -> dict[str, Any]:
+        """{"step", "train", "test"}: the loss and accuracy over the whole of a split ("train",
+        "test" or "both") at the current step, each {"loss", "accuracy"}, None when not asked
+        for; non-finite numbers are None. Changes no training state; "both" is also the
+        evaluation the next report shows, as it is the same one."""
+        if split not in SPLITS:
+            raise ValueError(f"split: expected one of {', '.join(SPLITS)}, got {split!r}")
+        out: dict[str, Any] = {"step": self.step, "train": None, "test": None}
+        if split == "both":
+            ev = self.evaluate()
+            out["train"] = {"loss": ev["loss"], "accuracy": ev["accuracy"]}
+            out["test"] = {"loss": ev["test_loss"], "accuracy": ev["test_accuracy"]}
+        else:
+            x, y = (self.x_train, self.y_train) if split == "train" else (self.x_test, self.y_test)
+            with introspect.observing(self.network):
+                loss, accuracy = self._score(x, y)
+            out[split] = {"loss": loss, "accuracy": accuracy}
+        return finite(out)
+
     def _score(self, x: np.ndarray, y: np.ndarray) -> tuple[float | None, float | None]:
         """Mean loss and accuracy over (x, y) in eval mode (chunked)."""
         if len(x) == 0:
@@ -387,6 +422,7 @@ class Trainer:
             epoch=self.epoch,
             steps_per_second=rate,
             learning_rate=self.learning_rate,
+            batch_size=min(self.config.batch_size, len(self.x_train)),
             best_step=self.best_step,
             layers=layers,
         )

@@ -12,7 +12,8 @@ and the last `events_tail`; a clip event that follows another clip event within 
 steps is merged into it (fields "last_step" and "count").
 
 All values are sanitised on the way in: non-finite floats become None and NumPy scalars become
-plain Python numbers, so nothing returned here breaks a strict JSON encoder.
+plain Python numbers, so nothing returned here breaks a strict JSON encoder. Rows are kept as the
+dicts they came as (and stored as JSON), so a column added later is None in older rows.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from math import isfinite
 from typing import Any
 
 import numpy as np
 
-# Scalar columns of the /metrics answer, in API.md order ("epoch" is an extra).
+# Scalar columns of the /metrics answer, in API.md order ("epoch" is an extra). "eval_step" is
+# the step loss/accuracy (train and test) were evaluated at, "time" the row's wall-clock time.
 SCALAR_COLUMNS: tuple[str, ...] = (
     "step",
     "epoch",
@@ -38,7 +41,18 @@ SCALAR_COLUMNS: tuple[str, ...] = (
     "learning_rate",
     "max_grad_norm",
     "clip_count",
+    "eval_step",
+    "batch_size",
+    "time",
 )
+
+
+def utc_stamp(seconds: float | None = None) -> str:
+    """ISO 8601 UTC to the millisecond, e.g. "2026-12-03T07:18:13.123Z" (now, or `seconds`
+    since the epoch): a row's and a metrics frame's wall-clock "time"."""
+    moment = datetime.now(UTC) if seconds is None else datetime.fromtimestamp(seconds, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
 
 # Per-layer columns always present in "layers" (API.md); other numeric scalars found are added.
 LAYER_COLUMNS: tuple[str, ...] = (
@@ -371,35 +385,51 @@ class History:
             self._events_tail.clear()
 
     def columns(
-        self, since: int | None = None, limit: int | None = None, max_points: int | None = None
+        self,
+        since: int | None = None,
+        limit: int | None = None,
+        max_points: int | None = None,
+        tail: bool = False,
+        every: int | None = None,
     ) -> dict[str, Any]:
         """The /metrics answer of API.md: one list per column, aligned with "step".
 
-        since: only rows (and events) with step > since. limit: at most the first `limit` of
-        those rows (page forward with since = the last step received). max_points: then
-        down-sample evenly to at most this many rows, keeping the first and the last.
+        since: only rows (and events) with step > since. every: only rows whose step is a
+        multiple of `every`. limit: at most the first `limit` of those rows (page forward with
+        since = the last step received), or with `tail` the last `limit` (still oldest first).
+        max_points: then down-sample evenly to at most this many rows, keeping the first and the
+        last. Events come for the steps the rows cover: after `since` (with `tail`, after the
+        last row left out) and, when rows were left out at the end, up to the last row.
         "layers" maps a layer name to its stat columns; a layer missing from a row gets None.
         """
         if limit is not None and limit < 0:
             raise ValueError(f"limit: expected an integer >= 0, got {limit}")
         if max_points is not None and max_points < 1:
             raise ValueError(f"max_points: expected an integer >= 1, got {max_points}")
+        if every is not None and every < 1:
+            raise ValueError(f"every: expected an integer >= 1, got {every}")
         rows = self.rows()
         if since is not None:
             rows = [row for row in rows if row["step"] > since]
-        truncated = limit is not None and len(rows) > limit
-        if truncated:
-            rows = rows[:limit]
+        if every is not None:
+            rows = [row for row in rows if row["step"] % every == 0]
+        after, upto = since, None  # the steps whose events come with the rows
+        if limit is not None and len(rows) > limit:
+            if tail:
+                cut = len(rows) - limit
+                after, rows = rows[cut - 1]["step"], rows[cut:]
+            else:
+                rows = rows[:limit]
+                upto = rows[-1]["step"] if rows else since
         if max_points is not None:
             rows = downsample(rows, max_points)
         result: dict[str, Any] = {key: [row.get(key) for row in rows] for key in SCALAR_COLUMNS}
         result["layers"] = _layer_columns(rows)
         events = self.events()
-        if since is not None:
-            events = [event for event in events if event["step"] > since]
-        if truncated:
-            last_step = rows[-1]["step"] if rows else since
-            events = [e for e in events if last_step is None or e["step"] <= last_step]
+        if after is not None:
+            events = [event for event in events if event["step"] > after]
+        if upto is not None:
+            events = [event for event in events if event["step"] <= upto]
         result["events"] = [dict(event) for event in events]
         return result
 

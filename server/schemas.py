@@ -200,8 +200,36 @@ class StepResult(BaseModel):
 
     step: int
     epoch: int
-    metrics: dict[str, Any] | None
+    metrics: dict[str, Any] | None = Field(
+        description="the report of the last step: its loss, accuracy, test_loss and "
+        "test_accuracy are evaluated at that step (eval_step == step) unless the run diverged"
+    )
     status: Status
+
+
+class EvaluateRequest(BaseModel):
+    """POST /api/sessions/{id}/evaluate (the body is optional: without it, both splits)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    split: Literal["train", "test", "both"] = Field(
+        "both", description="which part of the data to evaluate the network on"
+    )
+
+
+class SplitScore(BaseModel):
+    """The loss and accuracy over a whole split of the data."""
+
+    loss: float | None = Field(description="mean loss; null for a split without samples")
+    accuracy: float | None = Field(description="share classified right; null for a regression")
+
+
+class EvaluateResult(BaseModel):
+    """The answer of POST /api/sessions/{id}/evaluate."""
+
+    step: int = Field(description="the step the weights evaluated belong to")
+    train: SplitScore | None = Field(description="null when not asked for")
+    test: SplitScore | None = Field(description="null when not asked for")
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -222,7 +250,8 @@ class LayerColumns(_Open):
 
 
 class MetricsColumns(_Open):
-    """GET /api/sessions/{id}/metrics: the recorded history as columns (one entry per report)."""
+    """GET /api/sessions/{id}/metrics: the recorded history as columns (one entry per report).
+    A column a row predates (rows stored by an older version) holds null there."""
 
     step: list[int] = []
     loss: list[float | None] = []
@@ -233,6 +262,13 @@ class MetricsColumns(_Open):
     learning_rate: list[float | None] = []
     max_grad_norm: list[float | None] = []
     clip_count: list[int | None] = []
+    eval_step: list[int | None] = Field(
+        [], description="the step loss, accuracy, test_loss and test_accuracy were evaluated at"
+    )
+    batch_size: list[int | None] = Field([], description="samples per step")
+    time: list[str | None] = Field(
+        [], description="when the row was recorded: ISO 8601 UTC, e.g. 2026-12-03T07:18:13.123Z"
+    )
     layers: dict[str, LayerColumns] = {}
     events: list[dict[str, Any]] = []
 

@@ -35,9 +35,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.config import HyperparameterUpdate, config_to_dict
+from engine.recorder import record_interval
 from server.capacity import TrainingSlots
 from server.errors import ConflictError, InsufficientStorageError, NotFoundError
-from server.history import History
+from server.history import History, utc_stamp
 from server.hub import Hub, monotonic
 from server.memory import UNLIMITED, MemoryBudget
 from server.session_load import apply_update, build_trainer
@@ -137,22 +138,16 @@ class Session:
         """What occupies the trainer: "train", "step", "reset", "weights" or None."""
         return self._busy
 
-    def columns(
-        self, since: int | None = None, limit: int | None = None, max_points: int | None = None
-    ) -> dict[str, Any]:
-        """The recorded history as /metrics columns."""
+    def columns(self, **query: Any) -> dict[str, Any]:
+        """The recorded history as /metrics columns (History.columns' since, limit, tail...)."""
         with self._hist_lock:
-            return self._hist().columns(since=since, limit=limit, max_points=max_points)
+            return self._hist().columns(**query)
 
     def hello(self) -> dict[str, Any]:
         """The first WebSocket frame: the session, its config and its history (thinned)."""
         public = self.public()
-        return {
-            "type": "hello",
-            "session": public,
-            "config": public["config"],
-            "history": self.columns(max_points=HISTORY_POINTS),
-        }
+        history = self.columns(max_points=HISTORY_POINTS)
+        return {"type": "hello", "session": public, "config": public["config"], "history": history}
 
     # ---- using the trainer ------------------------------------------------------------------
 
@@ -312,7 +307,8 @@ class Session:
         return self.public()
 
     def step(self, steps: int) -> Future[dict[str, Any]]:
-        """Run `steps` training steps in a worker thread; the future resolves when done."""
+        """Run `steps` training steps in a worker thread (a row every record_interval(steps)
+        steps); the future resolves when done, with the session as they left it ("session")."""
         self.call(lambda trainer: None)
         self.ensure_saved()
         self._claim(
@@ -367,6 +363,7 @@ class Session:
         outcome: str | None = None
         error: BaseException | None = None
         status = self._record.status
+        final: dict[str, Any] | None = None
         try:
             with self._trainer_lock:
                 trainer = self._trainer
@@ -380,6 +377,7 @@ class Session:
                             should_stop=self._stop.is_set,
                             report_interval=REPORT_INTERVAL,
                             pace=pace,
+                            record_every=None if steps is None else record_interval(steps),
                         )
                     except Exception as exc:  # an engine failure must not kill the server
                         log.exception("session %s: training failed", self.id)
@@ -389,6 +387,7 @@ class Session:
                     status, message = self._final_status(outcome, error)
                     self._set_status(status, message)
                     self.persist()
+                    final = self.public()  # before a queued call or another run changes it
                 finally:
                     while True:  # queued calls run here, then the session is free
                         self._run_pending_or_release(trainer)
@@ -396,7 +395,7 @@ class Session:
                             break
         finally:
             if not done.done():
-                done.set_result({"outcome": outcome, "status": status})
+                done.set_result({"outcome": outcome, "status": status, "session": final})
 
     def _after_run(self, trainer: Trainer) -> None:
         """Checkpoint and publish the final state of a run (worker thread, lock held)."""
@@ -438,6 +437,7 @@ class Session:
         if trainer is None:  # cannot happen: train() runs on the built trainer
             return
         row = report.to_dict()
+        row["time"] = utc_stamp()  # wall clock, for scripts; frames keep the monotonic "t"
         events = row.pop("events", None) or []
         summary = {key: value for key, value in row.items() if key != "layers"}
         now = time.monotonic()

@@ -76,9 +76,20 @@ def get_metrics(
     max_points: Annotated[
         int | None, Query(ge=2, le=1_000_000, description="down-sample evenly to this many rows")
     ] = None,
+    tail: Annotated[
+        bool, Query(description="with limit: the latest `limit` rows, not the first")
+    ] = False,
+    every: Annotated[
+        int | None,
+        Query(ge=1, le=1_000_000_000, description="only rows whose step is a multiple of this"),
+    ] = None,
 ) -> JSONBytes:
-    """Page forward with `since` = the last step received; events come with their steps."""
-    return JSONBytes(session.columns(since=since, limit=limit, max_points=max_points))
+    """Rows ascending by step. Page forward with `since` = the last step received; `tail=true`
+    with `limit=N` gives the latest N. Rows come about 30 a second while training and, in a
+    POST .../step call, at every multiple of its interval (10 for 5,000 steps), so `every=K`
+    for such a K gives a regular grid. Events come with the steps the rows cover."""
+    query = {"since": since, "limit": limit, "max_points": max_points}
+    return JSONBytes(session.columns(**query, tail=tail, every=every))
 
 
 @router.post(

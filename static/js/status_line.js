@@ -7,6 +7,8 @@ import { isRunning } from "./run_state.js";
 import { fmt, fmtInt, setAttr, setText, statusText } from "./util.js";
 
 const $ = (id) => document.getElementById(id);
+/** The status line's evaluated numbers: train and test loss and accuracy. */
+const EVALUATED_IDS = ["st-loss", "st-test-loss", "st-acc", "st-test-acc"];
 
 function fmtMaybe(v) {
   return typeof v === "number" ? fmt(v) : JSON.stringify(v);
@@ -115,6 +117,11 @@ export class StatusLine {
     setText($("st-test-loss"), fmt(m.test_loss ?? null, 4));
     setText($("st-acc"), pct(m.accuracy));
     setText($("st-test-acc"), pct(m.test_accuracy));
+    // Background training evaluates within a time budget, so these four may be a few steps older
+    // than the step counter: say which step they belong to (a +1/+10 step is evaluated at its end).
+    const at = typeof m.eval_step === "number" ? `evaluated at step ${fmtInt(m.eval_step)}` : "not evaluated yet";
+    for (const id of EVALUATED_IDS) setAttr($(id), "title", at);
+    setAttr($("st-test-acc"), "data-eval-step", typeof m.eval_step === "number" ? String(m.eval_step) : "");
     if (Object.keys(store.latestLayers).length) {
       this.view.setLayerStats(store.latestLayers);
       this.bnPanel.render();

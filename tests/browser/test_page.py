@@ -236,3 +236,21 @@ def test_the_page_keeps_drawing_while_training(
     assert steps[-1] > steps[0] >= 20
     assert len(set(steps)) >= 3, steps  # it changed several times between the 60 frames
     assert page.console_errors == []
+
+
+def test_the_status_line_says_at_which_step_its_numbers_were_evaluated(
+    shared_server: LiveServer, lens: Any
+) -> None:
+    page = lens
+    title = "document.querySelector('#st-test-acc').getAttribute('title')"
+    assert page.evaluate(title) == "not evaluated yet"
+    for k in (1, 2):
+        page.click("#btn-step10")
+        wait_step_at_least(page, 10 * k)
+    page.wait_for_function("() => document.querySelector('#st-test-acc').dataset.evalStep === '20'")
+    metrics = httpx.get(f"{shared_server.url}/api/sessions/{session_id(page)}").json()["metrics"]
+    assert metrics["step"] == metrics["eval_step"] == 20  # a +10 step is evaluated at its end
+    for node in ("#st-loss", "#st-test-loss", "#st-acc", "#st-test-acc"):
+        assert page.get_attribute(node, "title") == "evaluated at step 20"
+    assert page.text_content("#st-test-acc") == f"{metrics['test_accuracy'] * 100:.1f}%"
+    assert page.console_errors == []

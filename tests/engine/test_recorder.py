@@ -37,6 +37,7 @@ def report_with(**values: Any) -> Report:
         "test_accuracy": 0.5,
         "batch_loss": 0.4,
         "learning_rate": 0.1,
+        "batch_size": 20,
         "steps_per_second": 120.0,
         "eval_step": 3,
         "max_grad_norm": 2.0,
@@ -54,6 +55,7 @@ def test_to_dict_turns_every_non_finite_number_into_none_and_nothing_else() -> N
     out = report.to_dict()
     assert out["loss"] is None and out["max_grad_norm"] is None
     assert out["test_loss"] == 0.6 and out["clip_count"] == 0 and out["best_step"] is None
+    assert out["batch_size"] == 20 and out["eval_step"] == 3
     assert out["layers"] == [
         {"name": "0", "grad_norm": None, "weight_norm": 1.5, "batch_mean": [None, 2.0]}
     ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from server.history import (
     middle_stride,
     sanitize,
     thin_keep_mask,
+    utc_stamp,
 )
 
 SMALL = ThinningPolicy(head=3, tail=4, middle=5, events_head=2, events_tail=3, clip_merge_span=10)
@@ -187,6 +189,55 @@ def test_columns_since_limit_max_points() -> None:
         history.columns(max_points=0)
     with pytest.raises(ValueError, match="limit"):
         history.columns(limit=-1)
+
+
+def test_columns_tail_every_and_their_events() -> None:
+    history = History()
+    for step in range(1, 101):  # steps 1..100
+        history.append(row(step))
+    for step in (5, 60, 95, 100):
+        history.add_event({"type": "best", "step": step})
+
+    latest = history.columns(limit=3, tail=True)
+    assert latest["step"] == [98, 99, 100]  # the latest three, oldest first
+    assert [e["step"] for e in latest["events"]] == [100]  # those after the row left out (97)
+    assert history.columns(limit=3, tail=False)["step"] == [1, 2, 3]
+    assert history.columns(limit=500, tail=True)["step"] == list(range(1, 101))
+    assert history.columns(limit=0, tail=True)["step"] == []
+
+    tens = history.columns(every=10)
+    assert tens["step"] == list(range(10, 101, 10))
+    assert [e["step"] for e in tens["events"]] == [5, 60, 95, 100]
+    assert history.columns(every=10, since=50, limit=2)["step"] == [60, 70]
+    assert [e["step"] for e in history.columns(every=10, since=50, limit=2)["events"]] == [60]
+    tail_tens = history.columns(every=10, limit=2, tail=True)
+    assert tail_tens["step"] == [90, 100]
+    assert [e["step"] for e in tail_tens["events"]] == [95, 100]  # after 80, the row left out
+    assert history.columns(every=7, since=90)["step"] == [91, 98]
+    assert history.columns(every=1)["step"] == list(range(1, 101))
+    with pytest.raises(ValueError, match="every: expected an integer >= 1, got 0"):
+        history.columns(every=0)
+
+
+def test_new_columns_come_from_the_rows_and_are_none_in_older_rows() -> None:
+    history = History()
+    history.append(row(1))  # a row stored before these columns existed
+    history.append(
+        row(2, eval_step=2, batch_size=16, time="2026-12-03T07:18:13.123Z", steps_per_second=9.0)
+    )
+    columns = history.columns()
+    assert columns["eval_step"] == [None, 2]
+    assert columns["batch_size"] == [None, 16]
+    assert columns["time"] == [None, "2026-12-03T07:18:13.123Z"]
+    assert "steps_per_second" not in columns  # a row's other keys are not columns
+
+
+def test_utc_stamp_is_iso_8601_utc_to_the_millisecond() -> None:
+    assert utc_stamp(1_796_282_293.1239) == "2026-12-03T07:18:13.123Z"
+    assert utc_stamp(0.0) == "1970-01-01T00:00:00.000Z"
+    now = utc_stamp()
+    parsed = datetime.fromisoformat(now.replace("Z", "+00:00"))
+    assert parsed.utcoffset() == timedelta(0) and now.endswith("Z") and len(now) == 24
 
 
 def test_downsample_is_even_and_keeps_ends() -> None:
