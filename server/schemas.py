@@ -124,6 +124,17 @@ class SessionList(BaseModel):
     )
 
 
+class PatchResult(SessionPublic):
+    """PATCH /api/sessions/{id}: the session document after the change, and when it applied."""
+
+    applied_at_step: int | None = Field(
+        None,
+        description="the completed steps when the hyperparameters changed (the next step is the "
+        "first to use them; the 'hyperparameters' event carries the same step); null when only "
+        "the name changed",
+    )
+
+
 class StopResult(BaseModel):
     """POST /api/sessions/{id}/stop."""
 

@@ -555,7 +555,9 @@ class Session:
         return sorted(weights)
 
     def update_hyperparameters(self, update: HyperparameterUpdate) -> dict[str, Any]:
-        """Apply a PATCH between steps; emits and stores a "hyperparameters" event."""
+        """Apply a PATCH between steps; emits and stores a "hyperparameters" event. Answers the
+        session document with "applied_at_step", the trainer's step when it applied (the public
+        "step" of a training session lags the trainer by up to one report)."""
 
         def apply(trainer: Trainer) -> tuple[dict[str, Any], dict[str, Any], int]:
             changes = apply_update(self.id, trainer, update, self._context.memory)
@@ -576,7 +578,7 @@ class Session:
             )
         if self._busy is None:
             self.persist()
-        return self.public()
+        return {**self.public(), "applied_at_step": step}
 
     def rename(self, name: str) -> dict[str, Any]:
         """Give the session a new display name (validated by the caller) and store it."""

@@ -23,6 +23,7 @@ from server.schemas import (
     EstimateRequest,
     EvaluateRequest,
     EvaluateResult,
+    PatchResult,
     SessionCreate,
     SessionList,
     SessionPatch,
@@ -158,23 +159,26 @@ def get_session(session: SessionDep) -> dict[str, Any]:
 
 @router.patch(
     "/{session_id}",
-    response_model=SessionPublic,
+    response_model=PatchResult,
     summary="Change hyperparameters (even while training) or the display name",
     responses=errors(400, 404, 409, 422, 507),
 )
 def patch_session(update: SessionPatch, session: SessionDep) -> dict[str, Any]:
     """Hyperparameters apply between two steps and emit a "hyperparameters" event with the old
     and new values; a new name is stored and sent to the clients in a "status" frame. The name
-    changes only once the hyperparameters were accepted."""
+    changes only once the hyperparameters were accepted. "applied_at_step" is the step count
+    when the hyperparameters applied (the next step uses them), null for a rename alone."""
     renaming = "name" in update.model_fields_set
+    applied_at_step = None
     if not renaming or update.model_fields_set != {"name"}:
         try:
-            session.update_hyperparameters(update.hyperparameters())
+            applied = session.update_hyperparameters(update.hyperparameters())
         except ConfigError as exc:
             raise FieldErrors(exc.errors, ("body",)) from None
+        applied_at_step = applied["applied_at_step"]
     if renaming and update.name is not None:
         session.rename(update.name)
-    return session.public()
+    return {**session.public(), "applied_at_step": applied_at_step}
 
 
 @router.post(
