@@ -14,6 +14,7 @@ the engine nor the server, so it runs wherever httpx, websockets and NumPy do.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
@@ -308,9 +309,9 @@ class Session:
             return {name: archive[name] for name in archive.files}
 
     def set_weights(self, weights: dict[str, Any], layout: str = "engine") -> list[str]:
-        """Replace weights (some or all; names and shapes as get_weights gives them in the same
-        layout). Answers the names set; ConfigError names an array that does not fit, Conflict
-        while the session trains."""
+        """Replace every weight (the names and shapes get_weights gives in the same layout;
+        batch norm's running statistics may be left out). Answers the names set; ConfigError
+        names an array that is missing or does not fit, Conflict while the session trains."""
         _check_layout(layout)
         body = {name: np.asarray(value, dtype=float).tolist() for name, value in weights.items()}
         answer = self.client.request(
@@ -334,8 +335,10 @@ class Stream:
         url = "ws" + base[len("http") :] + f"/ws/sessions/{session.id}"
         # No Origin header: the server admits non-browser clients without one (docs/websocket.md);
         # max_size=None: a hello with a long history can pass the library's 1 MiB default.
-        self.connection: ClientConnection = connect(
-            url, additional_headers=session.client.headers, max_size=None
+        # Entered as a context manager, as websockets >= 17.1 wants (and older ones allow).
+        self._exit = contextlib.ExitStack()
+        self.connection: ClientConnection = self._exit.enter_context(
+            connect(url, additional_headers=session.client.headers, max_size=None)
         )
 
     def __iter__(self) -> Iterator[Frame]:
@@ -357,7 +360,7 @@ class Stream:
 
     def close(self) -> None:
         """Close the WebSocket."""
-        self.connection.close()
+        self._exit.close()
 
     def __enter__(self) -> Stream:
         return self
