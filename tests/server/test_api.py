@@ -1,14 +1,11 @@
 """The REST API over real HTTP against the app under uvicorn: the whole session lifecycle, every
 inspection endpoint, field-named 422s, 404s, 409s, 429 over the training cap, uploads, the
-OpenAPI document and the README's scripting example."""
+OpenAPI document (the README's scripting examples, which use the Python client, run in
+tests/client/test_readme_client.py)."""
 
 from __future__ import annotations
 
 import io
-import os
-import re
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,7 +15,7 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.support import ROOT, LiveServer
+from tests.support import LiveServer
 
 XOR = {
     "seed": 1,
@@ -610,23 +607,3 @@ def test_training_cap_is_429(tmp_path: Path) -> None:
             assert http.post(f"/api/sessions/{second}/stop").json()["status"] == "paused"
     finally:
         live.stop()
-
-
-def readme_example() -> str:
-    """The Python code block of README.md's "Call it from a script" section."""
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Call it from a script", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert blocks, "README's 'Call it from a script' section has no python block"
-    return blocks[0]
-
-
-def test_readme_script_example_runs(shared_server: LiveServer, tmp_path: Path) -> None:
-    script = tmp_path / "example.py"
-    script.write_text(readme_example())
-    env = dict(os.environ, BACKPROP_LENS_URL=shared_server.url)
-    done = subprocess.run(
-        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "stopped at step" in done.stdout
