@@ -251,3 +251,27 @@ def test_new_columns_survive_a_restart_and_an_older_database_opens(server: LiveS
         new = client.get(f"/api/sessions/{sid}/metrics", params={"since": 300}).json()
     assert new["step"] == list(range(301, 311)) and new["batch_size"] == [4] * 10
     assert None not in new["time"] and new["eval_step"][-1] == 310
+
+
+def test_patch_answers_the_step_its_hyperparameters_applied_at(
+    client: httpx.Client, sessions: list[str]
+) -> None:
+    sid = create(client, XOR)
+    sessions.append(sid)
+    step(client, sid, 7)
+    changed = client.patch(f"/api/sessions/{sid}", json={"learning_rate": 0.2}).json()
+    assert changed["applied_at_step"] == 7
+    client.post(f"/api/sessions/{sid}/start", json={"pace": 300})
+    try:
+        while client.get(f"/api/sessions/{sid}").json()["step"] < 20:
+            time.sleep(0.02)
+        # while training the session document lags the trainer; the answer says where it applied
+        applied = client.patch(f"/api/sessions/{sid}", json={"learning_rate": 0.3}).json()
+    finally:
+        stopped = client.post(f"/api/sessions/{sid}/stop").json()["step"]
+    assert 20 <= applied["applied_at_step"] <= stopped
+    events = client.get(f"/api/sessions/{sid}/metrics").json()["events"]
+    steps = [e["step"] for e in events if e["type"] == "hyperparameters"]
+    assert steps == [7, applied["applied_at_step"]]
+    renamed = client.patch(f"/api/sessions/{sid}", json={"name": "renamed"}).json()
+    assert renamed["applied_at_step"] is None and renamed["name"] == "renamed"
