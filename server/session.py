@@ -555,9 +555,7 @@ class Session:
         return sorted(weights)
 
     def update_hyperparameters(self, update: HyperparameterUpdate) -> dict[str, Any]:
-        """Apply a PATCH between steps; emits and stores a "hyperparameters" event. Answers the
-        session document with "applied_at_step", the trainer's step when it applied (the public
-        "step" of a training session lags the trainer by up to one report)."""
+        """Apply a PATCH between steps; emits and stores a "hyperparameters" event."""
 
         def apply(trainer: Trainer) -> tuple[dict[str, Any], dict[str, Any], int]:
             changes = apply_update(self.id, trainer, update, self._context.memory)
@@ -578,7 +576,7 @@ class Session:
             )
         if self._busy is None:
             self.persist()
-        return {**self.public(), "applied_at_step": step}
+        return {**self.public(), "applied_at_step": step}  # the trainer's, as the event's
 
     def rename(self, name: str) -> dict[str, Any]:
         """Give the session a new display name (validated by the caller) and store it."""

@@ -166,8 +166,9 @@ def get_session(session: SessionDep) -> dict[str, Any]:
 def patch_session(update: SessionPatch, session: SessionDep) -> dict[str, Any]:
     """Hyperparameters apply between two steps and emit a "hyperparameters" event with the old
     and new values; a new name is stored and sent to the clients in a "status" frame. The name
-    changes only once the hyperparameters were accepted. "applied_at_step" is the step count
-    when the hyperparameters applied (the next step uses them), null for a rename alone."""
+    changes only once the hyperparameters were accepted. "applied_at_step" is the trainer's step
+    count when the hyperparameters applied (the next step uses them; the event has the same
+    step), which a training session's "step" can lag by a report; null for a rename alone."""
     renaming = "name" in update.model_fields_set
     applied_at_step = None
     if not renaming or update.model_fields_set != {"name"}:
