@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, overload
 
 import httpx
 import numpy as np
@@ -50,7 +50,9 @@ class Client:
     always has one when bound beyond loopback); it goes in the X-Backprop-Lens-Token header of
     every request and WebSocket handshake. Use it as a context manager, or call `close()`."""
 
-    def __init__(self, url: str = DEFAULT_URL, token: str | None = None, timeout: float = 120.0):
+    def __init__(
+        self, url: str = DEFAULT_URL, token: str | None = None, timeout: float = 120.0
+    ) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.headers = {TOKEN_HEADER: token} if token else {}
@@ -261,6 +263,29 @@ class Session:
         answer = self.client.request("POST", f"{self.path}/evaluate", json={"split": split})
         return Evaluation.from_dict(answer.json())
 
+    @overload
+    def history(
+        self,
+        since: int | None = None,
+        limit: int | None = None,
+        tail: bool = False,
+        every: int | None = None,
+        max_points: int | None = None,
+        as_dataframe: Literal[False] = False,
+    ) -> History: ...
+
+    @overload
+    def history(
+        self,
+        since: int | None = None,
+        limit: int | None = None,
+        tail: bool = False,
+        every: int | None = None,
+        max_points: int | None = None,
+        *,
+        as_dataframe: Literal[True],
+    ) -> Any: ...
+
     def history(
         self,
         since: int | None = None,
@@ -269,7 +294,7 @@ class Session:
         every: int | None = None,
         max_points: int | None = None,
         as_dataframe: bool = False,
-    ) -> Any:
+    ) -> History | Any:
         """The recorded metrics, ascending by step: rows after step `since`, only steps that are
         multiples of `every`, the first `limit` rows (the latest with tail=True), thinned to
         `max_points`. A `History` of columns, or with as_dataframe=True a pandas DataFrame of
@@ -324,7 +349,9 @@ class Stream:
     """The frames of one session's WebSocket, as typed frames (an iterator and a context
     manager). Made by `Session.stream()`."""
 
-    def __init__(self, session: Session, types: Iterable[str] | None, timeout: float | None):
+    def __init__(
+        self, session: Session, types: Iterable[str] | None, timeout: float | None
+    ) -> None:
         wanted = None if types is None else frozenset(types)
         if wanted is not None and not wanted <= set(FRAME_TYPES):
             unknown = sorted(wanted - set(FRAME_TYPES))
