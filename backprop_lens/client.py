@@ -29,7 +29,7 @@ import numpy as np
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from backprop_lens.errors import raise_for
+from backprop_lens.errors import ApiError, NotFound, raise_for
 from backprop_lens.frames import FRAME_TYPES, Frame, parse_frame
 from backprop_lens.results import (
     Evaluation,
@@ -42,6 +42,8 @@ from backprop_lens.results import (
 DEFAULT_URL = "http://127.0.0.1:8000"
 TOKEN_HEADER = "X-Backprop-Lens-Token"  # server/guards/settings.py; also accepted on the socket
 LAYOUTS = ("engine", "torch")
+WS_CLOSE_UNAUTHORIZED = 4401  # the WebSocket's 401 (docs/websocket.md, "Close codes")
+WS_CLOSE_NOT_FOUND = 4404  # its 404: no such session, or deleted while watched
 _PATH_PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 
 
@@ -315,7 +317,9 @@ class Session:
         """Watch the session live over its WebSocket: an iterator of typed frames
         (backprop_lens.frames), only those of `types` if given ("hello", "metrics", "snapshot",
         "status", "event", "error"). `timeout`: seconds to wait for the next frame before
-        TimeoutError (None: forever). Close it (or use it in a with block) when done."""
+        TimeoutError (None: forever). A refused token raises ApiError (401), an unknown session
+        NotFound; once watching, the iteration ends when the server closes the socket (the
+        session deleted, this client too slow to read). Close it (or use a with block)."""
         return Stream(self, types, timeout)
 
     def predict(self, inputs: Any) -> np.ndarray:
@@ -358,6 +362,7 @@ class Stream:
             raise ValueError(f"stream: unknown frame types {unknown}, known: {list(FRAME_TYPES)}")
         self.types = wanted
         self.timeout = timeout
+        self.greeted = False  # whether the hello came (the session exists)
         base = session.client.url
         url = "ws" + base[len("http") :] + f"/ws/sessions/{session.id}"
         # No Origin header: the server admits non-browser clients without one (docs/websocket.md);
@@ -375,11 +380,24 @@ class Stream:
         while True:
             try:
                 text = self.connection.recv(timeout=self.timeout)
-            except ConnectionClosed:  # closed: the session was deleted, this client stalled, ...
-                raise StopIteration from None
+            except ConnectionClosed as closed:
+                raise self._ending(closed) from None
             frame = parse_frame(json.loads(text))
+            self.greeted = self.greeted or frame.type == "hello"
             if self.types is None or frame.type in self.types:
                 return frame
+
+    def _ending(self, closed: ConnectionClosed) -> Exception:
+        """What a closed socket means to the iteration (close codes in docs/websocket.md): a
+        refused token or an unknown session raise, as their HTTP counterparts would; after the
+        hello, any close (the session deleted, this client too slow) ends the iteration."""
+        code = closed.rcvd.code if closed.rcvd is not None else None
+        reason = closed.rcvd.reason if closed.rcvd is not None else ""
+        if code == WS_CLOSE_UNAUTHORIZED:
+            return ApiError(401, "unauthorized", reason or "the token is missing or wrong")
+        if code == WS_CLOSE_NOT_FOUND and not self.greeted:
+            return NotFound(404, "not_found", reason or "no such session")
+        return StopIteration()
 
     def send_command(self, action: str, **fields: Any) -> None:
         """Send a command ("start", "stop", "step", "reset"; docs/websocket.md)."""

@@ -261,6 +261,9 @@ def test_stream_ends_when_the_session_is_deleted(api: Client) -> None:
     with pytest.raises(NotFound) as missing:
         session.refresh()
     assert missing.value.code == "not_found" and session.id in missing.value.detail
+    with session.stream() as stream, pytest.raises(NotFound) as unknown:
+        list(stream)  # the server's error frame, then close 4404 before any hello
+    assert session.id in unknown.value.detail
 
 
 def test_upload_arrays_and_csv(api: Client, client: httpx.Client, tmp_path: Path) -> None:

@@ -11,7 +11,15 @@ import httpx
 import numpy as np
 import pytest
 
-from backprop_lens import ApiError, CapacityExceeded, Client, ConfigError, Conflict, NotFound
+from backprop_lens import (
+    ApiError,
+    CapacityExceeded,
+    Client,
+    ConfigError,
+    Conflict,
+    NotFound,
+    Session,
+)
 from backprop_lens.errors import error_class, from_response
 from tests.support import LiveServer
 
@@ -112,6 +120,15 @@ def test_capacity_and_token(tight_server: LiveServer) -> None:
         stranger.create_session(XOR)
     assert type(denied.value) is ApiError
     assert (denied.value.status, denied.value.code) == (401, "unauthorized")
+    with Client(tight_server.url, token=tight_server.token) as api:
+        sid = api.create_session(XOR).id
+    with (
+        Client(tight_server.url) as stranger,
+        Session(stranger, {"id": sid}).stream() as frames,
+        pytest.raises(ApiError) as closed,
+    ):
+        next(frames)  # the socket is closed with 4401, the WebSocket's 401
+    assert type(closed.value) is ApiError and closed.value.status == 401
     with Client(tight_server.url, token=tight_server.token) as api:
         first, second = api.create_session(XOR), api.create_session(XOR)
         first.start(pace=50)
