@@ -3,6 +3,7 @@ and 7): each carries the status, code, detail and the fields the server named.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -182,3 +183,17 @@ def test_upload_arguments_are_checked(api: Client, tmp_path: Path) -> None:
         api.upload_dataset(np.zeros((2, 2)))
     with pytest.raises(TypeError, match="target"):
         api.upload_dataset(np.zeros((2, 2)), np.zeros(2), target="y")
+
+
+def test_the_client_is_packaged_with_its_dependencies() -> None:
+    """`pip install backprop-lens` gives the client: its package in the wheel, httpx at run time."""
+    import tomllib
+
+    from tests.support import ROOT
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "backprop_lens" in project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
+    runtime = {
+        re.split(r"[<>=\[ ]", dep, maxsplit=1)[0] for dep in project["project"]["dependencies"]
+    }
+    assert {"httpx", "websockets", "numpy"} <= runtime
