@@ -50,11 +50,15 @@ _PATH_PART = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]")
 class Client:
     """A connection to one server. `token` is needed when the server was started with one (it
     always has one when bound beyond loopback); it goes in the X-Backprop-Lens-Token header of
-    every request and WebSocket handshake. Use it as a context manager, or call `close()`."""
+    every request and WebSocket handshake. `timeout`: seconds to wait for an answer (but for
+    `Session.train`, which waits as long as its steps take). Use it as a context manager, or
+    call `close()`."""
 
     def __init__(
         self, url: str = DEFAULT_URL, token: str | None = None, timeout: float = 120.0
     ) -> None:
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f'url: expected "http://host:port" or "https://...", got {url!r}')
         self.url = url.rstrip("/")
         self.token = token
         self.headers = {TOKEN_HEADER: token} if token else {}
@@ -217,7 +221,9 @@ class Session:
         evaluated at the last step, so equal configs, seeds and steps give equal numbers.
         Conflict while the session trains in the background; CapacityExceeded when too many
         sessions train at once."""
-        answer = self.client.request("POST", f"{self.path}/step", json={"steps": steps}).json()
+        # no time limit on the answer: 100,000 steps of a large network may take minutes
+        body = {"steps": steps}
+        answer = self.client.request("POST", f"{self.path}/step", json=body, timeout=None).json()
         return TrainResult.from_dict(answer)
 
     def start(self, pace: float | None = None) -> dict[str, Any]:

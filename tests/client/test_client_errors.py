@@ -4,6 +4,7 @@ and 7): each carries the status, code, detail and the fields the server named.""
 from __future__ import annotations
 
 import re
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from backprop_lens import (
     Session,
 )
 from backprop_lens.errors import error_class, from_response
-from tests.support import LiveServer
+from tests.support import ROOT, LiveServer
 
 XOR: dict[str, Any] = {
     "seed": 0,
@@ -187,13 +188,14 @@ def test_upload_arguments_are_checked(api: Client, tmp_path: Path) -> None:
 
 def test_the_client_is_packaged_with_its_dependencies() -> None:
     """`pip install backprop-lens` gives the client: its package in the wheel, httpx at run time."""
-    import tomllib
-
-    from tests.support import ROOT
-
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "backprop_lens" in project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
     runtime = {
         re.split(r"[<>=\[ ]", dep, maxsplit=1)[0] for dep in project["project"]["dependencies"]
     }
     assert {"httpx", "websockets", "numpy"} <= runtime
+
+
+def test_a_url_without_its_scheme_is_refused() -> None:
+    with pytest.raises(ValueError, match="url"):
+        Client("127.0.0.1:8000")
