@@ -19,7 +19,7 @@ from backprop_lens import (
     NotFound,
     Session,
 )
-from backprop_lens.frames import EventFrame, HelloFrame, MetricsFrame
+from backprop_lens.frames import EventFrame, HelloFrame, MetricsFrame, SnapshotFrame, StatusFrame
 from tests.support import LiveServer
 
 XOR: dict[str, Any] = {
@@ -300,3 +300,22 @@ def test_upload_arrays_and_csv(api: Client, client: httpx.Client, tmp_path: Path
     assert from_file.id not in {e["id"] for e in api.uploads()}
     with pytest.raises(TypeError):
         api.upload_dataset(X, y, path=csv)
+
+
+def test_stream_snapshot_and_status_frames(api: Client) -> None:
+    session = api.create_session(XOR)
+    weights = session.get_weights()
+    new = {name: value + np.float32(0.5) for name, value in weights.items()}
+    with session.stream(types=["hello", "snapshot", "status"], timeout=30) as stream:
+        assert isinstance(next(stream), HelloFrame)  # subscribed: what follows reaches us
+        session.set_weights(new)
+        snapshot = next(f for f in stream if isinstance(f, SnapshotFrame))
+        session.start(pace=50)
+        running = next(f for f in stream if isinstance(f, StatusFrame))
+        session.stop()
+        paused = next(f for f in stream if isinstance(f, StatusFrame) and f.status != "running")
+    assert snapshot.step == 0
+    for name, value in new.items():
+        assert np.array_equal(np.asarray(snapshot.weights[name], dtype=np.float32), value), name
+    assert (running.status, running.session["id"]) == ("running", session.id)
+    assert paused.status == "paused" and paused.step == session.refresh()["step"]
