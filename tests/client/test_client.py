@@ -127,7 +127,7 @@ def test_history_as_dataframe_hands_pandas_the_rows(
 
 
 def test_history_as_dataframe_with_real_pandas(api: Client) -> None:
-    pandas = pytest.importorskip("pandas", reason="pandas is optional and not installed")
+    pandas = pytest.importorskip("pandas", reason="pandas is optional (the test extra installs it)")
     session = api.create_session(XOR)
     session.train(5)
     frame = session.history(as_dataframe=True)
