@@ -22,8 +22,7 @@ from engine.config import ConfigError, FieldError, errors_from_validation, field
 from server.errors import SessionError
 from server.hub import Hub
 from server.schemas import ErrorOut, ValidationErrorOut
-from server.session import Session
-from server.sessions import SessionManager
+from server.sessions import AnySession, SessionManager
 from server.store import Store, StoreError
 
 log = logging.getLogger("backprop_lens.api")
@@ -66,12 +65,12 @@ HubDep = Annotated[Hub, Depends(get_hub)]
 SessionId = Annotated[str, Path(min_length=1, max_length=64, description="the session id")]
 
 
-def get_session(session_id: SessionId, sessions: SessionsDep) -> Session:
+def get_session(session_id: SessionId, sessions: SessionsDep) -> AnySession:
     """The session named in the path (404 if unknown); loads it from the store on first use."""
     return sessions.get(session_id)
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[AnySession, Depends(get_session)]
 
 
 # ----------------------------------------------------------------------------- errors

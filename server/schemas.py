@@ -10,12 +10,24 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from engine.config import HyperparameterUpdate, RunConfig
 from server.limits import MAX_PACE, MAX_STEPS_PER_REQUEST
 
-Status = Literal["idle", "running", "paused", "diverged", "stopped_early", "interrupted"]
+# the last three are an external session's (server/external.py): its script connected, closed
+# its watcher, or lost the connection without closing it
+Status = Literal[
+    "idle",
+    "running",
+    "paused",
+    "diverged",
+    "stopped_early",
+    "interrupted",
+    "live",
+    "finished",
+    "disconnected",
+]
 STATUSES: tuple[str, ...] = (
     "idle",
     "running",
@@ -23,6 +35,9 @@ STATUSES: tuple[str, ...] = (
     "diverged",
     "stopped_early",
     "interrupted",
+    "live",
+    "finished",
+    "disconnected",
 )
 
 
@@ -110,6 +125,11 @@ class SessionPublic(BaseModel):
 
     id: str
     name: str
+    kind: Literal["engine", "external"] = Field(
+        "engine",
+        description="engine: trained by this server; external: a PyTorch script's own run, "
+        "watched through /ws/ingest (start, step, reset and weights answer 409)",
+    )
     status: Status
     step: int = Field(description="completed training steps")
     epoch: int
@@ -142,6 +162,34 @@ class StopResult(BaseModel):
 
     step: int
     status: Status
+
+
+class ControlRequest(BaseModel):
+    """POST /api/sessions/{id}/control: what an external session's script should do at its
+    next logged step."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    action: Literal["pause", "resume", "stop", "learning_rate"] = Field(
+        description="pause and resume the script's training loop, stop it (the script reads "
+        "watcher.should_stop), or give its optimizer a new learning rate"
+    )
+    learning_rate: float | None = Field(
+        None, gt=0, le=1e3, description="the new rate, required with action learning_rate"
+    )
+
+    @model_validator(mode="after")
+    def _rate_given(self) -> ControlRequest:
+        if self.action == "learning_rate" and self.learning_rate is None:
+            raise ValueError("learning_rate: required with action 'learning_rate'")
+        return self
+
+
+class ControlResult(BaseModel):
+    """The control frame sent to the script, and the session."""
+
+    sent: dict[str, Any]
+    session: SessionPublic
 
 
 class StartRequest(BaseModel):

@@ -21,8 +21,10 @@ from typing import Any
 from engine.config import RunConfig, config_to_dict, parse_config
 from server.capacity import TrainingSlots
 from server.errors import ConflictError, NotFoundError
+from server.external import ExternalSession, Link
 from server.history import History
 from server.hub import Hub
+from server.ingest_schema import TopologyFrame
 from server.limits import MAX_SESSIONS
 from server.session import Session, SessionContext, load_upload
 from server.session_record import SessionRecord, default_name
@@ -31,6 +33,7 @@ from server.store import Store, utc_now
 log = logging.getLogger("backprop_lens.sessions")
 
 PERSIST_INTERVAL = 1.0  # seconds the persister sleeps between rounds
+AnySession = Session | ExternalSession
 
 
 class SessionManager:
@@ -40,7 +43,7 @@ class SessionManager:
         self.store = store
         self.slots = TrainingSlots(max_training)  # sessions that may train (or step) at once
         self._context = SessionContext(store, self.slots, hub, self.wake_persister)
-        self._sessions: dict[str, Session] = {}  # loaded sessions
+        self._sessions: dict[str, AnySession] = {}  # loaded sessions
         self._deleted: set[str] = set()  # ids deleted by this process
         self._lock = threading.Lock()  # guards _sessions and _deleted
         # Held from counting the stored sessions to storing a new one, so creates that arrive
@@ -54,7 +57,7 @@ class SessionManager:
 
     # ---- lookup -----------------------------------------------------------------------------
 
-    def get(self, session_id: str) -> Session:
+    def get(self, session_id: str) -> AnySession:
         """A session by id, loaded from the store on first use (NotFoundError if unknown)."""
         with self._lock:
             session = self._sessions.get(session_id)
@@ -64,12 +67,18 @@ class SessionManager:
         stored = None if deleted else self.store.get_session(session_id)
         if stored is None:
             raise NotFoundError(f"no session with id {session_id!r}")
-        session = Session(
-            SessionRecord.from_stored(stored),
-            self.store.load_history(session_id),
-            self._context,
-            checkpoint=self.store.load_checkpoint(session_id),
-        )
+        record = SessionRecord.from_stored(stored)
+        session: AnySession
+        if record.kind == "external":
+            history = self.store.load_history(session_id)
+            session = ExternalSession(record, history, self.store, self._context.hub)
+        else:
+            session = Session(
+                record,
+                self.store.load_history(session_id),
+                self._context,
+                checkpoint=self.store.load_checkpoint(session_id),
+            )
         with self._lock:
             if session_id in self._deleted:
                 raise NotFoundError(f"no session with id {session_id!r}")
@@ -114,6 +123,32 @@ class SessionManager:
             self._sessions[record.id] = session
         return session
 
+    def open_external(self, topology: TopologyFrame, link: Link) -> ExternalSession:
+        """The session a watched script feeds through `link`: the one it names in "resume"
+        when that still exists as an external session, else a new one (ConflictError at the
+        session cap, or when the named one is live on another connection)."""
+        if topology.resume is not None:
+            try:
+                found = self.get(topology.resume)
+            except NotFoundError:
+                found = None
+            if isinstance(found, ExternalSession):
+                found.attach(link)
+                return found
+        doc = topology.model_dump(exclude={"type", "resume", "name"}, exclude_none=True)
+        doc = {"kind": "external", **doc}
+        name = topology.name or f"{topology.model} ({topology.framework})"
+        record = SessionRecord.new(secrets.token_hex(6), name, doc, utc_now())
+        with self._create_lock:
+            self._check_room()
+            self.store.create_session(record.id, record.name, doc, record.created_at)
+        session = ExternalSession(record, History(self.store.policy), self.store, self._context.hub)
+        session.attach(link)
+        with self._lock:
+            self._sessions[record.id] = session
+        session.persist()
+        return session
+
     def _check_room(self) -> None:
         """Refuse one more stored session at MAX_SESSIONS (ConflictError naming the limit)."""
         stored = len(self.store.list_sessions())
@@ -122,7 +157,7 @@ class SessionManager:
                 f"{stored} sessions are stored, the limit is {MAX_SESSIONS}; delete one first"
             )
 
-    def delete(self, session: Session) -> None:
+    def delete(self, session: AnySession) -> None:
         """Forget a session, then stop it and erase it with its history and checkpoint."""
         with self._lock:  # from now on nothing can load it again
             self._sessions.pop(session.id, None)

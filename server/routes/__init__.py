@@ -1,9 +1,9 @@
 """One APIRouter per resource: the REST ones gathered by `api_router` (under /api), the
-WebSocket stream by `ws_router`."""
+WebSocket stream and the ingest socket of watched scripts by `ws_router`."""
 
 from fastapi import APIRouter
 
-from server.routes import config_schema, datasets, health, inspect, sessions, ws
+from server.routes import config_schema, datasets, health, ingest, inspect, sessions, ws
 
 api_router = APIRouter(prefix="/api")
 api_router.include_router(health.router)
@@ -14,3 +14,4 @@ api_router.include_router(config_schema.router)
 
 ws_router = APIRouter()
 ws_router.include_router(ws.router)
+ws_router.include_router(ingest.router)

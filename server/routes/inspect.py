@@ -17,7 +17,7 @@ from fastapi import APIRouter, Body, Query, Response
 from engine.config import RunConfig
 from engine.cost import EVAL_MEMORY_BYTES, MAX_FLOPS_PER_EVALUATION, format_bytes
 from server.deps import JSONBytes, SessionDep, errors
-from server.errors import BadRequestError, SessionError
+from server.errors import BadRequestError, ConflictError, SessionError
 from server.limits import (
     BOUNDARY_NEURON_VALUES,
     MAX_ANSWER_VALUES,
@@ -259,11 +259,18 @@ def download_weights(session: SessionDep) -> Response:
     "/config",
     response_model=RunConfig,
     summary="The run configuration document (with hyperparameter changes)",
-    responses=errors(404),
+    responses=errors(404, 409),
 )
 def get_config(session: SessionDep) -> dict[str, Any]:
-    """Post it back to POST /api/sessions to repeat the run."""
-    return session.public()["config"]
+    """Post it back to POST /api/sessions to repeat the run. 409 for an external session: a
+    script's run has no run configuration (its topology is the session's "config")."""
+    public = session.public()
+    if public["kind"] == "external":
+        raise ConflictError(
+            f"session {session.id} is an external run: it has no run configuration; its "
+            "topology is the session document's config"
+        )
+    return public["config"]
 
 
 @router.get(

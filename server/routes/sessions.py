@@ -14,9 +14,12 @@ from engine import cost
 from engine.config import ConfigError, FieldError
 from engine.data import DatasetError, make_dataset
 from server.deps import FieldErrors, HubDep, SessionDep, SessionsDep, StoreDep, error_item, errors
-from server.errors import SessionError
+from server.errors import ConflictError, SessionError
+from server.external import ExternalSession
 from server.hub import CLOSE_NOT_FOUND
 from server.schemas import (
+    ControlRequest,
+    ControlResult,
     CostEstimate,
     EstimateRequest,
     SessionCreate,
@@ -179,6 +182,25 @@ async def step_session(session: SessionDep, body: StepRequest | None = None) -> 
         "metrics": public["metrics"],
         "status": public["status"],
     }
+
+
+@router.post(
+    "/{session_id}/control",
+    response_model=ControlResult,
+    summary="Pause, resume or stop a watched script, or give it a new learning rate",
+    responses=errors(404, 409, 422),
+)
+def control_session(body: ControlRequest, session: SessionDep) -> dict[str, Any]:
+    """For an external session (a script running backprop_lens.torch.watch): the control is
+    sent to the script, which applies it at its next logged step and reports it as a
+    "control" event. 409 when the script is not connected, and for engine sessions (they
+    have start, stop and PATCH)."""
+    if not isinstance(session, ExternalSession):
+        raise ConflictError(
+            f"session {session.id} is trained by this server: use start, stop and PATCH; "
+            "/control is for external sessions"
+        )
+    return session.control(body.action, body.learning_rate)
 
 
 @router.post(
