@@ -190,23 +190,22 @@ class Sender:
             if exc.response.status_code in (401, 403):
                 raise _GiveUp(f"the server refused the connection ({exc})") from None
             raise
-        self._ws = ws
-        try:
-            self._handshake(ws)
-            self.connected = True
-            self._warned = False
-            self._pump(ws)
-        except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd is not None else None
-            if code in FINAL_CLOSE_CODES:
-                reason = exc.rcvd.reason if exc.rcvd is not None else ""
-                raise _GiveUp(f"closed with code {code}: {reason}") from None
-            raise
-        finally:
-            self.connected = False
-            self._ws = None
-            with contextlib.suppress(Exception):
-                ws.close()
+        with ws:  # closes it however the connection ends
+            self._ws = ws
+            try:
+                self._handshake(ws)
+                self.connected = True
+                self._warned = False
+                self._pump(ws)
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd is not None else None
+                if code in FINAL_CLOSE_CODES:
+                    reason = exc.rcvd.reason if exc.rcvd is not None else ""
+                    raise _GiveUp(f"closed with code {code}: {reason}") from None
+                raise
+            finally:
+                self.connected = False
+                self._ws = None
 
     def _handshake(self, ws: ClientConnection) -> None:
         hello = dict(self._topology)
