@@ -80,7 +80,7 @@ def get_metrics(
     response_model=TraceResult,
     response_class=JSONBytes,
     summary="Trace a forward and backward pass of some inputs, without changing anything",
-    responses={**errors(400, 404, 422), **TOO_LARGE},
+    responses={**errors(400, 404, 409, 422), **TOO_LARGE},
 )
 def trace(body: TraceRequest, session: SessionDep) -> JSONBytes:
     """Every layer's input, pre-activation, output and gradients for these raw inputs; 413 when
@@ -102,7 +102,7 @@ def trace(body: TraceRequest, session: SessionDep) -> JSONBytes:
     response_model=PredictResult,
     response_class=JSONBytes,
     summary="The network's outputs for some raw inputs",
-    responses={**errors(400, 404, 422), **TOO_LARGE},
+    responses={**errors(400, 404, 409, 422), **TOO_LARGE},
 )
 def predict(body: PredictRequest, session: SessionDep) -> JSONBytes:
     """Outputs after the output activation (softmax probabilities for cross-entropy)."""
@@ -122,7 +122,7 @@ def predict(body: PredictRequest, session: SessionDep) -> JSONBytes:
     response_model=Grid,
     response_class=JSONBytes,
     summary="The decision surface over the plane (2-D data only)",
-    responses={**errors(400, 404, 422), **TOO_LARGE},
+    responses={**errors(400, 404, 409, 422), **TOO_LARGE},
 )
 def boundary(
     session: SessionDep,
@@ -149,7 +149,7 @@ def boundary(
     response_model=DataOut,
     response_class=JSONBytes,
     summary="The session's train and test data (raw inputs)",
-    responses=errors(404, 422),
+    responses=errors(404, 409, 422),
 )
 def data(
     session: SessionDep,
@@ -195,7 +195,7 @@ def data(
     response_model=dict[str, Any],
     response_class=JSONBytes,
     summary="Every weight and buffer as nested lists",
-    responses={**errors(404), **TOO_LARGE},
+    responses={**errors(404, 409), **TOO_LARGE},
 )
 def get_weights(session: SessionDep) -> JSONBytes:
     """Names like "0.W" (fan_in, units), "0.b", "2.gamma", "2.running_mean" (PyTorch layout);
@@ -240,7 +240,7 @@ def put_weights(
     summary="Download the weights as .npz",
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "an .npz archive"},
-        **errors(404),
+        **errors(404, 409),
     },
 )
 def download_weights(session: SessionDep) -> Response:
@@ -278,7 +278,7 @@ def get_config(session: SessionDep) -> dict[str, Any]:
     response_model=Snapshot,
     response_class=JSONBytes,
     summary="The engine snapshot: weights, gradients, node values, grid, histograms",
-    responses=errors(404),
+    responses=errors(404, 409),
 )
 def snapshot(session: SessionDep) -> JSONBytes:
     """What the WebSocket streams as "snapshot" frames, for a page that is not streaming."""

@@ -188,7 +188,7 @@ async def step_session(session: SessionDep, body: StepRequest | None = None) -> 
     "/{session_id}/control",
     response_model=ControlResult,
     summary="Pause, resume or stop a watched script, or give it a new learning rate",
-    responses=errors(404, 409, 422),
+    responses=errors(400, 404, 409, 422),
 )
 def control_session(body: ControlRequest, session: SessionDep) -> dict[str, Any]:
     """For an external session (a script running backprop_lens.torch.watch): the control is
