@@ -106,6 +106,7 @@ class Sender:
         self.connected = False
         self.gave_up: str | None = None  # why the sender stopped trying, if it did
         self.control = Control()
+        self.final_step: int | None = None  # the run's last completed step, told at finish
         self._thread = threading.Thread(target=self._run, name="backprop-lens-sender", daemon=True)
         self._thread.start()
 
@@ -244,7 +245,7 @@ class Sender:
                 if frame.get("type") == "metrics":
                     self.sent += 1
             self._read_controls(ws)
-        ws.send(orjson.dumps({"type": "finish"}).decode())
+        ws.send(orjson.dumps({"type": "finish", "step": self.final_step}).decode())
         ws.close()
 
     def _read_controls(self, ws: ClientConnection) -> None:

@@ -181,6 +181,7 @@ class Watcher:
         if self._sender is not None:
             if self._pending is not None:
                 self._send_pending()
+            self._sender.final_step = self.step
             self._sender.close(CLOSE_TIMEOUT)
 
     def __enter__(self) -> Watcher:

@@ -200,6 +200,13 @@ class ExternalSession:
         if self._hub is not None:
             self._hub.publish(self.id, "metrics", {"type": "metrics", **row, "t": monotonic()})
 
+    def finish(self, step: int | None) -> None:
+        """The script closed its watcher after `step` completed steps (when it said)."""
+        if step is not None:
+            with self._state:
+                self._record.step = max(self._record.step, step)
+                self._dirty = True
+
     def ingest_snapshot(self, frame: SnapshotFrame) -> None:
         """Keep the latest histograms and send them to the page (latest wins there too)."""
         snapshot = {"type": "snapshot", **frame.model_dump(exclude={"type"})}

@@ -158,9 +158,11 @@ class EventFrame(_Strict):
 
 
 class FinishFrame(_Strict):
-    """The script closed its watcher: the session is finished."""
+    """The script closed its watcher: the session is finished, at `step` (its last completed
+    optimizer step, which the last logged one may be short of)."""
 
     type: Literal["finish"]
+    step: int | None = Field(None, ge=0, le=10**15)
 
 
 IngestFrame = Annotated[

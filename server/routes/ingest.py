@@ -131,6 +131,7 @@ async def _read(websocket: WebSocket, session: ExternalSession) -> bool:
         elif isinstance(frame, EventFrame):
             session.ingest_event(frame.event)
         elif isinstance(frame, FinishFrame):
+            session.finish(frame.step)
             return True
 
 

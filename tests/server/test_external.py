@@ -91,13 +91,14 @@ def test_a_run_is_live_then_finished_with_its_metrics_and_topology(server: LiveS
         for step in (1, 2, 3):
             ws.send(orjson.dumps(metrics_frame(step, grad_norm=step / 10)).decode())
         settle(server, sid, 3)
-        ws.send(orjson.dumps({"type": "finish"}).decode())
+        # the script's last step (7) may be past its last logged one (3)
+        ws.send(orjson.dumps({"type": "finish", "step": 7}).decode())
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=10)
         session = api(server, "GET", f"/api/sessions/{sid}").json()
         assert (session["status"], session["step"], session["name"]) == (
             "finished",
-            3,
+            7,
             "script run",
         )
         assert session["config"]["layers"][2]["filters"] == 3
@@ -105,6 +106,7 @@ def test_a_run_is_live_then_finished_with_its_metrics_and_topology(server: LiveS
         assert got["step"] == [1, 2, 3]
         assert got["loss"] == [1.0, 0.5, pytest.approx(1 / 3)]
         assert got["layers"]["fc1"]["grad_norm"] == [0.1, 0.2, 0.3]
+        assert got["scalars"] == {"seen": [1.0, 2.0, 3.0]}
         # an engine session next to it says so
         created = api(server, "POST", "/api/sessions", json={"config": {
             "dataset": {"name": "xor"}, "layers": [{"type": "dense", "units": 1}]}})  # fmt: skip
