@@ -7,9 +7,12 @@ weight_norm the L2 norm of its parameters after the step, update_ratio the L2 no
 change divided by weight_norm (0 when that is 0), and 30-bin histograms of gradients and weights
 over each layer's finite range (a range of one value is widened by 0.5 each side, as numpy does).
 
-All layers are done at once: the gradients are concatenated into one float64 vector and each
-statistic is one segmented reduction over it (index_add, scatter_reduce, bincount), whatever the
-number of layers; everything ends in one vector copied to the host once per logged step.
+The gradients (and the weights) are concatenated into one vector on the device; the norms are
+reductions over its per-layer slices (float32 at least), the histograms segmented operations over
+the whole vector at once (scatter_reduce, bincount), whatever the number of layers; everything
+ends in one vector copied to the host once per logged step. The histograms cost several times
+the norms, so the watcher asks for them about once a second (the page redraws them about as
+often), the norms at every logged step.
 """
 
 from __future__ import annotations
@@ -100,16 +103,17 @@ def topology(model: nn.Module) -> list[dict[str, Any]]:
 
 
 class LayerStats:
-    """The fused statistics of a fixed list of layers: `before_step` in the optimizer's step
-    pre-hook (gradients final), `after_step` in its post-hook (the update made)."""
+    """The statistics of a fixed list of layers: `before_step` in the optimizer's step pre-hook
+    (gradients final), `after_step` in its post-hook (the update made)."""
 
     def __init__(self, layers: list[Layer], bins: int = HISTOGRAM_BINS) -> None:
         self.layers = layers
         self.bins = bins
-        self.sizes = np.array([layer.size for layer in layers], dtype=np.float64)
+        self.sizes = [layer.size for layer in layers]
         self._params = [p for layer in layers for p in layer.params]
         self._segments: torch.Tensor | None = None  # layer index of every flat element
-        self._grad: torch.Tensor | None = None  # the gradients' summaries, on the device
+        self._grad: torch.Tensor | None = None  # (L, 3): the gradients' norms, on the device
+        self._grad_hist: torch.Tensor | None = None  # their histograms, when asked for
         self._before: torch.Tensor | None = None  # the weights before the step, flat
 
     def _flat(self, tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
@@ -118,13 +122,15 @@ class LayerStats:
     def _segment_ids(self, device: torch.device) -> torch.Tensor:
         seg = self._segments
         if seg is None or seg.device != device:
-            counts = torch.tensor([layer.size for layer in self.layers], device=device)
+            counts = torch.tensor(self.sizes, device=device)
             seg = torch.repeat_interleave(torch.arange(len(self.layers), device=device), counts)
             self._segments = seg
         return seg
 
-    def before_step(self) -> None:
-        """Summarise the gradients as they are now and keep a copy of the weights."""
+    def before_step(self, histograms: bool = True) -> None:
+        """Summarise the gradients as they are now and keep a copy of the weights; with
+        `histograms`, count them too (the costly part: the watcher asks for it about once a
+        second)."""
         device = self._params[0].device
         grads = []
         for p in self._params:
@@ -135,35 +141,34 @@ class LayerStats:
                 grad = grad.to_dense()
             grads.append(grad)
         with torch.no_grad():
-            self._grad = self._summaries(self._flat(grads, device).to(torch.float64))
-            self._before = self._flat(self._params, device).clone()
+            flat = self._flat(grads, device)
+            self._grad = _norms(flat, self.sizes, (2, 1, math.inf))
+            self._grad_hist = self._histograms(flat) if histograms else None
+            self._before = self._flat(self._params, device)  # cat copies: the weights before
 
     def after_step(self) -> list[dict[str, Any]] | None:
-        """Per-layer statistics and histograms of the step just made (one host copy), or None
-        when before_step did not run for it."""
-        grad, before = self._grad, self._before
-        self._grad = self._before = None
+        """Per-layer statistics (and histograms, when before_step counted them) of the step just
+        made, copied to the host at once; None when before_step did not run for it."""
+        grad, before, grad_hist = self._grad, self._before, self._grad_hist
+        self._grad = self._before = self._grad_hist = None
         if grad is None or before is None:
             return None
         with torch.no_grad():
             after = self._flat(self._params, before.device)
-            seg = self._segment_ids(before.device)
-            delta = (after - before).to(torch.float64)
-            update_sq = delta.new_zeros(len(self.layers)).index_add_(0, seg, delta * delta)
-            weights = self._summaries(after.to(torch.float64))
-            packed = torch.cat([grad, update_sq, weights]).cpu().numpy()
-        return self._unpack(packed)
+            weight = _norms(after, self.sizes, (2,))
+            update = _norms(after - before, self.sizes, (2,))
+            parts = [grad.reshape(-1), weight.reshape(-1), update.reshape(-1)]
+            if grad_hist is not None:
+                parts += [grad_hist, self._histograms(after)]
+            packed = torch.cat([part.to(torch.float64) for part in parts]).cpu().numpy()
+        return self._unpack(packed, grad_hist is not None)
 
-    def _summaries(self, flat: torch.Tensor) -> torch.Tensor:
-        """(5 * L + L * bins,) float64: per layer sum of squares, sum of |x|, max |x|, finite
-        min, finite max, then the histogram counts, layer after layer."""
+    def _histograms(self, values: torch.Tensor) -> torch.Tensor:
+        """(2 * L + L * bins,) float64: per layer the finite min and max, then the histogram
+        counts layer after layer, in segmented operations over all layers at once."""
         n, bins = len(self.layers), self.bins
+        flat = values.to(torch.float64)
         seg = self._segment_ids(flat.device)
-        magnitude = flat.abs()
-        zeros = flat.new_zeros(n)
-        sum_sq = zeros.index_add(0, seg, flat * flat)
-        sum_abs = zeros.index_add(0, seg, magnitude)
-        max_abs = zeros.scatter_reduce(0, seg, magnitude, "amax", include_self=False)
         finite = torch.isfinite(flat)
         inf = math.inf
         low = flat.new_full((n,), inf).scatter_reduce(
@@ -179,37 +184,58 @@ class LayerStats:
         index = ((flat - low_h[seg]) * scale[seg]).floor().clamp_(0, bins - 1).long()
         slot = torch.where(finite, seg * bins + index, n * bins)  # non-finite: a dropped slot
         counts = torch.bincount(slot, minlength=n * bins + 1)[: n * bins]
-        return torch.cat([sum_sq, sum_abs, max_abs, low, high, counts.to(torch.float64)])
+        return torch.cat([low, high, counts.to(torch.float64)])
 
-    def _unpack(self, packed: np.ndarray) -> list[dict[str, Any]]:
+    def _unpack(self, packed: np.ndarray, histograms: bool) -> list[dict[str, Any]]:
         n, bins = len(self.layers), self.bins
-        width = 5 * n + n * bins
-        grad, update_sq, weight = packed[:width], packed[width : width + n], packed[width + n :]
-        g_sq, g_abs, g_max, g_low, g_high, g_counts = _split(grad, n, bins)
-        w_sq, _, _, w_low, w_high, w_counts = _split(weight, n, bins)
+        grad = packed[: 3 * n].reshape(n, 3)
+        weight_norms = packed[3 * n : 4 * n]
+        update_norms = packed[4 * n : 5 * n]
         out = []
         for i, layer in enumerate(self.layers):
-            weight_norm = math.sqrt(w_sq[i])
-            update_norm = math.sqrt(update_sq[i])
-            out.append(
-                {
-                    "name": layer.name,
-                    "type": layer.kind,
-                    "grad_norm": math.sqrt(g_sq[i]),
-                    "grad_mean_abs": float(g_abs[i] / self.sizes[i]),
-                    "grad_max_abs": float(g_max[i]),
-                    "weight_norm": weight_norm,
-                    "update_ratio": update_norm / weight_norm if weight_norm else 0.0,
-                    "grad_histogram": _histogram(g_low[i], g_high[i], g_counts[i], bins),
-                    "weight_histogram": _histogram(w_low[i], w_high[i], w_counts[i], bins),
-                }
-            )
+            weight_norm = float(weight_norms[i])
+            entry = {
+                "name": layer.name,
+                "type": layer.kind,
+                "grad_norm": float(grad[i, 0]),
+                "grad_mean_abs": float(grad[i, 1] / self.sizes[i]),
+                "grad_max_abs": float(grad[i, 2]),
+                "weight_norm": weight_norm,
+                "update_ratio": float(update_norms[i]) / weight_norm if weight_norm else 0.0,
+            }
+            out.append(entry)
+        if histograms:
+            width = 2 * n + n * bins
+            for key, block in (
+                ("grad_histogram", packed[5 * n : 5 * n + width]),
+                ("weight_histogram", packed[5 * n + width :]),
+            ):
+                low, high = block[:n], block[n : 2 * n]
+                counts = block[2 * n :].reshape(n, bins)
+                for i, entry in enumerate(out):
+                    entry[key] = _histogram(low[i], high[i], counts[i], bins)
         return out
 
 
-def _split(block: np.ndarray, n: int, bins: int) -> tuple[np.ndarray, ...]:
-    parts = [block[k * n : (k + 1) * n] for k in range(5)]
-    return (*parts, block[5 * n :].reshape(n, bins))
+def _norms(flat: torch.Tensor, sizes: list[int], orders: tuple[float, ...]) -> torch.Tensor:
+    """(L, len(orders)): per layer (a slice of `flat`) the vector norms of those orders (2: L2,
+    1: sum of |x|, inf: max |x|), in float32 at least; torch's reductions sum pairwise, so a
+    float32 sum of 10^6 values stays within ~1e-6 of the float64 one. (|x| is taken once for
+    all layers: vector_norm's ord=inf is several times slower than abs() then amax().)"""
+    dtype = torch.promote_types(flat.dtype, torch.float32)
+    magnitude = flat.abs() if 1 in orders or math.inf in orders else flat
+    rows = []
+    for part, size in zip(flat.split(sizes), magnitude.split(sizes), strict=True):
+        row = []
+        for order in orders:
+            if order == 2:
+                row.append(torch.linalg.vector_norm(part, dtype=dtype))
+            elif order == 1:
+                row.append(size.sum(dtype=dtype))
+            else:
+                row.append(size.amax().to(dtype))
+        rows.append(torch.stack(row))
+    return torch.stack(rows)
 
 
 def _histogram(low: float, high: float, counts: np.ndarray, bins: int) -> dict[str, list]:

@@ -48,6 +48,7 @@ log = logging.getLogger("backprop_lens.watch")
 BUDGET = 0.03  # share of the training time the statistics may take with every=None
 MAX_LOGS_PER_SECOND = 30.0  # the page redraws about this often; more is not seen
 MAX_EVERY = 100_000
+HISTOGRAM_INTERVAL = 1.0  # seconds between histograms at least (they cost several norms)
 CLOSE_TIMEOUT = 3.0  # seconds close() waits for the server at most
 PAUSE_POLL = 0.1  # seconds between looks at the page's controls while paused
 _TOP_LEVEL = ("test_loss", "accuracy", "test_accuracy")  # log() keywords with their own column
@@ -109,6 +110,8 @@ class Watcher:
         self._pre_cost = 0.0
         self._mark: float | None = None  # when the previous post-hook ended
         self._rate_mark = (time.perf_counter(), 0)  # (time, step) of the last logged step
+        self._next_histograms = 0.0  # perf_counter time from which histograms are due
+        self._with_histograms = False  # the logged step in progress counts histograms
         self._closed = False
         self._failed = False
         self._sender: Sender | None = None
@@ -210,8 +213,11 @@ class Watcher:
         self._pre_cost = 0.0
         if not self._logging or self._sender is None:
             return
+        histograms = self._with_histograms = started >= self._next_histograms
+        if histograms:
+            self._next_histograms = started + HISTOGRAM_INTERVAL
         try:
-            self._stats.before_step()
+            self._stats.before_step(histograms)
         except Exception as exc:
             self._fail("gradient statistics", exc)
         self._pre_cost = time.perf_counter() - started
@@ -237,7 +243,8 @@ class Watcher:
             layers = self._stats.after_step()
             if layers is not None:
                 self._frames(step, layers)
-            self._cost = _smooth(self._cost, self._pre_cost + time.perf_counter() - started)
+            if self._cost is None or not self._with_histograms:  # those are paced by time
+                self._cost = _smooth(self._cost, self._pre_cost + time.perf_counter() - started)
         self._next_log = self._plan_next(step)
         control = self._sender.control if self._sender is not None else Control()
         if self._distributed:
@@ -257,6 +264,7 @@ class Watcher:
                 "weight": entry.pop("weight_histogram"),
             }
             for entry in layers
+            if "grad_histogram" in entry
         }
         if self._pending is not None:  # the previous logged step never got its log() call
             self._send_pending()
@@ -279,7 +287,8 @@ class Watcher:
             frame.update(early)
             frame["scalars"].update(scalars)
         self._pending = frame
-        self._sender.put_snapshot({"type": "snapshot", "step": step, "histograms": histograms})
+        if histograms:
+            self._sender.put_snapshot({"type": "snapshot", "step": step, "histograms": histograms})
 
     def _send_pending(self) -> None:
         frame, self._pending = self._pending, None
