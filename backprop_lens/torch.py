@@ -211,8 +211,8 @@ class Watcher:
         started = time.perf_counter()
         self._logging = self._due(self.step + 1)
         self._pre_cost = 0.0
-        if not self._logging or self._sender is None:
-            return
+        if not self._logging or self._sender is None or self._sender.gave_up is not None:
+            return  # off rank 0, or nobody to send to: the schedule stays, the work does not
         histograms = self._with_histograms = started >= self._next_histograms
         if histograms:
             self._next_histograms = started + HISTOGRAM_INTERVAL

@@ -220,3 +220,48 @@ def test_controls_reach_the_connected_script(server: LiveServer) -> None:
             ws.recv(timeout=10)
         late = api(server, "POST", f"/api/sessions/{sid}/control", json={"action": "pause"})
         assert late.status_code == 409 and "not connected" in late.json()["detail"]
+
+
+def test_the_page_streams_an_external_session(server: LiveServer) -> None:
+    """A viewer of /ws/sessions/{id} gets the hello with the history, then the script's
+    metrics and histograms as they come; engine commands get an error frame."""
+    with open_ingest(server) as (ws, hello):
+        sid = hello["session"]["id"]
+        ws.send(orjson.dumps(metrics_frame(1)).decode())
+        settle(server, sid, 1)
+        with connect(server.ws_url + f"/ws/sessions/{sid}", proxy=None) as viewer:
+            first = orjson.loads(viewer.recv(timeout=10))
+            assert first["type"] == "hello" and first["history"]["step"] == [1]
+            assert first["session"]["kind"] == "external"
+            histogram = {"edges": [0.0, 0.5, 1.0], "counts": [3, 4]}
+            ws.send(orjson.dumps(metrics_frame(2, grad_norm=0.75)).decode())
+            ws.send(
+                orjson.dumps(
+                    {
+                        "type": "snapshot",
+                        "step": 2,
+                        "histograms": {"fc1": {"grad": histogram, "weight": histogram}},
+                    }
+                ).decode()
+            )
+            seen: dict[str, dict[str, Any]] = {}
+            while not {"metrics", "snapshot"} <= set(seen):
+                frame = orjson.loads(viewer.recv(timeout=10))
+                seen[frame["type"]] = frame
+            assert seen["metrics"]["step"] == 2
+            assert seen["metrics"]["layers"][0]["grad_norm"] == 0.75
+            assert seen["snapshot"]["histograms"]["fc1"]["grad"] == histogram
+            viewer.send(orjson.dumps({"type": "command", "action": "start"}).decode())
+            while (frame := orjson.loads(viewer.recv(timeout=10)))["type"] != "error":
+                pass
+            assert "external run" in frame["message"]
+
+
+def test_deleting_a_live_session_tells_the_script(server: LiveServer) -> None:
+    with open_ingest(server) as (ws, hello):
+        sid = hello["session"]["id"]
+        assert api(server, "DELETE", f"/api/sessions/{sid}").status_code == 204
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
+    assert listed(server) == []
