@@ -102,6 +102,9 @@ class Watcher:
         self._logging = False  # the step in progress is logged
         self._pending: dict[str, Any] | None = None  # the last logged step's frame, not sent
         self._early: dict[str, Any] | None = None  # log() values given before their step
+        # log() is called before optimizer.step() (its values are the coming step's) when its
+        # first call came before the first step; else after it (as documented)
+        self._log_before: bool | None = None
         self._epoch = 0
         self._control_seq = 0  # the last control state applied
         self._learning_rate: float | None = None
@@ -157,10 +160,12 @@ class Watcher:
         accuracy, test_accuracy and epoch have columns of their own; any other name is kept
         under "scalars") to the step just taken. Call it once per step, after
         optimizer.step(); on a step that is not logged it does nothing (no tensor is read)."""
+        if self._log_before is None:  # the first call tells which way round the script goes
+            self._log_before = self.step == 0
         pending = self._pending
-        if pending is not None and pending["step"] == self.step:
+        if not self._log_before and pending is not None and pending["step"] == self.step:
             target = pending
-        elif self._due(self.step + 1):  # called before optimizer.step() of a logged step
+        elif self._log_before and self._due(self.step + 1):
             target = self._early = {"step": self.step + 1}
         else:
             return
@@ -281,12 +286,16 @@ class Watcher:
         }
         early = self._early
         self._early = None
-        if early is not None and early["step"] == step:
+        if early is not None and early["step"] == step:  # log() came first: the frame is whole
             early.pop("step")
             scalars = early.pop("scalars", {})
             frame.update(early)
             frame["scalars"].update(scalars)
-        self._pending = frame
+            if "epoch" in frame:
+                self._epoch = int(frame["epoch"])
+            self._sender.put_metrics(frame)
+        else:
+            self._pending = frame
         if histograms:
             self._sender.put_snapshot({"type": "snapshot", "step": step, "histograms": histograms})
 

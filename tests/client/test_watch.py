@@ -149,6 +149,25 @@ def test_every_n_logs_exactly_those_steps(server: LiveServer) -> None:
     assert metrics(server, watcher.session_id)["step"] == [3, 6, 9]
 
 
+def test_log_called_before_the_step_belongs_to_that_step(server: LiveServer) -> None:
+    model = make_model()
+    x, y = make_batch()
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR)
+    losses = {}
+    with watch(model, optimizer, url=server.url, every=2) as watcher:
+        for step in range(1, 7):
+            optimizer.zero_grad()
+            loss = nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            watcher.log(loss=loss, epoch=step // 3)  # before optimizer.step(): step `step`'s
+            optimizer.step()
+            losses[step] = loss.item()
+    got = metrics(server, watcher.session_id)
+    assert got["step"] == [2, 4, 6]
+    assert got["loss"] == [pytest.approx(losses[s], rel=1e-6) for s in (2, 4, 6)]
+    assert got["epoch"] == [0, 1, 2]
+
+
 def test_server_down_leaves_training_unchanged(tmp_path: Path) -> None:
     """Nobody listens at the URL: the run trains exactly as without the watcher, nothing is
     raised, and close() returns (the bound is generous: it is about not hanging)."""
