@@ -33,6 +33,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -206,8 +207,9 @@ class Watcher:
     # ---- hooks --------------------------------------------------------------------------------
 
     def _due(self, step: int) -> bool:
-        """Whether `step` is logged (not inside DDP's no_sync)."""
-        if self._failed or step < self._next_log:
+        """Whether `step` is logged (not inside DDP's no_sync). The same on every rank, whatever
+        happened to one of them: the logged steps are where the ranks meet for a broadcast."""
+        if step < self._next_log:
             return False
         # DDP sets this flag to False inside no_sync(): such gradients are not all-reduced.
         return self._ddp is None or bool(self._ddp.require_backward_grad_sync)
@@ -216,7 +218,8 @@ class Watcher:
         started = time.perf_counter()
         self._logging = self._due(self.step + 1)
         self._pre_cost = 0.0
-        if not self._logging or self._sender is None or self._sender.gave_up is not None:
+        sender = self._sender
+        if not self._logging or sender is None or sender.gave_up is not None or self._failed:
             return  # off rank 0, or nobody to send to: the schedule stays, the work does not
         histograms = self._with_histograms = started >= self._next_histograms
         if histograms:
@@ -237,24 +240,25 @@ class Watcher:
         if self._logging:
             self._logging = False
             try:
-                self._logged_step(started)
+                self._record(started)
             except Exception as exc:
                 self._fail("update statistics", exc)
+            self._next_log = self._plan_next(self.step)
+            control = self._sender.control if self._sender is not None else Control()
+            if self._distributed:  # every rank comes here at the same steps, failed or not
+                control = self._broadcast(control)
+            self._apply(control)
         self._mark = time.perf_counter()
 
-    def _logged_step(self, started: float) -> None:
-        step = self.step
-        if self._sender is not None and not self._failed:
-            layers = self._stats.after_step()
-            if layers is not None:
-                self._frames(step, layers)
-            if self._cost is None or not self._with_histograms:  # those are paced by time
-                self._cost = _smooth(self._cost, self._pre_cost + time.perf_counter() - started)
-        self._next_log = self._plan_next(step)
-        control = self._sender.control if self._sender is not None else Control()
-        if self._distributed:
-            control = self._broadcast(control)
-        self._apply(control)
+    def _record(self, started: float) -> None:
+        """The logged step's statistics into frames (rank 0)."""
+        if self._sender is None or self._failed:
+            return
+        layers = self._stats.after_step()
+        if layers is not None:
+            self._frames(self.step, layers)
+        if self._cost is None or not self._with_histograms:  # those are paced by time
+            self._cost = _smooth(self._cost, self._pre_cost + time.perf_counter() - started)
 
     def _frames(self, step: int, layers: list[dict[str, Any]]) -> None:
         """Queue the snapshot (histograms) and keep the metrics frame for log()."""
@@ -343,7 +347,10 @@ class Watcher:
             if not control.paused or control.stop:
                 return
             time.sleep(PAUSE_POLL)
-            control = self._sender.control if self._sender is not None else Control()
+            sender = self._sender
+            control = sender.control if sender is not None else Control()
+            if sender is not None and sender.gave_up is not None:  # nobody left to resume it
+                control = replace(control, paused=False)
             if self._distributed:
                 control = self._broadcast(control)
 
