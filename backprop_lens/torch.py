@@ -108,6 +108,7 @@ class Watcher:
         self._log_before: bool | None = None
         self._epoch = 0
         self._control_seq = 0  # the last control state applied
+        self._paused = False  # waiting in the post-hook for the page's resume
         self._learning_rate: float | None = None
         self._step_time: float | None = None  # smoothed seconds of a step without statistics
         self._cost: float | None = None  # smoothed seconds of a logged step's statistics
@@ -382,7 +383,8 @@ class Watcher:
                     "message": f"stop asked; the script sees it after step {step}",
                 }
             )
-        elif control.paused:
+        elif control.paused and not self._paused:
+            self._paused = True
             self._event(
                 {
                     "type": "control",
@@ -391,7 +393,8 @@ class Watcher:
                     "message": f"paused after step {step}",
                 }
             )
-        elif self._control_seq > 0:
+        elif not control.paused and self._paused:
+            self._paused = False
             self._event(
                 {
                     "type": "control",
