@@ -19,6 +19,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from server.errors import ConflictError, InsufficientStorageError, NotFoundError
@@ -324,7 +325,7 @@ class ExternalSession:
                 raise InsufficientStorageError(self._record.save_error or "cannot save")
 
 
-def rate_limiter(rate: float, burst: float) -> Any:
+def rate_limiter(rate: float, burst: float) -> Callable[[], bool]:
     """A token bucket: the returned function answers whether one more frame fits now."""
     tokens = burst
     last = time.monotonic()

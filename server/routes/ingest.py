@@ -6,7 +6,8 @@ the Origin check, and messages above 1 MiB close the socket with 1009. Here: the
 within FIRST_FRAME_TIMEOUT seconds, must be a valid topology (else an error frame and close
 4422); the server answers {"type": "session", "session": {...}}. Every later frame is validated
 (server/ingest_schema.py); an invalid one is answered with {"type": "error", "message"} naming
-the field, and dropped, as are frames beyond FRAME_RATE per second (BURST at once). Controls
+the field, and dropped, as are frames beyond FRAME_RATE per second (BURST at once) but the
+finish frame. Controls
 from the page reach the script as {"type": "control", ...} frames on the same connection.
 """
 
@@ -109,7 +110,13 @@ async def _read(websocket: WebSocket, session: ExternalSession) -> bool:
             raw = message.get("bytes")
         if raw is None:
             continue
-        if not allowed():
+        try:
+            document = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            await _error(websocket, f"expected a JSON frame, got invalid JSON: {exc}")
+            continue
+        finishing = isinstance(document, dict) and document.get("type") == "finish"
+        if not finishing and not allowed():  # the end of a run is never dropped
             refused += 1
             if refused == 1 or refused % 100 == 0:
                 await _error(
@@ -117,10 +124,7 @@ async def _read(websocket: WebSocket, session: ExternalSession) -> bool:
                 )
             continue
         try:
-            frame = INGEST_FRAME.validate_python(orjson.loads(raw))
-        except orjson.JSONDecodeError as exc:
-            await _error(websocket, f"expected a JSON frame, got invalid JSON: {exc}")
-            continue
+            frame = INGEST_FRAME.validate_python(document)
         except ValidationError as exc:
             await _error(websocket, f"frame refused: {_problem(exc)}")
             continue

@@ -18,6 +18,7 @@ from engine.config import RunConfig
 from engine.cost import EVAL_MEMORY_BYTES, MAX_FLOPS_PER_EVALUATION, format_bytes
 from server.deps import JSONBytes, SessionDep, errors
 from server.errors import BadRequestError, ConflictError, SessionError
+from server.external import ExternalSession
 from server.limits import (
     BOUNDARY_NEURON_VALUES,
     MAX_ANSWER_VALUES,
@@ -281,7 +282,13 @@ def get_config(session: SessionDep) -> dict[str, Any]:
     responses=errors(404, 409),
 )
 def snapshot(session: SessionDep) -> JSONBytes:
-    """What the WebSocket streams as "snapshot" frames, for a page that is not streaming."""
+    """What the WebSocket streams as "snapshot" frames, for a page that is not streaming. For an
+    external session: the latest histograms its script sent (409 before any)."""
+    if isinstance(session, ExternalSession):
+        latest = session.latest_snapshot()
+        if latest is None:
+            raise ConflictError(f"session {session.id} has no histograms yet")
+        return JSONBytes(latest)
     return JSONBytes(session.call(lambda trainer: trainer.snapshot()))
 
 

@@ -251,6 +251,8 @@ def test_the_page_streams_an_external_session(server: LiveServer) -> None:
             assert seen["metrics"]["step"] == 2
             assert seen["metrics"]["layers"][0]["grad_norm"] == 0.75
             assert seen["snapshot"]["histograms"]["fc1"]["grad"] == histogram
+            latest = api(server, "GET", f"/api/sessions/{sid}/snapshot").json()
+            assert (latest["step"], latest["histograms"]["fc1"]["weight"]) == (2, histogram)
             viewer.send(orjson.dumps({"type": "command", "action": "start"}).decode())
             while (frame := orjson.loads(viewer.recv(timeout=10)))["type"] != "error":
                 pass
@@ -265,3 +267,23 @@ def test_deleting_a_live_session_tells_the_script(server: LiveServer) -> None:
             ws.recv(timeout=10)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 4404
     assert listed(server) == []
+
+
+def test_frames_beyond_the_rate_limit_are_dropped_and_said(server: LiveServer) -> None:
+    """1,000 frames sent at once: the burst (400) and what the rate refills pass, the rest is
+    dropped with an error frame naming the limit; the connection stays, and the finish frame
+    that follows at once still ends the run."""
+    with open_ingest(server) as (ws, hello):
+        sid = hello["session"]["id"]
+        for step in range(1, 1001):
+            ws.send(orjson.dumps(metrics_frame(step)).decode())
+        error = orjson.loads(ws.recv(timeout=10))
+        assert error["type"] == "error" and "more than 200 a second" in error["message"]
+        ws.send(orjson.dumps({"type": "finish", "step": 1000}).decode())
+        with pytest.raises(ConnectionClosed):
+            while True:
+                ws.recv(timeout=10)
+    recorded = api(server, "GET", f"/api/sessions/{sid}/metrics").json()["step"]
+    assert recorded[:400] == list(range(1, 401)) and len(recorded) < 1000
+    session = api(server, "GET", f"/api/sessions/{sid}").json()
+    assert (session["status"], session["step"]) == ("finished", 1000)  # finish is never dropped
