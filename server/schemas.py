@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from engine.config import HyperparameterUpdate, RunConfig
 from server.limits import MAX_PACE, MAX_STEPS_PER_REQUEST
@@ -175,14 +175,19 @@ class ControlRequest(BaseModel):
         "watcher.should_stop), or give its optimizer a new learning rate"
     )
     learning_rate: float | None = Field(
-        None, gt=0, le=1e3, description="the new rate, required with action learning_rate"
+        None,
+        gt=0,
+        le=1e3,
+        validate_default=True,  # so that its absence is checked too
+        description="the new rate, required with action learning_rate",
     )
 
-    @model_validator(mode="after")
-    def _rate_given(self) -> ControlRequest:
-        if self.action == "learning_rate" and self.learning_rate is None:
-            raise ValueError("learning_rate: required with action 'learning_rate'")
-        return self
+    @field_validator("learning_rate")
+    @classmethod
+    def _rate_given(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is None and info.data.get("action") == "learning_rate":
+            raise ValueError("required with action 'learning_rate'")
+        return value
 
 
 class ControlResult(BaseModel):

@@ -214,7 +214,7 @@ def test_controls_reach_the_connected_script(server: LiveServer) -> None:
         missing = api(
             server, "POST", f"/api/sessions/{sid}/control", json={"action": "learning_rate"}
         )
-        assert missing.status_code == 422 and "learning_rate" in missing.text
+        assert missing.status_code == 422 and '"field":"learning_rate"' in missing.text
         ws.send(orjson.dumps({"type": "finish"}).decode())
         with pytest.raises(ConnectionClosed):
             ws.recv(timeout=10)
