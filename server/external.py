@@ -81,6 +81,7 @@ class ExternalSession:
         self._link: Link | None = None  # the script's connection while it is live
         self._snapshot: dict[str, Any] | None = None  # the latest histograms frame
         self._deleted = False
+        self.last_used = time.monotonic()  # when a request last found it (idle unloading)
 
     # ---- what clients see ---------------------------------------------------------------------
 
@@ -157,6 +158,15 @@ class ExternalSession:
     def worker(self) -> None:
         """No thread of this server trains it."""
         return None
+
+    @property
+    def loaded(self) -> bool:
+        """Always in memory: what it holds is its thinned history (a few thousand rows)."""
+        return True
+
+    def unload(self) -> bool:
+        """Nothing to unload (no trainer, no checkpoint): False, as for a session in use."""
+        return False
 
     # ---- the script's connection --------------------------------------------------------------
 
