@@ -59,6 +59,7 @@ format: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench.engine_speed
 	$(BIN)/python -m bench.stream
+	$(BIN)/python -m bench.watch
 
 # Mutation testing of the engine's math and bookkeeping ([tool.mutmut] in pyproject.toml; the
 # campaign, its runtime and every equivalent mutant are in docs/testing.md). A fresh campaign each

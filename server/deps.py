@@ -16,8 +16,7 @@ from fastapi.responses import JSONResponse
 from server.hub import Hub
 from server.problems import FieldErrors, error_item, errors
 from server.problems import install_problem_handlers as install_error_handlers
-from server.session import Session
-from server.sessions import SessionManager
+from server.sessions import AnySession, SessionManager
 from server.store import Store
 
 __all__ = [
@@ -70,9 +69,9 @@ HubDep = Annotated[Hub, Depends(get_hub)]
 SessionId = Annotated[str, Path(min_length=1, max_length=64, description="the session id")]
 
 
-def get_session(session_id: SessionId, sessions: SessionsDep) -> Session:
+def get_session(session_id: SessionId, sessions: SessionsDep) -> AnySession:
     """The session named in the path (404 if unknown); loads it from the store on first use."""
     return sessions.get(session_id)
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[AnySession, Depends(get_session)]

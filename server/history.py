@@ -425,6 +425,9 @@ class History:
             rows = downsample(rows, max_points)
         result: dict[str, Any] = {key: [row.get(key) for row in rows] for key in SCALAR_COLUMNS}
         result["layers"] = _layer_columns(rows)
+        scalars = _scalar_columns(rows)
+        if scalars:  # an external session's own scalars (watcher.log(seen=...)), by name
+            result["scalars"] = scalars
         events = self.events()
         if after is not None:
             events = [event for event in events if event["step"] > after]
@@ -444,6 +447,15 @@ def downsample(items: list[Any], max_points: int) -> list[Any]:
     return [
         items[(i * (n - 1) + (max_points - 1) // 2) // (max_points - 1)] for i in range(max_points)
     ]
+
+
+def _scalar_columns(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """{"<name>": [...]} of the rows' "scalars" dicts, aligned with `rows` (None where absent)."""
+    names: dict[str, None] = {}
+    for row in rows:
+        for name in row.get("scalars") or ():
+            names[name] = None
+    return {name: [(row.get("scalars") or {}).get(name) for row in rows] for name in names}
 
 
 def _layer_columns(rows: list[dict[str, Any]]) -> dict[str, dict[str, list[Any]]]:

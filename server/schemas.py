@@ -10,13 +10,25 @@ from __future__ import annotations
 import unicodedata
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from engine.config import HyperparameterUpdate, RunConfig
 from server.limits import MAX_PACE, MAX_STEPS_PER_REQUEST
 from server.problems import ProblemField
 
-Status = Literal["idle", "running", "paused", "diverged", "stopped_early", "interrupted"]
+# the last three are an external session's (server/external.py): its script connected, closed
+# its watcher, or lost the connection without closing it
+Status = Literal[
+    "idle",
+    "running",
+    "paused",
+    "diverged",
+    "stopped_early",
+    "interrupted",
+    "live",
+    "finished",
+    "disconnected",
+]
 STATUSES: tuple[str, ...] = (
     "idle",
     "running",
@@ -24,6 +36,9 @@ STATUSES: tuple[str, ...] = (
     "diverged",
     "stopped_early",
     "interrupted",
+    "live",
+    "finished",
+    "disconnected",
 )
 
 
@@ -86,6 +101,11 @@ class SessionPublic(BaseModel):
 
     id: str
     name: str
+    kind: Literal["engine", "external"] = Field(
+        "engine",
+        description="engine: trained by this server; external: a PyTorch script's own run, "
+        "watched through /ws/ingest (start, step, reset and weights answer 409)",
+    )
     status: Status
     step: int = Field(description="completed training steps")
     epoch: int
@@ -140,6 +160,39 @@ class StopResult(BaseModel):
 
     step: int
     status: Status
+
+
+class ControlRequest(BaseModel):
+    """POST /api/sessions/{id}/control: what an external session's script should do at its
+    next logged step."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    action: Literal["pause", "resume", "stop", "learning_rate"] = Field(
+        description="pause and resume the script's training loop, stop it (the script reads "
+        "watcher.should_stop), or give its optimizer a new learning rate"
+    )
+    learning_rate: float | None = Field(
+        None,
+        gt=0,
+        le=1e3,
+        validate_default=True,  # so that its absence is checked too
+        description="the new rate, required with action learning_rate",
+    )
+
+    @field_validator("learning_rate")
+    @classmethod
+    def _rate_given(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is None and info.data.get("action") == "learning_rate":
+            raise ValueError("required with action 'learning_rate'")
+        return value
+
+
+class ControlResult(BaseModel):
+    """The control frame sent to the script, and the session."""
+
+    sent: dict[str, Any]
+    session: SessionPublic
 
 
 class StartRequest(BaseModel):

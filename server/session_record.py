@@ -27,7 +27,9 @@ class SessionRecord:
     config: dict[str, Any]  # the run configuration document, with hyperparameter changes
     created_at: str  # ISO 8601 UTC
     updated_at: str  # ISO 8601 UTC, on every status, name or config change
-    status: str = "idle"  # idle, running, paused, diverged, stopped_early or interrupted
+    # idle, running, paused, diverged, stopped_early or interrupted; an external session's
+    # (server/external.py) live, finished or disconnected
+    status: str = "idle"
     step: int = 0  # completed training steps
     epoch: int = 0  # completed passes over the training set
     metrics: dict[str, Any] | None = None  # the latest report without layers and events
@@ -40,10 +42,17 @@ class SessionRecord:
         """An idle session at step 0, created `now`."""
         return cls(id=id, name=name, config=config, created_at=now, updated_at=now)
 
+    @property
+    def kind(self) -> str:
+        """ "external" for a run watched from its own script (its config is the topology the
+        script sent, marked so), else "engine"."""
+        return "external" if self.config.get("kind") == "external" else "engine"
+
     @classmethod
     def from_stored(cls, row: dict[str, Any]) -> SessionRecord:
-        """The record of a `Store.get_session` row (a stored name may be null: the id shows)."""
-        return cls(
+        """The record of a `Store.get_session` row (a stored name may be null: the id shows).
+        An external run stored as live lost its connection with the server that stopped."""
+        record = cls(
             id=row["id"],
             name=row.get("name") or row["id"],
             config=row["config"],
@@ -56,6 +65,9 @@ class SessionRecord:
             message=row.get("message"),
             best_step=row.get("best_step"),
         )
+        if record.kind == "external" and record.status == "live":
+            record.status = "disconnected"
+        return record
 
     def public(self, pace: float | None = None) -> dict[str, Any]:
         """The SessionPublic document; `pace` is the steps per second of a paced run, given
@@ -63,6 +75,7 @@ class SessionRecord:
         return {
             "id": self.id,
             "name": self.name,
+            "kind": self.kind,
             "status": self.status,
             "step": self.step,
             "epoch": self.epoch,

@@ -24,8 +24,10 @@ from engine import cost
 from engine.config import ConfigError, RunConfig, config_to_dict, parse_config
 from server.capacity import TrainingSlots
 from server.errors import NotFoundError, TooManySessionsError
+from server.external import ExternalSession, Link
 from server.history import History
 from server.hub import Hub
+from server.ingest_schema import TopologyFrame
 from server.limits import MAX_SESSIONS, UPLOAD_QUOTA_BYTES
 from server.memory import MemoryBudget, default_memory_budget, estimate_cost
 from server.session import Session, SessionContext
@@ -37,6 +39,7 @@ log = logging.getLogger("backprop_lens.sessions")
 
 PERSIST_INTERVAL = 1.0  # seconds the persister sleeps between rounds
 UNLOAD_AFTER = 600.0  # seconds a session not training stays loaded after its last use
+AnySession = Session | ExternalSession
 
 
 class SessionManager:
@@ -63,7 +66,8 @@ class SessionManager:
         self.uploads = Uploads(store, upload_quota)
         self._hub = hub
         self._context = SessionContext(store, self.slots, hub, self.wake_persister, self.memory)
-        self._sessions: dict[str, Session] = {}  # found or created (in memory or unloaded)
+        # found or created (in memory or unloaded); external sessions are fed by their scripts
+        self._sessions: dict[str, AnySession] = {}
         self._deleted: set[str] = set()  # ids deleted by this process
         self._lock = threading.Lock()  # guards _sessions and _deleted
         # Held from counting the stored sessions to storing a new one, so creates that arrive
@@ -77,7 +81,7 @@ class SessionManager:
 
     # ---- lookup -----------------------------------------------------------------------------
 
-    def get(self, session_id: str) -> Session:
+    def get(self, session_id: str) -> AnySession:
         """A session by id, loaded from the store on first use (NotFoundError if unknown)."""
         with self._lock:
             session = self._sessions.get(session_id)
@@ -89,12 +93,17 @@ class SessionManager:
         if stored is None:
             raise NotFoundError(f"no session with id {session_id!r}")
         record = SessionRecord.from_stored(stored)
-        step = self.store.checkpoint_step(session_id)  # what the session resumes from
-        if step is not None:
-            record.step = step
-        # The checkpoint and the history are read when first needed (a session only looked at
-        # holds neither).
-        session = Session(record, None, self._context)
+        session: AnySession
+        if record.kind == "external":
+            history = self.store.load_history(session_id)
+            session = ExternalSession(record, history, self.store, self._context.hub)
+        else:
+            step = self.store.checkpoint_step(session_id)  # what the session resumes from
+            if step is not None:
+                record.step = step
+            # The checkpoint and the history are read when first needed (a session only looked
+            # at holds neither).
+            session = Session(record, None, self._context)
         with self._lock:
             if session_id in self._deleted:
                 raise NotFoundError(f"no session with id {session_id!r}")
@@ -177,6 +186,32 @@ class SessionManager:
                 "dataset.name", f"expected the id of an uploaded dataset, got {upload_id!r}"
             )
 
+    def open_external(self, topology: TopologyFrame, link: Link) -> ExternalSession:
+        """The session a watched script feeds through `link`: the one it names in "resume"
+        when that still exists as an external session, else a new one (ConflictError at the
+        session cap (TooManySessionsError), or when the named one is live on another connection)."""
+        if topology.resume is not None:
+            try:
+                found = self.get(topology.resume)
+            except NotFoundError:
+                found = None
+            if isinstance(found, ExternalSession):
+                found.attach(link)
+                return found
+        doc = topology.model_dump(exclude={"type", "resume", "name"}, exclude_none=True)
+        doc = {"kind": "external", **doc}
+        name = topology.name or f"{topology.model} ({topology.framework})"
+        record = SessionRecord.new(secrets.token_hex(6), name, doc, utc_now())
+        with self._create_lock:
+            self._check_room()
+            self.store.create_session(record.id, record.name, doc, record.created_at)
+        session = ExternalSession(record, History(self.store.policy), self.store, self._context.hub)
+        session.attach(link)
+        with self._lock:
+            self._sessions[record.id] = session
+        session.persist()
+        return session
+
     def _check_room(self) -> None:
         """Refuse one more stored session at MAX_SESSIONS (TooManySessionsError naming the limit)."""
         stored = len(self.store.list_sessions())
@@ -185,7 +220,7 @@ class SessionManager:
                 f"{stored} sessions are stored, the limit is {MAX_SESSIONS}; delete one first"
             )
 
-    def delete(self, session: Session) -> None:
+    def delete(self, session: AnySession) -> None:
         """Forget a session, then stop it and erase it with its history and checkpoint."""
         with self._lock:  # from now on nothing can load it again
             self._sessions.pop(session.id, None)

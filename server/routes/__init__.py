@@ -1,5 +1,6 @@
 """One APIRouter per resource: the REST ones gathered by `api_router` (under /api), the
-WebSocket stream by `ws_router`, the API's documentation pages (/docs, /redoc) by `docs_router`."""
+WebSocket stream and the ingest socket of watched scripts by `ws_router`, the API's documentation
+pages (/docs, /redoc) by `docs_router`."""
 
 from fastapi import APIRouter
 
@@ -8,6 +9,7 @@ from server.routes import (
     datasets,
     docs,
     health,
+    ingest,
     inspect,
     memory,
     sessions,
@@ -26,6 +28,7 @@ api_router.include_router(stream.router)
 
 ws_router = APIRouter()
 ws_router.include_router(ws.router)
+ws_router.include_router(ingest.router)
 
 docs_router = docs.router
 DOCS_PATHS = docs.DOCS_PATHS

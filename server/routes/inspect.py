@@ -19,7 +19,8 @@ from engine.config import RunConfig
 from engine.cost import EVAL_MEMORY_BYTES, MAX_FLOPS_PER_EVALUATION, format_bytes
 from engine.network import WeightsError
 from server.deps import JSONBytes, SessionDep, errors
-from server.errors import BadRequestError, InvalidFieldsError, TooLargeError
+from server.errors import BadRequestError, ConflictError, InvalidFieldsError, TooLargeError
+from server.external import ExternalSession
 from server.limits import (
     BOUNDARY_NEURON_VALUES,
     MAX_ANSWER_VALUES,
@@ -97,7 +98,7 @@ def get_metrics(
     response_model=TraceResult,
     response_class=JSONBytes,
     summary="Trace a forward and backward pass of some inputs, without changing anything",
-    responses={**errors(404, 422), **TOO_LARGE},
+    responses={**errors(404, 409, 422), **TOO_LARGE},
 )
 def trace(body: TraceRequest, session: SessionDep) -> JSONBytes:
     """Every layer's input, pre-activation, output and gradients for these raw inputs; 413 when
@@ -119,7 +120,7 @@ def trace(body: TraceRequest, session: SessionDep) -> JSONBytes:
     response_model=PredictResult,
     response_class=JSONBytes,
     summary="The network's outputs for some raw inputs",
-    responses={**errors(404, 422), **TOO_LARGE},
+    responses={**errors(404, 409, 422), **TOO_LARGE},
 )
 def predict(body: PredictRequest, session: SessionDep) -> JSONBytes:
     """Outputs after the output activation (softmax probabilities for cross-entropy)."""
@@ -139,7 +140,7 @@ def predict(body: PredictRequest, session: SessionDep) -> JSONBytes:
     response_model=Grid,
     response_class=JSONBytes,
     summary="The decision surface over the plane (2-D data only)",
-    responses={**errors(400, 404, 422), **TOO_LARGE},
+    responses={**errors(400, 404, 409, 422), **TOO_LARGE},
 )
 def boundary(
     session: SessionDep,
@@ -166,7 +167,7 @@ def boundary(
     response_model=DataOut,
     response_class=JSONBytes,
     summary="The session's train and test data (raw inputs)",
-    responses=errors(404, 422),
+    responses=errors(404, 409, 422),
 )
 def data(
     session: SessionDep,
@@ -212,7 +213,7 @@ def data(
     response_model=dict[str, Any],
     response_class=JSONBytes,
     summary="Every weight and buffer as nested lists",
-    responses={**errors(404), **TOO_LARGE},
+    responses={**errors(404, 409), **TOO_LARGE},
 )
 def get_weights(session: SessionDep, layout: LayoutQuery = "engine") -> JSONBytes:
     """The engine's layout: names like "0.W" (fan_in, units; the transpose of
@@ -273,7 +274,7 @@ def put_weights(
     summary="Download the weights as .npz",
     responses={
         200: {"content": {"application/octet-stream": {}}, "description": "an .npz archive"},
-        **errors(404),
+        **errors(404, 409),
     },
 )
 def download_weights(session: SessionDep, layout: LayoutQuery = "engine") -> Response:
@@ -297,11 +298,18 @@ def download_weights(session: SessionDep, layout: LayoutQuery = "engine") -> Res
     "/config",
     response_model=RunConfig,
     summary="The run configuration document (with hyperparameter changes)",
-    responses=errors(404),
+    responses=errors(404, 409),
 )
 def get_config(session: SessionDep) -> dict[str, Any]:
-    """Post it back to POST /api/sessions to repeat the run."""
-    return session.public()["config"]
+    """Post it back to POST /api/sessions to repeat the run. 409 for an external session: a
+    script's run has no run configuration (its topology is the session's "config")."""
+    public = session.public()
+    if public["kind"] == "external":
+        raise ConflictError(
+            f"session {session.id} is an external run: it has no run configuration; its "
+            "topology is the session document's config"
+        )
+    return public["config"]
 
 
 @router.get(
@@ -309,10 +317,16 @@ def get_config(session: SessionDep) -> dict[str, Any]:
     response_model=Snapshot,
     response_class=JSONBytes,
     summary="The engine snapshot: weights, gradients, node values, grid, histograms",
-    responses=errors(404),
+    responses=errors(404, 409),
 )
 def snapshot(session: SessionDep) -> JSONBytes:
-    """What the WebSocket streams as "snapshot" frames, for a page that is not streaming."""
+    """What the WebSocket streams as "snapshot" frames, for a page that is not streaming. For an
+    external session: the latest histograms its script sent (409 before any)."""
+    if isinstance(session, ExternalSession):
+        latest = session.latest_snapshot()
+        if latest is None:
+            raise ConflictError(f"session {session.id} has no histograms yet")
+        return JSONBytes(latest)
     return JSONBytes(session.call(lambda trainer: trainer.snapshot()))
 
 

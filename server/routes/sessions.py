@@ -15,10 +15,13 @@ from engine import cost
 from engine.config import ConfigError, FieldError
 from engine.data import DatasetError, make_dataset
 from server.deps import FieldErrors, HubDep, SessionDep, SessionsDep, StoreDep, error_item, errors
-from server.errors import SessionError
+from server.errors import ConflictError, SessionError
+from server.external import ExternalSession
 from server.hub import CLOSE_NOT_FOUND
 from server.limits import DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT
 from server.schemas import (
+    ControlRequest,
+    ControlResult,
     CostEstimate,
     EstimateRequest,
     EvaluateRequest,
@@ -250,6 +253,31 @@ def evaluate_session(session: SessionDep, body: EvaluateRequest | None = None) -
     metrics report shows."""
     split = body.split if body is not None else "both"
     return session.call(lambda trainer: trainer.scores(split))
+
+
+class ControlNotApplicableError(ConflictError):
+    """/control on a session this server trains (it has start, stop and PATCH)."""
+
+    code = "not_external"
+
+
+@router.post(
+    "/{session_id}/control",
+    response_model=ControlResult,
+    summary="Pause, resume or stop a watched script, or give it a new learning rate",
+    responses=errors(400, 404, 409, 422),
+)
+def control_session(body: ControlRequest, session: SessionDep) -> dict[str, Any]:
+    """For an external session (a script running backprop_lens.torch.watch): the control is
+    sent to the script, which applies it at its next logged step and reports it as a
+    "control" event. 409 when the script is not connected, and for engine sessions (they
+    have start, stop and PATCH)."""
+    if not isinstance(session, ExternalSession):
+        raise ControlNotApplicableError(
+            f"session {session.id} is trained by this server: use start, stop and PATCH; "
+            "/control is for external sessions"
+        )
+    return session.control(body.action, body.learning_rate)
 
 
 @router.post(

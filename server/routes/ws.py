@@ -22,8 +22,7 @@ from starlette.websockets import WebSocketDisconnect
 from server.errors import NotFoundError, SessionError
 from server.hub import CLOSE_NOT_FOUND, CLOSE_POLICY, Client, Hub, HubFullError, encode
 from server.limits import MAX_PACE, MAX_STEPS_PER_REQUEST, MAX_WS_MESSAGE_BYTES
-from server.session import Session
-from server.sessions import SessionManager
+from server.sessions import AnySession, SessionManager
 
 log = logging.getLogger("backprop_lens.ws")
 
@@ -66,7 +65,7 @@ def _error(client: Client, message: str) -> None:
     client.offer("error", encode({"type": "error", "message": message}))
 
 
-async def _receive_loop(websocket: WebSocket, client: Client, session: Session) -> None:
+async def _receive_loop(websocket: WebSocket, client: Client, session: AnySession) -> None:
     while True:
         message = await websocket.receive()
         if message["type"] == "websocket.disconnect":
@@ -117,7 +116,7 @@ def _check(command: Any) -> str | None:
     return None
 
 
-async def _run(command: dict[str, Any], session: Session) -> None:
+async def _run(command: dict[str, Any], session: AnySession) -> None:
     """Run one command off the event loop; status and metrics frames report the outcome."""
     action = command["action"]
     if action == "start":

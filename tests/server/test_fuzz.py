@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import requests
 import schemathesis
@@ -35,8 +36,10 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from websockets.sync.client import connect
 
 from server.app import create_app
+from tests.server.test_external import TOPOLOGY
 from tests.support import LiveServer
 
 MAX_EXAMPLES = int(os.environ.get("BL_FUZZ_EXAMPLES", "20"))
@@ -133,15 +136,19 @@ def http(fuzz_server: LiveServer) -> Iterator[httpx.Client]:
 
 
 @pytest.fixture(scope="module")
-def session_ids(http: httpx.Client) -> dict[str, str]:
-    """Real sessions for the path parameter: XOR idle, XOR after 30 steps, 1-D sine, glyphs."""
+def session_ids(http: httpx.Client, fuzz_server: LiveServer) -> Iterator[dict[str, str]]:
+    """Real sessions for the path parameter: XOR idle, XOR after 30 steps, 1-D sine, glyphs,
+    and an external session whose script stays connected (it takes /control)."""
     ids = {}
     for key, config in (("idle", XOR), ("paused", XOR), ("sine", SINE), ("glyphs", GLYPHS)):
         response = http.post("/api/sessions", json={"config": config, "name": f"fuzz {key}"})
         assert response.status_code == 201, response.text
         ids[key] = response.json()["id"]
     assert http.post(f"/api/sessions/{ids['paused']}/step", json={"steps": 30}).status_code == 200
-    return ids
+    with connect(fuzz_server.ws_url + "/ws/ingest", proxy=None) as script:
+        script.send(orjson.dumps(TOPOLOGY).decode())
+        ids["external"] = str(orjson.loads(script.recv(timeout=10))["session"]["id"])
+        yield ids
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +220,8 @@ def _valid_requests(label: str, ids: dict[str, str], http: httpx.Client) -> list
     if tail == "/weights" and method == "PUT":
         weights = http.get(f"/api/sessions/{sid}/weights").json()
         return [{"path_parameters": path, "body": weights}]
+    if tail == "/control":  # takes controls only while a watched script is connected
+        return [{"path_parameters": {"session_id": ids["external"]}, "body": {"action": "pause"}}]
     return [{"path_parameters": path}]  # GET session, weights(.npz), config, snapshot; stop, reset
 
 

@@ -1,0 +1,144 @@
+"""The page's controls reach a watched script (issue 18 item 6): a new learning rate, pause and
+resume, stop; under DDP (2 processes, gloo) rank 0 hears them and every rank applies them at the
+same step."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch import nn  # noqa: E402
+
+from backprop_lens.torch import watch  # noqa: E402
+from tests.support import LiveServer, free_port  # noqa: E402
+
+MAX_STEPS = 3000  # the loop's bound: the stop control ends it long before
+NEW_LR = 0.05
+
+
+def control(live: LiveServer, sid: str, **body: Any) -> None:
+    answer = httpx.post(live.url + f"/api/sessions/{sid}/control", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+
+
+def events(live: LiveServer, sid: str) -> list[dict[str, Any]]:
+    got = httpx.get(live.url + f"/api/sessions/{sid}/metrics", timeout=30).json()
+    return [e for e in got["events"] if e["type"] == "control"]
+
+
+def wait_for(check: Any, what: str) -> Any:
+    for _ in range(3000):
+        value = check()
+        if value:
+            return value
+        time.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+def drive(live: LiveServer, failures: list[BaseException]) -> None:
+    """What a person does on the page: a new rate, pause, resume, stop, each once the script
+    reported the previous one applied."""
+    try:
+        sessions = wait_for(
+            lambda: [
+                s
+                for s in httpx.get(live.url + "/api/sessions").json()["sessions"]
+                if s["status"] == "live" and s["step"] >= 3
+            ],
+            "a live session at step 3",
+        )
+        sid = sessions[0]["id"]
+        for body, action in (
+            ({"action": "learning_rate", "learning_rate": NEW_LR}, "learning_rate"),
+            ({"action": "pause"}, "pause"),
+            ({"action": "resume"}, "resume"),
+            ({"action": "stop"}, "stop"),
+        ):
+            control(live, sid, **body)
+            wait_for(lambda a=action: any(e["action"] == a for e in events(live, sid)), action)
+    except BaseException as exc:  # handed to the test thread
+        failures.append(exc)
+
+
+def train(model: nn.Module, url: str, x: torch.Tensor, y: torch.Tensor) -> dict[str, Any]:
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with watch(model, optimizer, url=url, name="controlled", every=1) as watcher:
+        for _ in range(MAX_STEPS):
+            optimizer.zero_grad()
+            nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()
+            watcher.log(loss=0.0)
+            if watcher.should_stop:
+                break
+            time.sleep(0.002)  # a step of a real model takes longer than this one
+    return {
+        "step": watcher.step,
+        "lr": optimizer.param_groups[0]["lr"],
+        "stop": watcher.should_stop,
+    }
+
+
+def check_session(live: LiveServer) -> dict[str, dict[str, Any]]:
+    (session,) = httpx.get(live.url + "/api/sessions").json()["sessions"]
+    sid = session["id"]
+    reported = events(live, sid)
+    assert [e["action"] for e in reported] == ["learning_rate", "pause", "resume", "stop"]
+    applied = {e["action"]: e for e in reported}
+    assert applied["pause"]["step"] == applied["resume"]["step"]  # no step while paused
+    got = httpx.get(live.url + f"/api/sessions/{sid}/metrics").json()
+    changed = applied["learning_rate"]["step"]
+    rates = dict(zip(got["step"], got["learning_rate"], strict=True))
+    assert rates[changed + 1] == NEW_LR and rates[changed] == 0.1
+    assert session["step"] == applied["stop"]["step"] < MAX_STEPS
+    return applied
+
+
+def test_controls_reach_a_single_process_script(server: LiveServer) -> None:
+    failures: list[BaseException] = []
+    driver = threading.Thread(target=drive, args=(server, failures))
+    driver.start()
+    torch.manual_seed(0)
+    result = train(nn.Linear(4, 2), server.url, torch.randn(8, 4), torch.randn(8, 2))
+    driver.join(60)
+    assert not failures, failures
+    applied = check_session(server)
+    assert result == {"step": applied["stop"]["step"], "lr": NEW_LR, "stop": True}
+
+
+def _ddp_worker(rank: int, port: int, url: str, out: str) -> None:
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        torch.set_num_threads(1)
+        torch.manual_seed(0)
+        model = nn.parallel.DistributedDataParallel(nn.Linear(4, 2))
+        generator = torch.Generator().manual_seed(rank)
+        x, y = torch.randn(8, 4, generator=generator), torch.randn(8, 2, generator=generator)
+        result = train(model, url, x, y)
+        Path(out, f"rank{rank}.json").write_text(json.dumps(result))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_controls_reach_both_ddp_ranks_at_the_same_step(server: LiveServer, tmp_path: Path) -> None:
+    failures: list[BaseException] = []
+    driver = threading.Thread(target=drive, args=(server, failures))
+    driver.start()
+    torch.multiprocessing.spawn(
+        _ddp_worker, args=(free_port(), server.url, str(tmp_path)), nprocs=2, join=True
+    )
+    driver.join(60)
+    assert not failures, failures
+    applied = check_session(server)
+    results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert results == [{"step": applied["stop"]["step"], "lr": NEW_LR, "stop": True}] * 2
