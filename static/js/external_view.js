@@ -184,7 +184,8 @@ export class ExternalView {
     const t = now - p.start;
     const n = this.boxes.length;
     if (t > SWEEP_MS + FADE_MS) {
-      this.stop();
+      this.pulse = null; // a frame that came mid-sweep (pending) starts the next one
+      for (const b of this.boxes) setAttr(b.glow, "opacity", "0");
       return;
     }
     const front = (n - 1) - (Math.min(t, SWEEP_MS) / SWEEP_MS) * (n - 0.5); // output -> input
