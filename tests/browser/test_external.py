@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -106,6 +107,16 @@ def script(live: LiveServer) -> Iterator[Script]:
         yield Script(ws, answer["session"]["id"])
 
 
+def settle(live: LiveServer, session_id: str, step: int) -> None:
+    """Wait until the server recorded `step` (so a page opened now gets it in its hello)."""
+    for _ in range(500):
+        got = httpx.get(f"{live.url}/api/sessions/{session_id}", headers=live.headers(), timeout=10)
+        if got.json()["step"] == step:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"step {step} never recorded")
+
+
 def open_run(page: Any, live: LiveServer, session_id: str) -> list[str]:
     """Open the page on the run's link; returns the list the page's requests are logged into."""
     requests: list[str] = []
@@ -119,6 +130,15 @@ def open_run(page: Any, live: LiveServer, session_id: str) -> list[str]:
         timeout=10_000,
     )
     return requests
+
+
+def send_shown(page: Any, run: Script, step: int) -> None:
+    """Send one step's metrics and wait until the page shows it: the stream keeps only the
+    newest metrics frame for a client (latest wins), so a burst would reach the page thinned."""
+    run.send(metrics_frame(step, grad_norms(step)))
+    page.wait_for_function(
+        "(s) => window.__bl.store.history.step.at(-1) === s", arg=step, timeout=10_000
+    )
 
 
 def bar_values(page: Any) -> dict[str, str]:
@@ -165,7 +185,7 @@ def test_the_network_is_drawn_from_the_topology_and_follows_the_gradient_norms(
         assert sorted(bar_values(page)) == sorted(WITH_PARAMS)
 
         for step in (1, 2, 3):
-            run.send(metrics_frame(step, grad_norms(step)))
+            send_shown(page, run, step)
         wait_bars(page, grad_norms(3))
         assert bar_values(page) == {k: repr(v) for k, v in grad_norms(3).items()}
         heights = page.evaluate(
@@ -179,7 +199,7 @@ def test_the_network_is_drawn_from_the_topology_and_follows_the_gradient_norms(
 
         # the backward pulse: each box glows with the log of its own layer's norm
         page.wait_for_function("() => Number(document.querySelector('#ext-network').dataset.pulses) >= 1")
-        run.send(metrics_frame(4, grad_norms(4)))
+        send_shown(page, run, 4)
         wait_bars(page, grad_norms(4))
         page.wait_for_function(
             """(v) => Number(document.querySelector('#ext-glow-4').dataset.intensity).toFixed(3) === v""",
@@ -218,6 +238,7 @@ def test_the_network_is_drawn_from_the_topology_and_follows_the_gradient_norms(
         for button in ("#btn-start", "#btn-step1", "#btn-step10", "#btn-reset", "#explain-btn"):
             assert page.is_disabled(button), button
             assert page.get_attribute(button, "title").startswith("Not available for a PyTorch run")
+        page.evaluate("() => document.activeElement.blur()")  # Space on a button presses it
         page.keyboard.press("Space")  # the page's start key says so, and starts nothing
         page.wait_for_function(
             "() => document.querySelector('#st-event').textContent.includes('Not available')"
@@ -229,6 +250,7 @@ def test_the_network_is_drawn_from_the_topology_and_follows_the_gradient_norms(
 def test_the_page_controls_reach_the_script(shared_server: LiveServer, page: Any) -> None:
     with script(shared_server) as run:
         run.send(metrics_frame(1, grad_norms(1)))
+        settle(shared_server, run.id, 1)
         open_run(page, shared_server, run.id)
         page.wait_for_function("() => !document.querySelector('#ext-pause').disabled")
         page.click("#ext-pause")
@@ -269,6 +291,7 @@ def test_an_external_run_compares_with_an_engine_run(shared_server: LiveServer, 
     with script(shared_server) as run:
         for step in (1, 2):
             run.send(metrics_frame(step, grad_norms(step)))
+        settle(shared_server, run.id, 2)
         open_run(page, shared_server, run.id)
         page.click("#tabbtn-runs")
         page.click("#refresh-runs")
