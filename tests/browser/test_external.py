@@ -173,7 +173,9 @@ def test_the_network_is_drawn_from_the_topology_and_follows_the_gradient_norms(
         assert [(b["name"], b["type"], b["module"]) for b in boxes] == [
             (layer["name"], layer["type"], layer["module"]) for layer in LAYERS
         ]
-        sizes = [layer.get("units") or layer.get("filters") or layer.get("features") for layer in LAYERS]
+        sizes = [
+            layer.get("units") or layer.get("filters") or layer.get("features") for layer in LAYERS
+        ]
         assert [b["size"] for b in boxes] == [str(s) if s else "" for s in sizes]
         # heights grow with units / filters / features; generic blocks are the smallest
         sized = sorted((s, b["height"]) for s, b in zip(sizes, boxes, strict=True) if s)
@@ -198,7 +200,9 @@ def test_the_network_is_drawn_from_the_topology_and_follows_the_gradient_norms(
         assert heights[by_norm[0]] < heights[by_norm[-1]]
 
         # the backward pulse: each box glows with the log of its own layer's norm
-        page.wait_for_function("() => Number(document.querySelector('#ext-network').dataset.pulses) >= 1")
+        page.wait_for_function(
+            "() => Number(document.querySelector('#ext-network').dataset.pulses) >= 1"
+        )
         send_shown(page, run, 4)
         wait_bars(page, grad_norms(4))
         page.wait_for_function(
@@ -218,7 +222,9 @@ def test_the_network_is_drawn_from_the_topology_and_follows_the_gradient_norms(
         run.send(snapshot_frame(4))
         page.wait_for_function("() => document.querySelector('#loss-chart').dataset.points === '4'")
         page.wait_for_function("() => document.querySelector('#grad-chart').dataset.points === '4'")
-        page.wait_for_function("() => document.querySelector('#ratio-chart').dataset.points === '4'")
+        page.wait_for_function(
+            "() => document.querySelector('#ratio-chart').dataset.points === '4'"
+        )
         assert page.evaluate("() => window.__bl.store.history.layers['fc1'].grad_norm") == [
             grad_norms(s)["fc1"] for s in (1, 2, 3, 4)
         ]
@@ -243,7 +249,9 @@ def test_the_network_is_drawn_from_the_topology_and_follows_the_gradient_norms(
         page.wait_for_function(
             "() => document.querySelector('#st-event').textContent.includes('Not available')"
         )
-        assert not [u for u in requests if run.id in u and u.split(run.id)[-1].startswith(ENGINE_ONLY)]
+        assert not [
+            u for u in requests if run.id in u and u.split(run.id)[-1].startswith(ENGINE_ONLY)
+        ]
         assert page.console_errors == []
 
 
@@ -258,7 +266,9 @@ def test_the_page_controls_reach_the_script(shared_server: LiveServer, page: Any
         # the script applied it: the button offers to resume
         run.send({"type": "event", "event": {"type": "control", "action": "pause", "step": 1,
                                              "message": "paused at step 1"}})  # fmt: skip
-        page.wait_for_function("() => document.querySelector('#ext-pause').dataset.state === 'paused'")
+        page.wait_for_function(
+            "() => document.querySelector('#ext-pause').dataset.state === 'paused'"
+        )
         assert "paused at step 1" in page.inner_text("#ext-note")
         page.click("#ext-pause")
         assert run.control() == {"type": "control", "action": "resume"}
@@ -269,13 +279,19 @@ def test_the_page_controls_reach_the_script(shared_server: LiveServer, page: Any
         assert page.inner_text("#ext-lr-error").startswith("learning rate: must be a number > 0")
         page.fill("#ext-lr", "0.0025")
         page.click("#ext-lr-set")
-        assert run.control() == {"type": "control", "action": "learning_rate", "learning_rate": 0.0025}
+        assert run.control() == {
+            "type": "control",
+            "action": "learning_rate",
+            "learning_rate": 0.0025,
+        }
         assert page.is_hidden("#ext-lr-error")
         page.click("#ext-stop")
         assert run.control() == {"type": "control", "action": "stop"}
         assert page.console_errors == []
     # the script went away without finishing: the controls say they cannot reach it
-    page.wait_for_function("() => window.__bl.store.session.status === 'disconnected'", timeout=10_000)
+    page.wait_for_function(
+        "() => window.__bl.store.session.status === 'disconnected'", timeout=10_000
+    )
     page.wait_for_function("() => document.querySelector('#ext-pause').disabled")
     assert page.inner_text("#ext-why").startswith("The script is not connected (disconnected)")
     assert page.console_errors == []
