@@ -89,6 +89,8 @@ export class ExternalMode {
     setAttr(pause, "data-state", paused ? "paused" : "running");
     const why = live ? "" : `The script is not connected (${s ? s.status : "no run"}): controls reach a live script only.`;
     for (const id of ["ext-pause", "ext-stop", "ext-lr", "ext-lr-set"]) $(id).disabled = !live;
+    const rate = this.store.latest && this.store.latest.learning_rate;
+    setAttr($("ext-lr"), "placeholder", typeof rate === "number" ? `now ${fmt(rate, 4)}` : "");
     $("ext-controls").title = why;
     setText($("ext-why"), why);
     const n = this.store.events.length;
