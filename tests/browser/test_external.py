@@ -17,6 +17,7 @@ import pytest
 from websockets.sync.client import ClientConnection, connect
 
 from tests.browser.helpers import READY, XOR_2_8_8_1
+from tests.browser.test_a11y import scan
 from tests.support import LiveServer
 
 LAYERS: list[dict[str, Any]] = [
@@ -252,6 +253,9 @@ def test_the_network_is_drawn_from_the_topology_and_follows_the_gradient_norms(
         assert not [
             u for u in requests if run.id in u and u.split(run.id)[-1].startswith(ENGINE_ONLY)
         ]
+        report: list[str] = []
+        scan(page, "external run", report)
+        assert report == [], "axe found critical or serious violations:\n" + "\n".join(report)
         assert page.console_errors == []
 
 
@@ -329,4 +333,11 @@ def test_an_external_run_compares_with_an_engine_run(shared_server: LiveServer, 
         assert page.inner_text("#compare-note").startswith("The PyTorch run is followed live")
         assert not page.is_disabled("#compare-toggle")  # the engine run can still train here
         page.click("#compare-close")
+        # opening a run trained here brings the engine's views and buttons back
+        page.click(f".run-item[data-run='{engine['id']}'] .run-open")
+        page.wait_for_function("() => document.body.dataset.kind === 'engine'")
+        page.wait_for_function("() => document.querySelectorAll('#network .node').length > 0")
+        assert page.is_hidden("#ext-network") and page.is_hidden("#ext-not-here")
+        assert page.is_visible("#data-view") and not page.is_disabled("#btn-start")
+        assert "Not available" not in (page.get_attribute("#btn-start", "title") or "")
         assert page.console_errors == []
