@@ -118,7 +118,7 @@ def settle(live: LiveServer, session_id: str, step: int) -> None:
     raise AssertionError(f"step {step} never recorded")
 
 
-def open_run(page: Any, live: LiveServer, session_id: str) -> list[str]:
+def open_run(page: Any, live: LiveServer, session_id: str, layers: int = len(LAYERS)) -> list[str]:
     """Open the page on the run's link; returns the list the page's requests are logged into."""
     requests: list[str] = []
     page.on("request", lambda r: requests.append(r.url))
@@ -127,7 +127,7 @@ def open_run(page: Any, live: LiveServer, session_id: str) -> list[str]:
     page.wait_for_function("() => document.body.dataset.kind === 'external'", timeout=10_000)
     page.wait_for_function(
         "(n) => document.querySelectorAll('#ext-network .ext-box').length === n",
-        arg=len(LAYERS),
+        arg=layers,
         timeout=10_000,
     )
     return requests
@@ -341,3 +341,60 @@ def test_an_external_run_compares_with_an_engine_run(shared_server: LiveServer, 
         assert page.is_visible("#data-view") and not page.is_disabled("#btn-start")
         assert "Not available" not in (page.get_attribute("#btn-start", "title") or "")
         assert page.console_errors == []
+
+
+def test_a_watched_torch_model_in_the_page(shared_server: LiveServer, page: Any) -> None:
+    """The real watcher (backprop_lens.torch.watch) on a tiny model: what the page draws is what
+    the script's model is, its bars what the server recorded, and Stop reaches the script."""
+    torch = pytest.importorskip("torch")
+    from backprop_lens.torch import watch
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(2, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3)
+    )  # fmt: skip
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(32, 2), torch.randint(0, 3, (32,))
+
+    def train_step() -> None:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        watcher.log(loss=loss)
+
+    with watch(model, optimizer, url=shared_server.url, name="tiny torch", every=1) as watcher:
+        for _ in range(3):
+            train_step()
+        for _ in range(500):  # the background thread connects and sends
+            if watcher.session_id is not None:
+                break
+            time.sleep(0.02)
+        sid = watcher.session_id
+        assert sid is not None
+        settle(shared_server, sid, 3)
+        open_run(page, shared_server, sid, layers=3)
+        boxes = page.evaluate(
+            """() => [...document.querySelectorAll('#ext-network .ext-box')]
+                 .map((b) => [b.dataset.layer, b.dataset.type, b.dataset.size])"""
+        )
+        assert boxes == [["0", "dense", "16"], ["1", "generic", ""], ["2", "dense", "3"]]
+        recorded = httpx.get(
+            f"{shared_server.url}/api/sessions/{sid}/metrics", headers=shared_server.headers()
+        ).json()["layers"]
+        page.wait_for_function(
+            "() => document.querySelectorAll('#ext-network .gradbar[data-value=\"\"]').length === 0"
+        )
+        assert {k: float(v) for k, v in bar_values(page).items()} == {
+            name: recorded[name]["grad_norm"][-1] for name in ("0", "2")
+        }
+        page.click("#ext-stop")
+        for _ in range(500):  # the script applies it at its next logged step
+            train_step()
+            if watcher.should_stop:
+                break
+            time.sleep(0.02)
+        assert watcher.should_stop
+    page.wait_for_function("() => window.__bl.store.session.status === 'finished'")
+    assert page.is_disabled("#ext-stop")
+    assert page.console_errors == []
