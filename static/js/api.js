@@ -93,6 +93,9 @@ export const api = {
   stop: (id) => request("POST", `/api/sessions/${enc(id)}/stop`),
   step: (id, steps) => request("POST", `/api/sessions/${enc(id)}/step`, { steps }),
   reset: (id) => request("POST", `/api/sessions/${enc(id)}/reset`),
+  /** An external run's script: {action: "pause"|"resume"|"stop"|"learning_rate", learning_rate?}. */
+  control: (id, action, learningRate) =>
+    request("POST", `/api/sessions/${enc(id)}/control`, action === "learning_rate" ? { action, learning_rate: learningRate } : { action }),
   remove: (id) => request("DELETE", `/api/sessions/${enc(id)}`),
   metrics: (id, since = 0, limit = 2000) => request("GET", `/api/sessions/${enc(id)}/metrics?since=${since}&limit=${limit}`),
   trace: (id, inputs, targets) => request("POST", `/api/sessions/${enc(id)}/trace`, { inputs, targets }),

@@ -318,6 +318,11 @@ export function layerNames(history) {
 
 /** Series for per-layer charts, labelled with the layer's type from the config. */
 export function layerSeries(names, config, dash) {
+  if (config && config.kind === "external") {
+    // a watched script's layers are named by their modules ("features.0"), not numbered
+    const types = new Map((config.layers || []).map((l) => [l.name, l.module || l.type]));
+    return names.map((name, k) => ({ label: `${name}${types.has(name) ? ` ${types.get(name)}` : ""}`, color: SERIES_COLORS[k % SERIES_COLORS.length], dash }));
+  }
   return names.map((name, k) => {
     const layer = config && config.layers ? config.layers[Number(name)] : null;
     const type = layer ? (layer.type === "dense" ? `dense ${layer.units}` : layer.type) : "";

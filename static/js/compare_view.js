@@ -72,7 +72,13 @@ export class CompareView {
     const sessions = await Promise.all(ids.map((id) => this.api.session(id).catch((err) => ({ id, error: err.message }))));
     if (gen !== this.generation) return;
     this.build(sessions.map((s) => ({ session: s.error ? null : s, id: s.id, label: s.error ? s.id : s.name || s.id, error: s.error })));
-    this.setNote("Press ▶ Start all: the runs then train in turn, always at the same step.");
+    const external = this.runs.filter((r) => r.external).length;
+    const here = this.runs.length - external;
+    this.setNote(
+      external
+        ? `${external === 1 ? "The PyTorch run is" : "The PyTorch runs are"} followed live as ${external === 1 ? "its script trains it" : "their scripts train them"}${here ? "; ▶ Start all trains the others here, in turn" : ""}.`
+        : "Press ▶ Start all: the runs then train in turn, always at the same step.",
+    );
   }
 
   /** Create one run per {label, config} (a lesson's "compare"); they train when the user presses Start all. */
@@ -134,7 +140,8 @@ export class CompareView {
       const accEl = el("span", { class: "cmp-acc", "data-value": "", text: "" });
       const noteEl = el("p", { class: "cmp-note", hidden: true });
       const statsEl = el("div", { class: "cmp-stats" });
-      const bnEl = batchNormStrip(cfg);
+      const external = cfg.kind === "external"; // trained by its own script: followed, never stepped here
+      const bnEl = external ? null : batchNormStrip(cfg);
       col.append(
         el("div", { class: "cmp-head" }, [el("h3", { text: s.name || e.label }), status]),
         el("p", { class: "hint", text: describeConfig(cfg) }),
@@ -153,7 +160,7 @@ export class CompareView {
       ]);
       const grad = new LineChart(gradHost, { id: `cmp-grad-${k}`, height: 160, log: true, logX: this.logXBox.checked });
       // step and metrics shown: the answer of the last lockstep round (the same step in every column)
-      const run = { id: s.id, label: e.label, cfg, session: s, loss, grad, status, stepEl, lossEl, testEl, accEl, noteEl, statsEl, bnEl, store: null, stream: null, step: s.step, metrics: s.metrics };
+      const run = { id: s.id, label: e.label, cfg, external, session: s, loss, grad, status, stepEl, lossEl, testEl, accEl, noteEl, statsEl, bnEl, store: null, stream: null, step: s.step, metrics: s.metrics };
       run.store = runStore(this);
       run.store.session = s;
       run.stream = new Stream(run.store);
@@ -172,7 +179,7 @@ export class CompareView {
     const running = this.isRunning();
     setText(this.toggle, running ? "❚❚ Pause all" : "▶ Start all");
     setAttr(this.toggle, "data-state", running ? "running" : "paused");
-    this.toggle.disabled = !this.runs.length;
+    this.toggle.disabled = !this.runs.some((r) => !r.external);
   }
 
   /**
@@ -183,8 +190,8 @@ export class CompareView {
    * asks for more than one of the server's training slots.
    */
   async startAll() {
-    if (!this.runs.length || this.driving) return;
-    for (const r of this.runs) {
+    if (!this.runs.some((r) => !r.external) || this.driving) return;
+    for (const r of this.runs.filter((x) => !x.external)) {
       this.owned.add(r.id);
       if (r.store.session && r.store.session.status === "running") await this.api.stop(r.id).catch(() => {});
     }
@@ -199,9 +206,9 @@ export class CompareView {
   async drive(gen, driving) {
     let chunk = 20; // full speed: steps per request, adapted below
     const t0 = performance.now();
-    const step0 = Math.min(...this.runs.map((r) => r.step));
+    const step0 = Math.min(...this.runs.filter((r) => !r.external).map((r) => r.step));
     while (!driving.stopped && gen === this.generation) {
-      const live = this.runs.filter((r) => !r.dead);
+      const live = this.runs.filter((r) => !r.dead && !r.external);
       if (!live.length) break;
       const pace = this.pace();
       const tick = pace === null ? 0 : Math.max(100, 1000 / pace); // ms per round
@@ -308,9 +315,15 @@ export class CompareView {
       r.grad.setSeries(layerSeries(names, r.cfg));
       r.grad.setData([h.step, ...names.map((n) => h.layers[n].grad_norm)]);
       const s = r.store.session;
-      const status = driving && !r.dead ? "running" : s ? s.status : "idle";
+      if (r.external && r.store.latest) {
+        // its script's own steps, as they stream in (no lockstep for a run trained elsewhere)
+        r.step = r.store.latest.step ?? r.step;
+        r.metrics = r.store.latest;
+      }
+      const inTurn = driving && !r.dead && !r.external;
+      const status = inTurn ? "running" : s ? s.status : "idle";
       setAttr(r.status, "data-status", status);
-      setText(r.status, driving && !r.dead ? "running (in turn)" : statusText(status));
+      setText(r.status, inTurn ? "running (in turn)" : statusText(status));
       setText(r.stepEl, `step ${fmtInt(r.step)}`);
       setAttr(r.stepEl, "data-value", String(r.step));
       const m = r.metrics || {};
@@ -370,6 +383,7 @@ function layerStatsText(layers, cfg) {
 }
 
 function describeConfig(cfg) {
+  if (cfg.kind === "external") return `${cfg.model || "model"} (${cfg.framework || "script"}) · ${(cfg.layers || []).filter((l) => l.parameters > 0).length} layers with parameters · trained by its own script`;
   const layers = (cfg.layers || []).map((l) => (l.type === "dense" ? `${l.units} ${l.activation || ""}`.trim() : l.type)).join(" → ");
   const o = cfg.optimizer || {};
   const opt = o.name ? `${o.name}${o.momentum ? ` μ ${o.momentum}` : ""} lr ${o.learning_rate}` : "";

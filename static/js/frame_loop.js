@@ -4,13 +4,25 @@
 
 const STATUS_INTERVAL_MS = 66; // status line and gradient bars: ~15 updates a second
 
+/** {name: {grad_norm}} of a history's newest step (the layers' last recorded norms). */
+function lastRow(history) {
+  const out = {};
+  const n = history.step.length;
+  if (!n) return out;
+  for (const [name, cols] of Object.entries(history.layers)) out[name] = { name, grad_norm: cols.grad_norm[n - 1] };
+  return out;
+}
+
 /**
  * Start the loop over the page's parts: store, status (StatusLine), health, view, dataView,
- * histograms, chartPanel, compareView, predictions, pulse, explainer.
+ * histograms, chartPanel, compareView, predictions, pulse, explainer, and for external runs
+ * external (ExternalMode) and extView (ExternalView), which replace the engine's views.
  */
 export function startFrameLoop(parts) {
-  const { store, status, health, view, dataView, histograms, chartPanel, compareView, predictions, pulse, explainer } = parts;
+  const { store, status, health, view, dataView, histograms, chartPanel, compareView, predictions, pulse, explainer, external, extView } = parts;
   let lastStatus = 0;
+  let lastHistory = null;
+  let lastLayers = null; // the per-layer stats the external view last showed (one object per metrics frame)
 
   function frame(now) {
     try {
@@ -41,7 +53,23 @@ export function startFrameLoop(parts) {
         }
         predictions.reset();
       }
-      if (d.snapshot) {
+      if (external.active) {
+        // an external run: its histograms, its topology drawing and a sweep per metrics frame
+        if (d.snapshot) {
+          d.snapshot = false;
+          histograms.setSnapshot(store.snapshot);
+        }
+        if (store.latestLayers !== lastLayers) {
+          lastLayers = store.latestLayers;
+          if (Object.keys(lastLayers).length) extView.setLayerStats(lastLayers);
+        } else if (store.history !== lastHistory) {
+          // a run opened between two frames of its script (or finished): its last recorded norms
+          lastHistory = store.history;
+          if (!Object.keys(lastLayers).length) extView.setLayerStats(lastRow(store.history));
+        }
+        external.render();
+        extView.render(now);
+      } else if (d.snapshot) {
         d.snapshot = false;
         const snap = store.snapshot;
         if (!explainer.active) view.setSnapshot(snap);
@@ -53,11 +81,13 @@ export function startFrameLoop(parts) {
       }
       chartPanel.frame(now);
       compareView.frame(now);
-      predictions.refresh(now);
-      pulse.frame(now);
-      explainer.frame(now);
-      view.render(now);
-      dataView.render();
+      if (!external.active) {
+        predictions.refresh(now);
+        pulse.frame(now);
+        explainer.frame(now);
+        view.render(now);
+        dataView.render();
+      }
     } catch (err) {
       console.error(err); // eslint-disable-line no-console
     }

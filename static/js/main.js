@@ -15,6 +15,8 @@ import { readFragment } from "./config_share.js";
 import { Controls } from "./controls.js";
 import { ExplainLauncher } from "./explain_launcher.js";
 import { Explainer } from "./explainer.js";
+import { ExternalMode } from "./external_mode.js";
+import { ExternalView } from "./external_view.js";
 import { startFrameLoop } from "./frame_loop.js";
 import { ServerHealth } from "./health.js";
 import { LearnPanel } from "./learn.js";
@@ -47,6 +49,7 @@ const view = new NetworkView($("network"), {
   },
 });
 const pulse = new LivePulse(view);
+const extView = new ExternalView($("ext-network"));
 const explainer = new Explainer(view, { api, store, onState: (active) => launcher.stateChanged(active) });
 const dataView = new DataView($("data-view"), { onPick: (s) => launcher.explainSample(s), onDraw: (p) => controls.drawPoint(p) });
 const charts = new RunCharts({ lossHost: $("loss-chart"), gradHost: $("grad-chart"), ratioHost: $("ratio-chart"), accHost: $("acc-chart") });
@@ -74,7 +77,8 @@ const health = new ServerHealth({ store, note: (text) => status.note(text) });
 const status = new StatusLine({ store, view, bnPanel, banner, health, charts: chartPanel });
 const note = (text, kind) => status.note(text, kind);
 const predictions = new Predictions({ store, dataView });
-const runs = new RunController({ store, stream, schema, controls, view, dataView, explainer, pulse, bnPanel, banner, predictions, note });
+const external = new ExternalMode({ store, extView });
+const runs = new RunController({ store, stream, schema, controls, view, dataView, explainer, pulse, bnPanel, banner, predictions, note, external });
 const transport = new Transport({ store, runs, controls, explainer, note });
 const launcher = new ExplainLauncher({ store, view, dataView, explainer, pulse, transport, note });
 const tooltip = new NetTooltip({ store, view, explainer });
@@ -82,14 +86,17 @@ const weightEditor = new WeightEditor({ store, view, transport });
 const lessons = new LessonRunner({ learn, compareView, controls, runs, transport, chartPanel, banner, launcher });
 banner.onFix((kind) => applyFix(kind, { controls, schema, runs, transport, banner, store }));
 
-window.__bl = { store, view, explainer, pulse, controls, learn, compareView, charts }; // read-only hook for tests and debugging
+window.__bl = { store, view, explainer, pulse, controls, learn, compareView, charts, extView }; // read-only hook for tests and debugging
 
 // ------------------------------------------------------------------------------ switches of the views
 
 function bindViewSwitches() {
   $("pulse-toggle").addEventListener("change", (e) => {
-    pulse.enabled = e.target.checked;
-    if (!pulse.enabled) pulse.stop();
+    pulse.enabled = extView.enabled = e.target.checked;
+    if (!pulse.enabled) {
+      pulse.stop();
+      extView.stop();
+    }
   });
   $("explain-btn").addEventListener("click", () => (explainer.active ? explainer.close() : launcher.explainButton()));
   $("show-test").addEventListener("change", (e) => {
@@ -123,6 +130,11 @@ async function openFromLink() {
   if (frag.runId) {
     try {
       const s = await api.session(frag.runId);
+      if (s.kind === "external") {
+        controls.writeConfig(frag.config || STARTING_SETUP); // the form stays ready to build a run here
+        await runs.openSession(s, { keepForm: true });
+        return;
+      }
       if (!frag.config || schema.structuralKey(frag.config) === schema.structuralKey(s.config)) {
         await runs.openSession(s, { keepForm: false });
         if (frag.config) {
@@ -159,7 +171,7 @@ async function init() {
   bindViewSwitches();
   bindPageKeys({ transport, explainer, compareView });
   initA11y();
-  startFrameLoop({ store, status, health, view, dataView, histograms, chartPanel, compareView, predictions, pulse, explainer });
+  startFrameLoop({ store, status, health, view, dataView, histograms, chartPanel, compareView, predictions, pulse, explainer, external, extView });
   await health.start();
   const [, ds, ps] = await Promise.allSettled([loadSchema(), api.datasets(), api.presets()]);
   controls.applySchema();

@@ -6,12 +6,14 @@
 import { ApiError, api } from "./api.js";
 import { stableJson } from "./config_schema.js";
 import { writeFragment } from "./config_share.js";
+import { isExternal } from "./external_mode.js";
 import { debounce } from "./util.js";
 
 export class RunController {
   /**
    * @param {object} parts  store, stream, schema, controls, view, dataView, explainer, pulse,
-   *   bnPanel, banner, predictions, and note(text) for messages in the status line
+   *   bnPanel, banner, predictions, external (ExternalMode), and note(text) for messages in the
+   *   status line
    */
   constructor(parts) {
     Object.assign(this, parts);
@@ -149,6 +151,8 @@ export class RunController {
   async openSession(s, { keepForm }) {
     const store = this.store;
     if (this.explainer.active) this.explainer.close();
+    if (isExternal(s)) return this.openExternal(s);
+    if (this.external.active) this.external.setActive(false);
     store.openRun(s);
     const cfg = s.config;
     this.serverHyper = this.schema.hyperOf(cfg);
@@ -179,6 +183,25 @@ export class RunController {
       store.data = data.value;
       store.dirty.data = true;
     }
+  }
+
+  /**
+   * Show a run watched from its own script: its topology, charts and stream, nothing an engine
+   * route would have to answer (no data, no snapshot: its histograms come with the stream). The
+   * form keeps what it holds; any change to it builds a new run trained here.
+   */
+  openExternal(s) {
+    const store = this.store;
+    store.openRun(s);
+    this.serverHyper = null;
+    this.builtKey = null; // the form describes no part of this run: a form change builds a new one
+    writeFragment(this.controls.readConfig(), s.id);
+    this.banner.hide();
+    this.bnPanel.setup(null);
+    this.pulse.stop();
+    this.external.setActive(true, s);
+    this.stream.open(s.id);
+    this.predictions.reset();
   }
 
   /** Back to step 0 with the seed's initial weights (same session, same form). */

@@ -66,7 +66,7 @@ export class RunList {
     const nameEl = el("span", { class: "run-name", text: name });
     const open = el("button", { type: "button", class: "run-open", title: "open this run" }, [
       nameEl,
-      el("span", { class: "run-meta", text: `${cfg.dataset ? cfg.dataset.name : "?"} · ${arch} · step ${fmtInt(s.step)}${s.metrics && s.metrics.loss !== undefined ? ` · loss ${fmt(s.metrics.loss)}` : ""}` }),
+      el("span", { class: "run-meta", text: `${cfg.kind === "external" ? `${cfg.framework || "script"} · ${cfg.model || "model"}` : `${cfg.dataset ? cfg.dataset.name : "?"} · ${arch}`} · step ${fmtInt(s.step)}${s.metrics && s.metrics.loss !== undefined ? ` · loss ${fmt(s.metrics.loss)}` : ""}` }),
     ]);
     open.addEventListener("click", () => this.handlers.onOpenRun(s.id));
     const pill = el("span", { class: "pill", "data-status": s.status, text: statusText(s.status) });

@@ -3,6 +3,7 @@
 // the event slot the newest event or a note from the page, the banner a divergence, an early stop
 // or a run the server cannot save (a full disk).
 
+import { isExternal } from "./external_mode.js";
 import { isRunning } from "./run_state.js";
 import { fmt, fmtInt, setAttr, setText, statusText } from "./util.js";
 
@@ -77,8 +78,9 @@ export class StatusLine {
     setAttr(btn, "data-state", running ? "running" : "paused");
     setText(btn.querySelector(".label"), running ? "Pause" : "Start");
     setText(btn.querySelector(".play-icon"), running ? "❚❚" : "▶");
-    $("btn-step1").disabled = running;
-    $("btn-step10").disabled = running;
+    const external = isExternal(s); // its script trains it (external_mode.js says so in the titles)
+    $("btn-step1").disabled = running || external;
+    $("btn-step10").disabled = running || external;
     const status = !s ? "–" : down ? "unknown: server unreachable" : runStatusText(s);
     setText($("st-status"), status);
     setText($("run-name"), s ? s.name || s.id : "no run yet");
@@ -86,7 +88,7 @@ export class StatusLine {
     setText(pill, status);
     setAttr(pill, "data-status", !s ? "none" : down ? "offline" : s.status);
     document.body.dataset.status = s ? s.status : "none";
-    btn.disabled = down;
+    btn.disabled = down || external;
     this.charts.syncAccuracyTab(store.config);
     if (s && s.status === "diverged") {
       this.banner.showDiverged(s);

@@ -3,6 +3,7 @@
 // while a form field holds a value the server refused: its message is brought into view instead.
 
 import { api } from "./api.js";
+import { NOT_HERE_CONTROLS, isExternal } from "./external_mode.js";
 import { selectedPace, showPace } from "./pace_select.js";
 import { isRunning } from "./run_state.js";
 
@@ -57,8 +58,15 @@ export class Transport {
     return null;
   }
 
+  /** An external run is trained by its script: say so instead (the space bar reaches here too). */
+  refusedForExternal() {
+    if (!isExternal(this.store.session)) return false;
+    this.note(NOT_HERE_CONTROLS);
+    return true;
+  }
+
   async startOrPause() {
-    if (this.busy) return;
+    if (this.busy || this.refusedForExternal()) return;
     this.busy = true;
     try {
       if (this.isRunning()) {
@@ -91,7 +99,7 @@ export class Transport {
 
   /** A new speed while running: the server run restarts at the new pace, between two steps. */
   async changeSpeed() {
-    if (this.busy || !this.isRunning()) return;
+    if (this.busy || !this.isRunning() || isExternal(this.store.session)) return;
     this.busy = true;
     try {
       const id = this.store.session.id;
@@ -123,7 +131,7 @@ export class Transport {
   }
 
   async stepButton(n) {
-    if (this.busy || this.isRunning()) return;
+    if (this.busy || this.isRunning() || this.refusedForExternal()) return;
     this.busy = true;
     try {
       if (this.explainer.active) this.explainer.close();
