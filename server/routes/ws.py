@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.websockets import WebSocketDisconnect
 
 from server.errors import NotFoundError, SessionError
+from server.external import ExternalSession
 from server.hub import CLOSE_NOT_FOUND, CLOSE_POLICY, Client, Hub, HubFullError, encode
 from server.limits import MAX_PACE, MAX_STEPS_PER_REQUEST, MAX_WS_MESSAGE_BYTES
 from server.sessions import AnySession, SessionManager
@@ -52,13 +53,24 @@ async def stream(websocket: WebSocket, session_id: str) -> None:
         await websocket.close(code=CLOSE_POLICY, reason=str(exc)[:120])
         return
     try:
-        hello = await run_in_threadpool(lambda: encode(session.hello()))  # up to ~1 MB
+        hello, histograms = await run_in_threadpool(_first_frames, session)  # up to ~1 MB
         client.start(hello)
+        # An external run's histograms come only when its script sends them, so a page opened
+        # between two (or after the run ended) gets the latest now. Offered with no await after
+        # start: a newer one the hub published meanwhile is already in the mailbox and wins.
+        if histograms is not None and client.snapshot is None:
+            client.offer("snapshot", histograms)
         await _receive_loop(websocket, client, session)
     except WebSocketDisconnect:
         pass
     finally:
         hub.remove(client)
+
+
+def _first_frames(session: AnySession) -> tuple[str, str | None]:
+    """The hello, and for an external session its latest histograms (None before any)."""
+    snapshot = session.latest_snapshot() if isinstance(session, ExternalSession) else None
+    return encode(session.hello()), None if snapshot is None else encode(snapshot)
 
 
 def _error(client: Client, message: str) -> None:

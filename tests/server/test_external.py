@@ -259,6 +259,38 @@ def test_the_page_streams_an_external_session(server: LiveServer) -> None:
             assert "external run" in frame["message"]
 
 
+def test_a_page_opened_later_gets_the_latest_histograms_after_the_hello(
+    server: LiveServer,
+) -> None:
+    """Histograms come only when the script sends them (about once a second): a page opened
+    between two, or after the run ended, gets the latest right after its hello."""
+    older = {"edges": [0.0, 1.0], "counts": [5]}
+    newer = {"edges": [0.0, 0.5, 1.0], "counts": [1, 6]}
+    with open_ingest(server) as (ws, hello):
+        sid = hello["session"]["id"]
+        ws.send(orjson.dumps(metrics_frame(1)).decode())
+        for step, histogram in ((1, older), (2, newer)):
+            snapshot = {
+                "type": "snapshot",
+                "step": step,
+                "histograms": {"fc1": {"grad": histogram, "weight": older}},
+            }
+            ws.send(orjson.dumps(snapshot).decode())
+        ws.send(orjson.dumps(metrics_frame(2)).decode())
+        settle(server, sid, 2)
+        ws.send(orjson.dumps({"type": "finish", "step": 2}).decode())
+    for _ in range(500):  # the script is gone: the run has ended
+        if api(server, "GET", f"/api/sessions/{sid}").json()["status"] != "live":
+            break
+        time.sleep(0.02)
+    with connect(server.ws_url + f"/ws/sessions/{sid}", proxy=None) as viewer:
+        first = orjson.loads(viewer.recv(timeout=10))
+        second = orjson.loads(viewer.recv(timeout=10))
+    assert first["type"] == "hello" and first["session"]["status"] == "finished"
+    assert second["type"] == "snapshot" and second["step"] == 2
+    assert second["histograms"]["fc1"]["grad"] == newer
+
+
 def test_deleting_a_live_session_tells_the_script(server: LiveServer) -> None:
     with open_ingest(server) as (ws, hello):
         sid = hello["session"]["id"]
