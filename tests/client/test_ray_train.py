@@ -59,6 +59,7 @@ def full_batch_grad_norms(model: nn.Module, data: torch.utils.data.TensorDataset
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(300)  # Ray starting on a busy 2-core machine took up to ~60 s; a hang guard
 def test_readme_ray_train_example_makes_one_session_equal_to_the_full_batch(
     server: LiveServer, tmp_path: Path
 ) -> None:
