@@ -8,8 +8,9 @@ batch 64, SGD, it measures training steps per second of
                               subprocess), and with nobody listening at the URL;
   every=None, server up/down  the adaptive interval (statistics at most ~3 % of step time);
   wandb                       wandb.watch(model, log="gradients", log_freq=10) plus a wandb.log
-                              per step, offline, when wandb is installed (it is not a
-                              dependency; the bench says so when it is missing);
+                              per step, offline (WANDB_MODE=offline, its files in a temporary
+                              WANDB_DIR), when wandb is installed (it is not a dependency; the
+                              bench says so when it is missing);
 
 each state with its own model and optimizer (and its own watcher, kept for the whole bench), in
 windows of --window seconds taken in turn, the order reversed every round, so each round gives a
@@ -17,7 +18,10 @@ ratio to the plain window next to it; the bench prints the geometric mean of tho
 90 % bootstrap interval. Then, per net, the extra time of a logged step from the 10th
 percentile of single-step times taken in turn with a plain loop, and what every=10 keeps by it:
 on a machine busy with other work the window ratios swing widely, that percentile much less.
-Target (issue 18): every=10 with the server up keeps >= 0.9 of plain.
+Last, with wandb installed, blocks of 10 steps (each with one logged step, for every=10 and for
+wandb's log_freq=10 alike) of plain, every=10 with the server up, and wandb, taken in turn: the
+ratios of their 10th percentiles and medians, again steadier than the windows under load.
+Target (issue 18): every=10 with the server up keeps >= 0.9 of plain, ahead of wandb.
 
 Run from the repository root: `.venv/bin/python -m bench.watch [--rounds 8] [--window 1.0]
 [--threads 1]`.
@@ -27,7 +31,9 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import random
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -78,7 +84,7 @@ class Loop:
         elif kind == "wandb":
             import wandb  # only when installed: see main()
 
-            self.wandb = wandb.init(project="backprop-lens-bench", mode="offline", reinit=True)
+            self.wandb = wandb.init(project="backprop-lens-bench", mode="offline", name=kind)
             wandb.watch(self.model, log="gradients", log_freq=10)
 
     def one(self) -> None:
@@ -135,6 +141,35 @@ def logged_step_cost(make: Callable[[], nn.Module], down: str, steps: int = 300)
         watched.close()
 
 
+def block_ratios(make: Callable[[], nn.Module], up: str, seconds: float = 20.0) -> None:
+    """Blocks of 10 steps of plain, every=10 (server up) and wandb, taken in turn for about
+    `seconds`: what each keeps of plain by the 10th percentile and the median of block times."""
+    loops = {kind: Loop(make, kind, up) for kind in ("plain", "every=10, server up", "wandb")}
+    times: dict[str, list[float]] = {kind: [] for kind in loops}
+    try:
+        for loop in loops.values():
+            loop.steps(0.3)
+            while getattr(loop.watcher, "step", 0) % 10:  # blocks end on a logged step
+                loop.one()
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end or len(times["plain"]) < 20:
+            for kind, loop in loops.items():
+                started = time.perf_counter()
+                for _ in range(10):
+                    loop.one()
+                times[kind].append(time.perf_counter() - started)
+        p10 = {kind: sorted(values)[len(values) // 10] for kind, values in times.items()}
+        median = {kind: statistics.median(values) for kind, values in times.items()}
+        for kind in ("every=10, server up", "wandb"):
+            print(
+                f"  blocks of 10 steps, {kind:<20} keeps {p10['plain'] / p10[kind]:.3f} of plain "
+                f"(10th percentile), {median['plain'] / median[kind]:.3f} (median)"
+            )
+    finally:
+        for loop in loops.values():
+            loop.close()
+
+
 def geometric_mean(values: list[float]) -> float:
     return math.exp(sum(math.log(v) for v in values) / len(values))
 
@@ -170,6 +205,15 @@ def bench(name: str, make: Callable[[], nn.Module], up: str, down: str, args: An
         for kind, values in ratios.items():
             low, high = interval(values)
             print(f"  {kind:<24} {geometric_mean(values):.3f} of plain  [{low:.3f}, {high:.3f}]")
+        if args.wandb:  # the two peers compared round by round
+            ahead = [
+                w / p for w, p in zip(ratios["every=10, server up"], ratios["wandb"], strict=True)
+            ]
+            low, high = interval(ahead)
+            print(
+                f"  every=10, server up / wandb: {geometric_mean(ahead):.2f}x  "
+                f"[{low:.2f}, {high:.2f}]"
+            )
         for kind, loop in loops.items():
             if loop.watcher is not None and loop.watcher.every is None:
                 print(f"  ({kind}: {loop.watcher.step} steps)")
@@ -185,6 +229,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    tmp = tempfile.TemporaryDirectory()
+    # wandb offline, its run files in the temporary directory, no console chatter: it sends
+    # nothing (what it writes is for a later `wandb sync`, which the bench never runs)
+    os.environ.update(WANDB_MODE="offline", WANDB_DIR=tmp.name, WANDB_SILENT="true")
     try:
         import wandb  # noqa: F401
 
@@ -198,13 +246,15 @@ def main() -> None:
         )
     print(f"torch {torch.__version__}, {args.threads} thread(s), batch {BATCH}, "
           f"{args.rounds} rounds of {args.window:g} s windows")  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        live = LiveServer(Path(tmp) / "data").start()
+    with tmp:
+        live = LiveServer(Path(tmp.name) / "data").start()
         try:
             down = f"http://127.0.0.1:{free_port()}"  # nobody listens there
             for name, make in NETS.items():
                 bench(name, make, live.url, down, args)
                 logged_step_cost(make, down)
+                if args.wandb:
+                    block_ratios(make, live.url)
         finally:
             live.stop()
 

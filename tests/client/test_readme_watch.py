@@ -31,7 +31,7 @@ def run(cmd: list[str], live: LiveServer) -> None:
 
 @pytest.mark.slow
 def test_readme_watch_examples_run(server: LiveServer, tmp_path: Path) -> None:
-    single, ddp = examples()
+    single, ddp, _ray = examples()  # the Ray Train one runs in test_ray_train.py
     (tmp_path / "watch_mlp.py").write_text(single)
     (tmp_path / "ddp_watch.py").write_text(ddp)
     run([sys.executable, str(tmp_path / "watch_mlp.py")], server)
