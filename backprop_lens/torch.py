@@ -263,7 +263,9 @@ class Watcher:
 
     def _frames(self, step: int, layers: list[dict[str, Any]]) -> None:
         """Queue the snapshot (histograms) and keep the metrics frame for log()."""
-        assert self._sender is not None
+        sender = self._sender
+        if sender is None:  # off rank 0 there is nothing to send (_record checks it first)
+            return
         now = time.perf_counter()
         mark_time, mark_step = self._rate_mark
         rate = (step - mark_step) / (now - mark_time) if now > mark_time else 0.0
@@ -298,11 +300,11 @@ class Watcher:
             frame["scalars"].update(scalars)
             if "epoch" in frame:
                 self._epoch = int(frame["epoch"])
-            self._sender.put_metrics(frame)
+            sender.put_metrics(frame)
         else:
             self._pending = frame
         if histograms:
-            self._sender.put_snapshot({"type": "snapshot", "step": step, "histograms": histograms})
+            sender.put_snapshot({"type": "snapshot", "step": step, "histograms": histograms})
 
     def _send_pending(self) -> None:
         frame, self._pending = self._pending, None
