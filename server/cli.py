@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZE",
         help="memory the loaded sessions may hold together, by engine/cost.py's estimate, e.g. "
         f"4GiB; past it creating, starting or loading one answers 507 (default "
-        f"{DEFAULT_BUDGET_FRACTION:.0%} of the machine's memory)",
+        f"{DEFAULT_BUDGET_FRACTION * 100:.0f}%% of the machine's memory)",  # argparse: %% is %
     )
     parser.add_argument(
         "--unload-after",
