@@ -396,5 +396,7 @@ def test_a_watched_torch_model_in_the_page(shared_server: LiveServer, page: Any)
             time.sleep(0.02)
         assert watcher.should_stop
     page.wait_for_function("() => window.__bl.store.session.status === 'finished'")
+    # the store changes first; the controls follow in the next animation frame
+    page.wait_for_function("() => document.querySelector('#ext-stop').disabled")
     assert page.is_disabled("#ext-stop")
     assert page.console_errors == []

@@ -125,6 +125,7 @@ def _ddp_worker(rank: int, port: int, url: str, out: str) -> None:
         x, y = torch.randn(8, 4, generator=generator), torch.randn(8, 2, generator=generator)
         result = train(model, url, x, y)
         Path(out, f"rank{rank}.json").write_text(json.dumps(result))
+        torch.distributed.barrier()  # every rank done before the group goes (see test_watch)
     finally:
         torch.distributed.destroy_process_group()
 

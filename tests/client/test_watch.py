@@ -223,6 +223,9 @@ def _ddp_worker(rank: int, world: int, port: int, url: str, steps: int) -> None:
                         nn.functional.cross_entropy(model(xs), ys).backward()
                         optimizer.step()
                 watcher.log(loss=0.0)
+        # every rank done before the group goes: a rank that tears gloo down while its peer is
+        # still closing aborted the process ("terminate called without an active exception")
+        torch.distributed.barrier()
     finally:
         torch.distributed.destroy_process_group()
 
