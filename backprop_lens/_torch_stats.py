@@ -7,12 +7,12 @@ weight_norm the L2 norm of its parameters after the step, update_ratio the L2 no
 change divided by weight_norm (0 when that is 0), and 30-bin histograms of gradients and weights
 over each layer's finite range (a range of one value is widened by 0.5 each side, as numpy does).
 
-The gradients (and the weights) are concatenated into one vector on the device; the norms are
-reductions over its per-layer slices (float32 at least), the histograms segmented operations over
-the whole vector at once (scatter_reduce, bincount), whatever the number of layers; everything
-ends in one vector copied to the host once per logged step. The histograms cost several times
-the norms, so the watcher asks for them about once a second (the page redraws them about as
-often), the norms at every logged step.
+The norms are reductions over each parameter's own tensor (float32 at least), combined per layer
+on the host; the histograms are segmented operations over all gradients (or weights) concatenated
+into one vector (scatter_reduce, bincount), whatever the number of layers; everything ends in one
+vector copied to the host once per logged step. The histograms cost several times the norms, so
+the watcher asks for them about once a second (the page redraws them about as often), the norms
+at every logged step.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from torch import nn
 HISTOGRAM_BINS = 30  # as engine/stats.py (TensorBoard's default)
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 MAX_TOPOLOGY_LAYERS = 2000  # the server refuses more
+KEEP_BUFFERS_BYTES = 256 * 2**20  # scratch and weight copies kept between logged steps
 
 
 @dataclass
@@ -102,147 +103,222 @@ def topology(model: nn.Module) -> list[dict[str, Any]]:
     return out
 
 
+@dataclass
+class _Counted:
+    """Histograms of every layer: their ranges on the host, their counts on the device."""
+
+    ranges: list[tuple[float, float]]  # per layer (low, high): the finite range, widened if one
+    counts: torch.Tensor  # (layers * bins,) float64
+
+
+@dataclass
+class _Slot:
+    """One parameter's places in LayerStats' buffers, made once per device."""
+
+    param: nn.Parameter
+    magnitude: torch.Tensor  # (numel,) view of the scratch buffer: |dL/dp|
+    magnitude_as_param: torch.Tensor  # the same memory in the parameter's shape
+    before: torch.Tensor  # (numel,) view of the flat copy: the weights before the step
+    before_as_param: torch.Tensor  # the same memory in the parameter's shape
+    grad: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # 0-d results: ||g||, sum |g|, max |g|
+    weight: tuple[torch.Tensor, torch.Tensor]  # 0-d results: ||w||, ||update||
+
+
 class LayerStats:
     """The statistics of a fixed list of layers: `before_step` in the optimizer's step pre-hook
-    (gradients final), `after_step` in its post-hook (the update made)."""
+    (gradients final), `after_step` in its post-hook (the update made).
+
+    A logged step runs once in many, so its code and buffers are cold in the CPU's caches and
+    every call counts: the norms are taken parameter by parameter, straight from the tensors in
+    their own shapes, written into one result vector (out=) and combined per layer on the host in
+    plain Python. |dL/dp| goes into a scratch buffer the size of the largest parameter and is
+    normed, summed and maxed there while it is still in cache; the weights before the step are
+    copied into one flat buffer, from which the post-hook subtracts the weights after it in
+    place. A logged step so reads each gradient once and the weights three times, makes about
+    eight calls per parameter, and allocates nothing while the buffers are kept (up to
+    KEEP_BUFFERS_BYTES; a larger model gets them afresh at each logged step and frees them)."""
 
     def __init__(self, layers: list[Layer], bins: int = HISTOGRAM_BINS) -> None:
         self.layers = layers
         self.bins = bins
         self.sizes = [layer.size for layer in layers]
         self._params = [p for layer in layers for p in layer.params]
-        self._segments: torch.Tensor | None = None  # layer index of every flat element
-        self._grad: torch.Tensor | None = None  # (L, 3): the gradients' norms, on the device
-        self._grad_hist: torch.Tensor | None = None  # their histograms, when asked for
-        self._before: torch.Tensor | None = None  # the weights before the step, flat
+        ends = np.cumsum([len(layer.params) for layer in layers]).tolist()
+        # each layer's parameters: [first, last) in self._params
+        self._ranges = list(zip([0, *ends[:-1]], ends, strict=True))
+        dtype = torch.float32
+        for param in self._params:
+            dtype = torch.promote_types(dtype, param.dtype)
+        self._dtype = dtype  # of the buffers and the norms: float32, or wider if a parameter is
+        self._largest = max((p.numel() for p in self._params), default=0)
+        self._keep = (self._largest + sum(self.sizes)) * dtype.itemsize <= KEEP_BUFFERS_BYTES
+        self._slots: list[_Slot] | None = None  # the buffers' views, per parameter
+        self._results: torch.Tensor | None = None  # (5 * parameters,): the per-parameter norms
+        self._grad_hist: _Counted | None = None  # the gradients' histograms, when asked for
+        self._pending = False  # before_step ran and after_step has not
 
-    def _flat(self, tensors: list[torch.Tensor], device: torch.device) -> torch.Tensor:
-        return torch.cat([t.detach().reshape(-1).to(device) for t in tensors])
-
-    def _segment_ids(self, device: torch.device) -> torch.Tensor:
-        seg = self._segments
-        if seg is None or seg.device != device:
-            counts = torch.tensor(self.sizes, device=device)
-            seg = torch.repeat_interleave(torch.arange(len(self.layers), device=device), counts)
-            self._segments = seg
-        return seg
+    def _make_slots(self, device: torch.device) -> list[_Slot]:
+        slots = self._slots
+        if slots is not None and slots[0].before.device == device:
+            return slots
+        scratch = torch.empty(self._largest, dtype=self._dtype, device=device)
+        before = torch.empty(sum(self.sizes), dtype=self._dtype, device=device)
+        count = len(self._params)
+        results = self._results = torch.zeros(5 * count, dtype=self._dtype, device=device)
+        grad = results[: 3 * count].view(count, 3)
+        weight = results[3 * count :].view(count, 2)
+        slots, offset = [], 0
+        for i, param in enumerate(self._params):
+            size = param.numel()
+            magnitude, copy = scratch[:size], before[offset : offset + size]
+            slots.append(
+                _Slot(
+                    param,
+                    magnitude,
+                    magnitude.view(param.shape),
+                    copy,
+                    copy.view(param.shape),
+                    (grad[i, 0], grad[i, 1], grad[i, 2]),
+                    (weight[i, 0], weight[i, 1]),
+                )
+            )
+            offset += size
+        self._slots = slots
+        return slots
 
     def before_step(self, histograms: bool = True) -> None:
         """Summarise the gradients as they are now and keep a copy of the weights; with
         `histograms`, count them too (the costly part: the watcher asks for it about once a
         second)."""
         device = self._params[0].device
-        grads = []
-        for p in self._params:
-            grad = p.grad
-            if grad is None:  # not used by this step's loss: dL/dp is zero
-                grad = torch.zeros_like(p)
-            elif grad.is_sparse:
-                grad = grad.to_dense()
-            grads.append(grad)
+        slots = self._make_slots(device)
+        signed: list[torch.Tensor] = []  # the gradients as they are, for the histograms
         with torch.no_grad():
-            flat = self._flat(grads, device)
-            self._grad = _norms(flat, self.sizes, (2, 1, math.inf))
-            self._grad_hist = self._histograms(flat) if histograms else None
-            self._before = self._flat(self._params, device)  # cat copies: the weights before
+            for slot in slots:
+                param, grad, magnitude = slot.param, slot.param.grad, slot.magnitude_as_param
+                if grad is None or param.numel() == 0:  # unused by this loss: dL/dp is 0
+                    for result in slot.grad:
+                        result.zero_()
+                    grad = torch.zeros_like(magnitude)
+                else:
+                    if grad.layout != torch.strided:
+                        grad = grad.to_dense()
+                    if grad.device != device:
+                        grad = grad.to(device)
+                    if grad.dtype == magnitude.dtype:
+                        torch.abs(grad, out=magnitude)
+                    else:
+                        magnitude.copy_(grad).abs_()
+                    norm, total, largest = slot.grad
+                    torch.linalg.vector_norm(slot.magnitude, out=norm)
+                    torch.sum(slot.magnitude, 0, out=total)
+                    torch.amax(slot.magnitude, 0, out=largest)
+                if histograms:
+                    signed.append(grad.reshape(-1))
+                slot.before_as_param.copy_(param)
+            self._grad_hist = self._histograms(torch.cat(signed)) if histograms else None
+        self._pending = True
 
     def after_step(self) -> list[dict[str, Any]] | None:
         """Per-layer statistics (and histograms, when before_step counted them) of the step just
         made, copied to the host at once; None when before_step did not run for it."""
-        grad, before, grad_hist = self._grad, self._before, self._grad_hist
-        self._grad = self._before = self._grad_hist = None
-        if grad is None or before is None:
+        slots, results, grad_hist = self._slots, self._results, self._grad_hist
+        pending, self._pending, self._grad_hist = self._pending, False, None
+        if not pending or slots is None or results is None:
             return None
+        device = results.device
+        packed: np.ndarray | None = None
         with torch.no_grad():
-            after = self._flat(self._params, before.device)
-            weight = _norms(after, self.sizes, (2,))
-            update = _norms(after - before, self.sizes, (2,))
-            parts = [grad.reshape(-1), weight.reshape(-1), update.reshape(-1)]
-            if grad_hist is not None:
-                parts += [grad_hist, self._histograms(after)]
-            packed = torch.cat([part.to(torch.float64) for part in parts]).cpu().numpy()
-        return self._unpack(packed, grad_hist is not None)
-
-    def _histograms(self, values: torch.Tensor) -> torch.Tensor:
-        """(2 * L + L * bins,) float64: per layer the finite min and max, then the histogram
-        counts layer after layer, in segmented operations over all layers at once."""
-        n, bins = len(self.layers), self.bins
-        flat = values.to(torch.float64)
-        seg = self._segment_ids(flat.device)
-        finite = torch.isfinite(flat)
-        inf = math.inf
-        low = flat.new_full((n,), inf).scatter_reduce(
-            0, seg, torch.where(finite, flat, inf), "amin"
-        )
-        high = flat.new_full((n,), -inf).scatter_reduce(
-            0, seg, torch.where(finite, flat, -inf), "amax"
-        )
-        same = low == high  # one value: a unit-wide range around it (numpy's rule)
-        low_h = torch.where(same, low - 0.5, low)
-        high_h = torch.where(same, high + 0.5, high)
-        scale = bins / (high_h - low_h)  # as np.histogram: (x - first_edge) * bins / range
-        index = ((flat - low_h[seg]) * scale[seg]).floor().clamp_(0, bins - 1).long()
-        slot = torch.where(finite, seg * bins + index, n * bins)  # non-finite: a dropped slot
-        counts = torch.bincount(slot, minlength=n * bins + 1)[: n * bins]
-        return torch.cat([low, high, counts.to(torch.float64)])
-
-    def _unpack(self, packed: np.ndarray, histograms: bool) -> list[dict[str, Any]]:
-        n, bins = len(self.layers), self.bins
-        grad = packed[: 3 * n].reshape(n, 3)
-        weight_norms = packed[3 * n : 4 * n]
-        update_norms = packed[4 * n : 5 * n]
-        out = []
-        for i, layer in enumerate(self.layers):
-            weight_norm = float(weight_norms[i])
-            entry = {
-                "name": layer.name,
-                "type": layer.kind,
-                "grad_norm": float(grad[i, 0]),
-                "grad_mean_abs": float(grad[i, 1] / self.sizes[i]),
-                "grad_max_abs": float(grad[i, 2]),
-                "weight_norm": weight_norm,
-                "update_ratio": float(update_norms[i]) / weight_norm if weight_norm else 0.0,
-            }
-            out.append(entry)
-        if histograms:
-            width = 2 * n + n * bins
-            for key, block in (
-                ("grad_histogram", packed[5 * n : 5 * n + width]),
-                ("weight_histogram", packed[5 * n + width :]),
+            for slot in slots:
+                weight = slot.param
+                if weight.device != device:
+                    weight = weight.to(device)
+                norm, update = slot.weight
+                torch.linalg.vector_norm(weight, dtype=self._dtype, out=norm)
+                slot.before_as_param.sub_(weight)  # before - after: the update, negated
+                torch.linalg.vector_norm(slot.before, out=update)
+            if grad_hist is None:
+                values = results.tolist()  # the one copy to the host
+            else:
+                after = torch.cat([s.param.reshape(-1).to(device) for s in slots])
+                weight_hist = self._histograms(after)
+                parts = [results.to(torch.float64), grad_hist.counts, weight_hist.counts]
+                packed = torch.cat(parts).cpu().numpy()
+                values = packed[: results.numel()].tolist()
+        if not self._keep:
+            self._slots = self._results = None
+        out = self._layer_entries(values)
+        if packed is not None and grad_hist is not None:
+            counts = packed[results.numel() :].reshape(2, len(self.layers), self.bins)
+            for key, ranges, block in (
+                ("grad_histogram", grad_hist.ranges, counts[0]),
+                ("weight_histogram", weight_hist.ranges, counts[1]),
             ):
-                low, high = block[:n], block[n : 2 * n]
-                counts = block[2 * n :].reshape(n, bins)
-                for i, entry in enumerate(out):
-                    entry[key] = _histogram(low[i], high[i], counts[i], bins)
+                for entry, (low, high), row in zip(out, ranges, block, strict=True):
+                    entry[key] = _histogram(low, high, row, self.bins)
+        return out
+
+    def _histograms(self, values: torch.Tensor) -> _Counted:
+        """Per layer (a slice of `values`), its finite range and torch.histc's counts over it in
+        float64: histc bins as np.histogram does (checked against the edges), so the counts are
+        engine.stats.histogram's. One look at the host for the ranges (a sync on a GPU): the
+        histograms are asked for about once a second."""
+        parts = values.split(self.sizes)
+        nothing = values.new_full((2,), math.inf)  # a layer of no values: no finite range
+        ranges = torch.stack(
+            [torch.stack(torch.aminmax(part)) if part.numel() else nothing for part in parts]
+        ).tolist()
+        counts = []
+        for i, part in enumerate(parts):
+            low, high = ranges[i]
+            if not (math.isfinite(low) and math.isfinite(high)):  # inf or NaN among them
+                part = part[torch.isfinite(part)]
+                low, high = (
+                    (float(part.min()), float(part.max())) if part.numel() else (math.inf, math.inf)
+                )
+            if low == high:  # one value: a unit-wide range around it (numpy's rule)
+                low, high = low - 0.5, high + 0.5
+            if math.isfinite(low):
+                counts.append(torch.histc(part.to(torch.float64), self.bins, low, high))
+            else:  # no finite value at all
+                counts.append(values.new_zeros(self.bins, dtype=torch.float64))
+            ranges[i] = (low, high)
+        return _Counted(ranges, torch.cat(counts))
+
+    def _layer_entries(self, values: list[float]) -> list[dict[str, Any]]:
+        """The per-parameter norms (5 per parameter, as _make_slots lays them out) combined
+        per layer, in plain Python: cheaper than numpy for a handful of numbers on a cold path."""
+        count = len(self._params)
+        grad, weight = values[: 3 * count], values[3 * count :]
+        out = []
+        for layer, size, (first, last) in zip(self.layers, self.sizes, self._ranges, strict=True):
+            weight_norm = math.hypot(*weight[2 * first : 2 * last : 2])
+            update_norm = math.hypot(*weight[2 * first + 1 : 2 * last : 2])
+            out.append(
+                {
+                    "name": layer.name,
+                    "type": layer.kind,
+                    "grad_norm": math.hypot(*grad[3 * first : 3 * last : 3]),
+                    "grad_mean_abs": sum(grad[3 * first + 1 : 3 * last : 3]) / size
+                    if size
+                    else 0.0,
+                    "grad_max_abs": _largest(grad[3 * first + 2 : 3 * last : 3]),
+                    "weight_norm": weight_norm,
+                    "update_ratio": update_norm / weight_norm if weight_norm else 0.0,
+                }
+            )
         return out
 
 
-def _norms(flat: torch.Tensor, sizes: list[int], orders: tuple[float, ...]) -> torch.Tensor:
-    """(L, len(orders)): per layer (a slice of `flat`) the vector norms of those orders (2: L2,
-    1: sum of |x|, inf: max |x|), in float32 at least; torch's reductions sum pairwise, so a
-    float32 sum of 10^6 values stays within ~1e-6 of the float64 one. (|x| is taken once for
-    all layers: vector_norm's ord=inf is several times slower than abs() then amax().)"""
-    dtype = torch.promote_types(flat.dtype, torch.float32)
-    magnitude = flat.abs() if 1 in orders or math.inf in orders else flat
-    rows = []
-    for part, size in zip(flat.split(sizes), magnitude.split(sizes), strict=True):
-        row = []
-        for order in orders:
-            if order == 2:
-                row.append(torch.linalg.vector_norm(part, dtype=dtype))
-            elif order == 1:
-                row.append(size.sum(dtype=dtype))
-            else:
-                row.append(size.amax().to(dtype))
-        rows.append(torch.stack(row))
-    return torch.stack(rows)
+def _largest(values: list[float]) -> float:
+    """max() that is NaN when any value is (Python's max skips a NaN after the first value)."""
+    largest = max(values, default=0.0)
+    return math.nan if any(v != v for v in values) else largest
 
 
 def _histogram(low: float, high: float, counts: np.ndarray, bins: int) -> dict[str, list]:
     """engine.stats.histogram's shape: bins + 1 edges, bins integer counts."""
     if not math.isfinite(low):  # no finite value at all
         return {"edges": [0.0] * (bins + 1), "counts": [0] * bins}
-    if low == high:
-        low, high = low - 0.5, high + 0.5
     edges = np.linspace(low, high, bins + 1)
     return {"edges": edges.tolist(), "counts": counts.astype(np.int64).tolist()}

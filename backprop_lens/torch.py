@@ -432,7 +432,12 @@ def _fill(frame: dict[str, Any], loss: Any, scalars: dict[str, Any]) -> None:
 
 
 def _number(value: Any) -> float | None:
-    number = float(value.detach().float().mean()) if torch.is_tensor(value) else float(value)
+    """A logged value as a float; a tensor's mean (item() alone when it holds one number: this
+    runs on logged steps only, when the CPU's caches hold little of it, and each op costs)."""
+    if torch.is_tensor(value):
+        number = float(value.item() if value.numel() == 1 else value.detach().float().mean())
+    else:
+        number = float(value)
     return number if math.isfinite(number) else None
 
 
