@@ -11,6 +11,12 @@ Wire (server/external.py validates it): the first frame is {"type": "topology", 
 "metrics" frames (oldest dropped first when the buffer is full, the count carried in their
 "dropped"), "snapshot" frames (the latest wins), "event" frames and, from close, one
 {"type": "finish"}. The server may send {"type": "control", "action": ...} at any time.
+
+Every FLUSH_INTERVAL the thread sends what gathered as one message, a JSON array of frames
+(split where a message would pass MAX_FRAME_BYTES): one message a tenth of a second instead of
+one per logged step, so the thread wakes, encodes and takes the interpreter lock from the
+training loop about ten times a second whatever the logging rate (server/routes/ingest.py
+takes an array as its frames in order).
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ TOKEN_HEADER = "X-Backprop-Lens-Token"  # as server/guards/settings.py reads it
 INGEST_PATH = "/ws/ingest"
 BUFFER_FRAMES = 1000  # metrics frames kept while the server cannot take them
 SEND_RATE = 100.0  # metrics frames per second at most (the server refuses more than 200)
+FLUSH_INTERVAL = 0.1  # seconds between two sends: what gathered meanwhile goes as one message
 BACKOFF_START = 0.5  # seconds before the first reconnect; doubles up to BACKOFF_MAX
 BACKOFF_MAX = 15.0
 OPEN_TIMEOUT = 5.0  # seconds for the TCP and WebSocket handshake
@@ -91,15 +98,16 @@ class Sender:
         self._url = ingest_url(url)
         self._headers = {TOKEN_HEADER: token} if token else {}
         self._topology = topology
-        self._interval = 1.0 / send_rate
+        self._per_flush = max(1, round(send_rate * FLUSH_INTERVAL))  # metrics per message
         self._metrics: deque[dict[str, Any]] = deque()
         self._buffer_frames = buffer_frames
         self._snapshot: dict[str, Any] | None = None  # latest wins
         self._events: deque[dict[str, Any]] = deque(maxlen=100)
-        self._cond = threading.Condition()  # guards the three above and `dropped`
+        self._lock = threading.Lock()  # guards the three above and `dropped`
         self._closing = threading.Event()
         self._ws: ClientConnection | None = None
         self._warned = False
+        self._warned_size = False  # a frame too large to send was reported
         self.dropped = 0  # metrics frames dropped because the buffer was full
         self.sent = 0  # metrics frames the server took
         self.session_id: str | None = None
@@ -114,32 +122,27 @@ class Sender:
 
     def put_metrics(self, frame: dict[str, Any]) -> None:
         """Queue a metrics frame; the oldest is dropped (and counted) when the buffer is full."""
-        with self._cond:
+        with self._lock:
             if len(self._metrics) >= self._buffer_frames:
                 self._metrics.popleft()
                 self.dropped += 1
             self._metrics.append(frame)
-            self._cond.notify()
 
     def put_snapshot(self, frame: dict[str, Any]) -> None:
         """Queue a snapshot frame in place of any not sent yet."""
-        with self._cond:
+        with self._lock:
             self._snapshot = frame
-            self._cond.notify()
 
     def put_event(self, event: dict[str, Any]) -> None:
         """Queue an event (e.g. a control applied at a step)."""
-        with self._cond:
+        with self._lock:
             self._events.append({"type": "event", "event": event})
-            self._cond.notify()
 
     def close(self, timeout: float = 3.0) -> None:
         """Flush what the server takes within `timeout` seconds, say the run finished, stop.
         Returns within about `timeout` seconds whatever the server does."""
         deadline = time.monotonic() + timeout
         self._closing.set()
-        with self._cond:
-            self._cond.notify()
         self._thread.join(max(0.0, deadline - time.monotonic() - 0.5))
         if self._thread.is_alive():  # stuck in a send to a server that does not read
             ws = self._ws
@@ -159,7 +162,7 @@ class Sender:
             except _GiveUp as exc:
                 self.gave_up = str(exc)
                 log.warning("backprop_lens: stopped sending to %s: %s", self._url, exc)
-                with self._cond:
+                with self._lock:
                     self._metrics.clear()
                 return
             except Exception as exc:  # anything at all: the training loop must not see it
@@ -219,34 +222,57 @@ class Sender:
         self.session_id = str(reply["session"]["id"])
 
     def _pump(self, ws: ClientConnection) -> None:
-        """Send buffered frames (metrics at most SEND_RATE per second) until closing."""
-        next_metrics = 0.0
+        """Every FLUSH_INTERVAL, send what gathered (metrics at most SEND_RATE per second) as
+        one message, until closing; then the rest and the finish frame."""
         while True:
             closing = self._closing.is_set()
-            now = time.monotonic()
-            with self._cond:
+            with self._lock:
                 out: list[dict[str, Any]] = list(self._events)
                 self._events.clear()
                 if self._snapshot is not None:
                     out.append(self._snapshot)
                     self._snapshot = None
-                if self._metrics and (closing or now >= next_metrics):
-                    frame = self._metrics.popleft()
-                    out.append({**frame, "dropped": self.dropped})
-                    next_metrics = max(now, next_metrics) + self._interval
-                idle = not out
-                if idle and closing and not self._metrics:
-                    break
-                if idle:
-                    wait = 0.1 if not self._metrics else max(0.0, next_metrics - now)
-                    self._cond.wait(min(wait, 0.1))
-            for frame in out:
-                ws.send(orjson.dumps(frame).decode())
-                if frame.get("type") == "metrics":
-                    self.sent += 1
+                metrics = self._metrics
+                take = len(metrics) if closing else min(len(metrics), self._per_flush)
+                out += [{**metrics.popleft(), "dropped": self.dropped} for _ in range(take)]
+            if closing and not out:
+                break
+            self.sent += self._send(ws, out)
             self._read_controls(ws)
+            if not closing:
+                self._closing.wait(FLUSH_INTERVAL)
         ws.send(orjson.dumps({"type": "finish", "step": self.final_step}).decode())
         ws.close()
+
+    def _send(self, ws: ClientConnection, frames: list[dict[str, Any]]) -> int:
+        """`frames` as JSON arrays of at most MAX_FRAME_BYTES each; a frame larger than that
+        alone (the histograms of a model with thousands of layers) is left out, once said.
+        Returns how many metrics frames went."""
+        batch: list[bytes] = []
+        metrics = 0
+        size = 2  # the brackets
+        for frame in frames:
+            encoded = orjson.dumps(frame)
+            if len(encoded) + 2 > MAX_FRAME_BYTES:
+                if not self._warned_size:
+                    self._warned_size = True
+                    log.warning(
+                        "backprop_lens: a %s frame of %d bytes passes the server's %d-byte "
+                        "limit and is not sent",
+                        frame.get("type"),
+                        len(encoded),
+                        MAX_FRAME_BYTES,
+                    )
+                continue
+            if batch and size + len(encoded) + 1 > MAX_FRAME_BYTES:
+                ws.send(b"[" + b",".join(batch) + b"]")
+                batch, size = [], 2
+            batch.append(encoded)
+            size += len(encoded) + 1
+            metrics += frame.get("type") == "metrics"
+        if batch:
+            ws.send(b"[" + b",".join(batch) + b"]")
+        return metrics
 
     def _read_controls(self, ws: ClientConnection) -> None:
         """Take the control frames the server sent, without waiting."""

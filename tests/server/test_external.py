@@ -319,3 +319,37 @@ def test_frames_beyond_the_rate_limit_are_dropped_and_said(server: LiveServer) -
     assert recorded[:400] == list(range(1, 401)) and len(recorded) < 1000
     session = api(server, "GET", f"/api/sessions/{sid}").json()
     assert (session["status"], session["step"]) == ("finished", 1000)  # finish is never dropped
+
+
+def test_a_message_may_hold_an_array_of_frames_each_counted_and_checked(
+    server: LiveServer,
+) -> None:
+    """The watcher's batches: an array's frames are applied in order, a bad one among them is
+    refused naming its field while the others are kept, each counts against the rate as if it
+    came alone, and an array past MAX_BATCH is refused whole."""
+    with open_ingest(server) as (ws, hello):
+        sid = hello["session"]["id"]
+        bad = metrics_frame(2)
+        bad["layers"][0]["update_ratio"] = "small"
+        ws.send(orjson.dumps([metrics_frame(1), bad, metrics_frame(3)]))  # binary, as sent
+        error = orjson.loads(ws.recv(timeout=10))
+        assert error["type"] == "error" and "layers[0].update_ratio" in error["message"]
+        settle(server, sid, 3)
+        assert api(server, "GET", f"/api/sessions/{sid}/metrics").json()["step"] == [1, 3]
+
+        ws.send(orjson.dumps([metrics_frame(4)] * 1001).decode())
+        error = orjson.loads(ws.recv(timeout=10))
+        assert error["message"] == "expected at most 1000 frames in one message, got 1001"
+
+        # 400 at once pass (the burst, less the 3 above, plus what the rate refilled)...
+        ws.send(orjson.dumps([metrics_frame(step) for step in range(4, 1004)]))
+        error = orjson.loads(ws.recv(timeout=10))
+        assert "frames dropped: more than 200 a second" in error["message"]
+        ws.send(orjson.dumps([{"type": "finish", "step": 1003}]).decode())
+        with pytest.raises(ConnectionClosed):
+            while True:
+                ws.recv(timeout=10)
+    steps = api(server, "GET", f"/api/sessions/{sid}/metrics").json()["step"]
+    assert steps[:399] == [1, *range(3, 401)] and len(steps) < 1000
+    session = api(server, "GET", f"/api/sessions/{sid}").json()
+    assert (session["status"], session["step"]) == ("finished", 1003)
