@@ -216,6 +216,10 @@ class Watcher:
         return self._ddp is None or bool(self._ddp.require_backward_grad_sync)
 
     def _pre_hook(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self.step + 1 < self._next_log:  # most steps: not logged, so nothing to do
+            self._logging = False
+            self._pre_cost = 0.0
+            return
         started = time.perf_counter()
         self._logging = self._due(self.step + 1)
         self._pre_cost = 0.0
@@ -232,8 +236,10 @@ class Watcher:
         self._pre_cost = time.perf_counter() - started
 
     def _post_hook(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        started = time.perf_counter()
         self.step += 1
+        if self._every is not None and not self._logging:  # no clock needed: nothing to do
+            return
+        started = time.perf_counter()
         if self._mark is not None:  # a plain step: from the last hook's end to now, less stats
             plain = started - self._mark - self._pre_cost
             if plain > 0:
