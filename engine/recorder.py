@@ -71,13 +71,14 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-able plain data: NaN and infinity, anywhere, become None."""
-        out: dict[str, Any] = {name: getattr(self, name) for name in _REPORT_SCALARS}
+        out: dict[str, Any] = {name: getattr(self, name) for name in REPORT_SCALARS}
         out["layers"] = self.layers
         out["events"] = self.events
         return finite(out)
 
 
-_REPORT_SCALARS = (
+# the report's plain fields, in its JSON; server/ws_schema.py describes each (a test checks)
+REPORT_SCALARS = (
     "step",
     "epoch",
     "loss",

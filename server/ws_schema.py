@@ -91,6 +91,7 @@ METRICS = _frame(
         "test_accuracy": NULLABLE_NUMBER,
         "batch_loss": {**NULLABLE_NUMBER, "description": "mean batch loss since the last frame"},
         "learning_rate": {**NULLABLE_NUMBER, "description": "the rate of the next update"},
+        "batch_size": {"type": "integer", "description": "samples per training step"},
         "steps_per_second": NULLABLE_NUMBER,
         "eval_step": {
             **NULLABLE_INT,

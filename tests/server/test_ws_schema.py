@@ -16,6 +16,7 @@ import jsonschema
 import pytest
 from websockets.sync.client import ClientConnection, connect
 
+from engine.recorder import REPORT_SCALARS
 from engine.stats import LAYER_STAT_KEYS
 from tests.support import LiveServer
 
@@ -155,6 +156,8 @@ def test_the_schemas_are_valid_json_schema(document: dict[str, Any]) -> None:
         Validator.check_schema(schema)
     layer = document["server_frames"]["metrics"]["properties"]["layers"]["items"]
     assert set(LAYER_STAT_KEYS) <= set(layer["properties"])  # every stat the engine sends
+    metrics = document["server_frames"]["metrics"]["properties"]
+    assert set(REPORT_SCALARS) <= set(metrics)  # every field of a report is described
 
 
 def test_every_real_frame_validates_against_its_type(
