@@ -286,7 +286,14 @@ class Sender:
             except orjson.JSONDecodeError:
                 continue
             if isinstance(frame, dict) and frame.get("type") == "control":
-                self.control = apply_control(self.control, frame)
+                with self._lock:
+                    self.control = apply_control(self.control, frame)
+
+    def release_pause(self) -> Control:
+        """Forget the page's pause (the watcher resumed without it); the control state now."""
+        with self._lock:
+            self.control = replace(self.control, paused=False)
+            return self.control
 
 
 def apply_control(state: Control, frame: dict[str, Any]) -> Control:

@@ -33,7 +33,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -52,6 +51,9 @@ MAX_EVERY = 100_000
 HISTOGRAM_INTERVAL = 1.0  # seconds between histograms at least (they cost several norms)
 CLOSE_TIMEOUT = 3.0  # seconds close() waits for the server at most
 PAUSE_POLL = 0.1  # seconds between looks at the page's controls while paused
+# seconds a paused script waits for a server it lost before it resumes on its own: nobody could
+# resume it from a page meanwhile, and a job held forever by a crashed server is worse
+ORPHANED_PAUSE = 60.0
 _TOP_LEVEL = ("test_loss", "accuracy", "test_accuracy")  # log() keywords with their own column
 
 
@@ -348,7 +350,9 @@ class Watcher:
         return Control(int(seq), bool(paused), bool(stop), None if lr < 0 else lr)
 
     def _apply(self, control: Control) -> None:
-        """Apply the page's controls at this step boundary; wait here while paused."""
+        """Apply the page's controls at this step boundary; wait here while paused (rank 0
+        resumes on its own when the server is gone: see ORPHANED_PAUSE)."""
+        lost_since: float | None = None  # when the paused script last saw its server go
         while True:
             if control.seq != self._control_seq:
                 self._control_seq = control.seq
@@ -358,10 +362,31 @@ class Watcher:
             time.sleep(PAUSE_POLL)
             sender = self._sender
             control = sender.control if sender is not None else Control()
-            if sender is not None and sender.gave_up is not None:  # nobody left to resume it
-                control = replace(control, paused=False)
+            if sender is not None:
+                now = time.monotonic()
+                lost_since = None if sender.connected else lost_since or now
+                reason = None
+                if sender.gave_up is not None:
+                    reason = "the watcher stopped sending"
+                elif lost_since is not None and now - lost_since >= ORPHANED_PAUSE:
+                    reason = f"the server was unreachable for {ORPHANED_PAUSE:g} s"
+                if reason is not None:  # nobody can resume it from a page: it resumes
+                    control = sender.release_pause()
+                    self._resume_alone(reason)
             if self._distributed:
                 control = self._broadcast(control)
+
+    def _resume_alone(self, reason: str) -> None:
+        self._paused = False
+        log.warning("backprop_lens: paused at step %d, resuming: %s", self.step, reason)
+        self._event(
+            {
+                "type": "control",
+                "action": "resume",
+                "step": self.step,
+                "message": f"resumed without the page at step {self.step}: {reason}",
+            }
+        )
 
     def _apply_changes(self, control: Control) -> None:
         step = self.step

@@ -143,3 +143,50 @@ def test_controls_reach_both_ddp_ranks_at_the_same_step(server: LiveServer, tmp_
     applied = check_session(server)
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert results == [{"step": applied["stop"]["step"], "lr": NEW_LR, "stop": True}] * 2
+
+
+@pytest.mark.timeout(60)  # without the resume it would wait for ever
+def test_a_paused_script_resumes_on_its_own_when_the_server_is_gone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Paused from the page, then the server dies: nobody can resume the run from a page, so
+    after ORPHANED_PAUSE without a connection the script resumes and says why."""
+    import backprop_lens.torch as watch_module
+
+    monkeypatch.setattr(watch_module, "ORPHANED_PAUSE", 0.5)
+    live = LiveServer(tmp_path / "data").start()
+    paused = threading.Event()
+
+    def pause_then_kill() -> None:
+        sessions = wait_for(
+            lambda: httpx.get(live.url + "/api/sessions").json()["sessions"], "a session"
+        )
+        sid = sessions[0]["id"]
+        control(live, sid, action="pause")
+        wait_for(lambda: any(e["action"] == "pause" for e in events(live, sid)), "the pause")
+        paused.set()
+        live.stop()
+
+    killer = threading.Thread(target=pause_then_kill)
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(8, 4), torch.randn(8, 2)
+    try:
+        with watch(model, optimizer, url=live.url, every=1) as watcher:
+            killer.start()
+            steps = 0
+            while not paused.is_set() or steps < 50:  # the loop ends only if it runs again
+                optimizer.zero_grad()
+                nn.functional.mse_loss(model(x), y).backward()
+                optimizer.step()
+                watcher.log(loss=0.0)
+                steps += 1
+                time.sleep(0.002)
+    finally:
+        killer.join(60)
+        live.stop()
+    assert paused.is_set() and not watcher.should_stop
+    assert watcher.step == steps
+    warned = [r.getMessage() for r in caplog.records if "resuming" in r.getMessage()]
+    assert len(warned) == 1 and "the server was unreachable for 0.5 s" in warned[0], warned
