@@ -14,6 +14,7 @@ two float clock readings, and an interval of exactly 10.0 could come out as 10.0
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -44,6 +45,8 @@ class FakeClock:
     @staticmethod
     def sleep(seconds: float) -> None:
         time.sleep(seconds)
+
+    monotonic = staticmethod(time.monotonic)  # the pause loop's clock: real
 
 
 def logged_steps(
@@ -125,3 +128,46 @@ def test_a_fast_step_is_capped_by_the_page_rate(
         server, monkeypatch, plain=0.001, pre_cost=0.00004, post_cost=0.00006, steps=110
     )
     assert got == [1, 3, 37, 71, 105]
+
+
+def test_a_refused_watcher_stops_measuring_and_logs_rarely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A wrong token: the server refuses the connection, the sender gives up for good, and from
+    then on no step computes statistics (nobody would see them) and every=None plans the next
+    logged step MAX_EVERY steps ahead; training itself goes on."""
+    measured = []
+    before_step = LayerStats.before_step
+
+    def counting_before_step(self: LayerStats, histograms: bool = True) -> None:
+        measured.append(histograms)
+        before_step(self, histograms)
+
+    monkeypatch.setattr(LayerStats, "before_step", counting_before_step)
+    live = LiveServer(tmp_path / "data", token="the-right-token-1234").start()
+    try:
+        torch.manual_seed(0)
+        model = nn.Linear(3, 2)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        x, y = torch.randn(4, 3), torch.randn(4, 2)
+        with watch(model, optimizer, url=live.url, token="a-wrong-token-123456") as watcher:
+            sender = watcher._sender
+            assert sender is not None
+            for _ in range(500):
+                if sender.gave_up is not None:
+                    break
+                time.sleep(0.01)
+            assert sender.gave_up is not None and "4401" in sender.gave_up
+            for _ in range(30):
+                optimizer.zero_grad()
+                nn.functional.mse_loss(model(x), y).backward()
+                optimizer.step()
+                watcher.log(loss=0.0)
+        assert measured == []
+        assert watcher.step == 30
+        assert watcher._next_log == 1 + watch_module.MAX_EVERY  # planned at step 1, the first
+        assert (
+            httpx.get(live.url + "/api/sessions", headers=live.headers()).json()["sessions"] == []
+        )
+    finally:
+        live.stop()
