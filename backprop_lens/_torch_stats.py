@@ -1,4 +1,4 @@
-"""Per-layer statistics of a PyTorch model, computed on its device in a few fused operations.
+"""Per-layer statistics of a PyTorch model, computed on its device, a few operations per tensor.
 
 The definitions are the engine's (engine/stats.py), so the page shows both alike: per layer with
 parameters (a module's own parameters, by its dotted name), grad_norm is the L2 norm of dL/dp
@@ -8,11 +8,10 @@ change divided by weight_norm (0 when that is 0), and 30-bin histograms of gradi
 over each layer's finite range (a range of one value is widened by 0.5 each side, as numpy does).
 
 The norms are reductions over each parameter's own tensor (float32 at least), combined per layer
-on the host; the histograms are segmented operations over all gradients (or weights) concatenated
-into one vector (scatter_reduce, bincount), whatever the number of layers; everything ends in one
-vector copied to the host once per logged step. The histograms cost several times the norms, so
-the watcher asks for them about once a second (the page redraws them about as often), the norms
-at every logged step.
+on the host; the histograms are torch.histc over each layer's values in float64; everything
+ends in one vector copied to the host once per logged step (histograms add one small look at
+the layers' ranges). The histograms cost several times the norms, so the watcher asks for them
+about once a second (the page redraws them about as often), the norms at every logged step.
 """
 
 from __future__ import annotations
