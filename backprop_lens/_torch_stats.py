@@ -27,7 +27,9 @@ from torch import nn
 HISTOGRAM_BINS = 30  # as engine/stats.py (TensorBoard's default)
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 MAX_TOPOLOGY_LAYERS = 2000  # the server refuses more
-KEEP_BUFFERS_BYTES = 256 * 2**20  # scratch and weight copies kept between logged steps
+KEEP_BUFFERS_BYTES = (
+    256 * 2**20
+)  # the weights-before buffer is kept between logged steps up to this
 
 
 @dataclass
@@ -115,9 +117,7 @@ class _Slot:
     """One parameter's places in LayerStats' buffers, made once per device."""
 
     param: nn.Parameter
-    magnitude: torch.Tensor  # (numel,) view of the scratch buffer: |dL/dp|
-    magnitude_as_param: torch.Tensor  # the same memory in the parameter's shape
-    before: torch.Tensor  # (numel,) view of the flat copy: the weights before the step
+    before: torch.Tensor  # (numel,) view of the flat buffer: |dL/dp|, then the weights before
     before_as_param: torch.Tensor  # the same memory in the parameter's shape
     grad: tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # 0-d results: ||g||, sum |g|, max |g|
     weight: tuple[torch.Tensor, torch.Tensor]  # 0-d results: ||w||, ||update||
@@ -128,14 +128,15 @@ class LayerStats:
     (gradients final), `after_step` in its post-hook (the update made).
 
     A logged step runs once in many, so its code and buffers are cold in the CPU's caches and
-    every call counts: the norms are taken parameter by parameter, straight from the tensors in
-    their own shapes, written into one result vector (out=) and combined per layer on the host in
-    plain Python. |dL/dp| goes into a scratch buffer the size of the largest parameter and is
-    normed, summed and maxed there while it is still in cache; the weights before the step are
-    copied into one flat buffer, from which the post-hook subtracts the weights after it in
-    place. A logged step so reads each gradient once and the weights three times, makes about
-    eight calls per parameter, and allocates nothing while the buffers are kept (up to
-    KEEP_BUFFERS_BYTES; a larger model gets them afresh at each logged step and frees them)."""
+    every call and every byte counts: the norms are taken parameter by parameter, straight from
+    the tensors in their own shapes, written into one result vector (out=) and combined per
+    layer on the host in plain Python. One flat buffer serves twice per parameter: |dL/dp| is
+    written into the parameter's place in it and normed, summed and maxed there, then the
+    weights before the step are copied over it while those lines are still in cache (a second,
+    cold buffer for |dL/dp| cost a third more); the post-hook subtracts the weights after the
+    step from it in place. A logged step so reads each gradient once and the weights three
+    times, makes about eight calls per parameter, and allocates nothing while the buffer is kept
+    (up to KEEP_BUFFERS_BYTES; a larger model gets it afresh at each logged step)."""
 
     def __init__(self, layers: list[Layer], bins: int = HISTOGRAM_BINS) -> None:
         self.layers = layers
@@ -149,9 +150,8 @@ class LayerStats:
         for param in self._params:
             dtype = torch.promote_types(dtype, param.dtype)
         self._dtype = dtype  # of the buffers and the norms: float32, or wider if a parameter is
-        self._largest = max((p.numel() for p in self._params), default=0)
-        self._keep = (self._largest + sum(self.sizes)) * dtype.itemsize <= KEEP_BUFFERS_BYTES
-        self._slots: list[_Slot] | None = None  # the buffers' views, per parameter
+        self._keep = sum(self.sizes) * dtype.itemsize <= KEEP_BUFFERS_BYTES
+        self._slots: list[_Slot] | None = None  # the buffer's views, per parameter
         self._results: torch.Tensor | None = None  # (5 * parameters,): the per-parameter norms
         self._grad_hist: _Counted | None = None  # the gradients' histograms, when asked for
         self._pending = False  # before_step ran and after_step has not
@@ -160,7 +160,6 @@ class LayerStats:
         slots = self._slots
         if slots is not None and slots[0].before.device == device:
             return slots
-        scratch = torch.empty(self._largest, dtype=self._dtype, device=device)
         before = torch.empty(sum(self.sizes), dtype=self._dtype, device=device)
         count = len(self._params)
         results = self._results = torch.zeros(5 * count, dtype=self._dtype, device=device)
@@ -169,12 +168,10 @@ class LayerStats:
         slots, offset = [], 0
         for i, param in enumerate(self._params):
             size = param.numel()
-            magnitude, copy = scratch[:size], before[offset : offset + size]
+            copy = before[offset : offset + size]
             slots.append(
                 _Slot(
                     param,
-                    magnitude,
-                    magnitude.view(param.shape),
                     copy,
                     copy.view(param.shape),
                     (grad[i, 0], grad[i, 1], grad[i, 2]),
@@ -194,7 +191,7 @@ class LayerStats:
         signed: list[torch.Tensor] = []  # the gradients as they are, for the histograms
         with torch.no_grad():
             for slot in slots:
-                param, grad, magnitude = slot.param, slot.param.grad, slot.magnitude_as_param
+                param, grad, magnitude = slot.param, slot.param.grad, slot.before_as_param
                 if grad is None or param.numel() == 0:  # unused by this loss: dL/dp is 0
                     for result in slot.grad:
                         result.zero_()
@@ -209,12 +206,12 @@ class LayerStats:
                     else:
                         magnitude.copy_(grad).abs_()
                     norm, total, largest = slot.grad
-                    torch.linalg.vector_norm(slot.magnitude, out=norm)
-                    torch.sum(slot.magnitude, 0, out=total)
-                    torch.amax(slot.magnitude, 0, out=largest)
+                    torch.linalg.vector_norm(slot.before, out=norm)
+                    torch.sum(slot.before, 0, out=total)
+                    torch.amax(slot.before, 0, out=largest)
                 if histograms:
                     signed.append(grad.reshape(-1))
-                slot.before_as_param.copy_(param)
+                slot.before_as_param.copy_(param)  # over |dL/dp|, done with
             self._grad_hist = self._histograms(torch.cat(signed)) if histograms else None
         self._pending = True
 
