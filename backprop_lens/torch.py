@@ -218,15 +218,13 @@ class Watcher:
         return self._ddp is None or bool(self._ddp.require_backward_grad_sync)
 
     def _pre_hook(self, optimizer: Any, args: Any, kwargs: Any) -> None:
-        if self.step + 1 < self._next_log:  # most steps: not logged, so nothing to do
-            self._logging = False
-            self._pre_cost = 0.0
+        self._pre_cost = 0.0
+        self._logging = self._due(self.step + 1)
+        if not self._logging:  # most steps: nothing to do
             return
         started = time.perf_counter()
-        self._logging = self._due(self.step + 1)
-        self._pre_cost = 0.0
         sender = self._sender
-        if not self._logging or sender is None or sender.gave_up is not None or self._failed:
+        if sender is None or sender.gave_up is not None or self._failed:
             return  # off rank 0, or nobody to send to: the schedule stays, the work does not
         histograms = self._with_histograms = started >= self._next_histograms
         if histograms:
@@ -379,14 +377,7 @@ class Watcher:
     def _resume_alone(self, reason: str) -> None:
         self._paused = False
         log.warning("backprop_lens: paused at step %d, resuming: %s", self.step, reason)
-        self._event(
-            {
-                "type": "control",
-                "action": "resume",
-                "step": self.step,
-                "message": f"resumed without the page at step {self.step}: {reason}",
-            }
-        )
+        self._control_event("resume", f"resumed without the page at step {self.step}: {reason}")
 
     def _apply_changes(self, control: Control) -> None:
         step = self.step
@@ -396,46 +387,23 @@ class Watcher:
             for group in self._optimizer.param_groups:
                 group["lr"] = lr
             self._learning_rate = lr
-            self._event(
-                {
-                    "type": "control",
-                    "action": "learning_rate",
-                    "step": step,
-                    "old": old,
-                    "new": lr,
-                    "message": f"learning rate {old:g} -> {lr:g} at step {step}",
-                }
-            )
+            message = f"learning rate {old:g} -> {lr:g} at step {step}"
+            self._control_event("learning_rate", message, old=old, new=lr)
         if control.stop and not self.should_stop:
             self.should_stop = True
-            self._event(
-                {
-                    "type": "control",
-                    "action": "stop",
-                    "step": step,
-                    "message": f"stop asked; the script sees it after step {step}",
-                }
-            )
+            self._control_event("stop", f"stop asked; the script sees it after step {step}")
         elif control.paused and not self._paused:
             self._paused = True
-            self._event(
-                {
-                    "type": "control",
-                    "action": "pause",
-                    "step": step,
-                    "message": f"paused after step {step}",
-                }
-            )
+            self._control_event("pause", f"paused after step {step}")
         elif not control.paused and self._paused:
             self._paused = False
-            self._event(
-                {
-                    "type": "control",
-                    "action": "resume",
-                    "step": step,
-                    "message": f"running again from step {step}",
-                }
-            )
+            self._control_event("resume", f"running again from step {step}")
+
+    def _control_event(self, action: str, message: str, **extra: Any) -> None:
+        """Tell the page a control took effect at this step (rank 0 sends it)."""
+        self._event(
+            {"type": "control", "action": action, "step": self.step, **extra, "message": message}
+        )
 
     def _event(self, event: dict[str, Any]) -> None:
         if self._sender is not None:
