@@ -205,6 +205,8 @@ class Sender:
                 code = exc.rcvd.code if exc.rcvd is not None else None
                 if code in FINAL_CLOSE_CODES:
                     reason = exc.rcvd.reason if exc.rcvd is not None else ""
+                    if code == 4401:  # the server's words fit a browser too; say the script's way
+                        reason += "; pass token=... to watch() (the token the server printed)"
                     raise _GiveUp(f"closed with code {code}: {reason}") from None
                 raise
             finally:

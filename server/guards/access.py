@@ -109,7 +109,9 @@ async def _close_unauthorized(receive: Receive, send: Send, presented: bool) -> 
         {
             "type": "websocket.close",
             "code": WS_CLOSE_UNAUTHORIZED,
-            "reason": f"{reason}: add ?{TOKEN_QUERY}=... to the URL",
+            # a page adds it to its URL; a script (the API client, watch(token=...)) sends it
+            # as a header
+            "reason": f"{reason}: add ?{TOKEN_QUERY}=... to the URL or send {TOKEN_HEADER}",
         }
     )
 

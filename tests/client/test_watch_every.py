@@ -158,6 +158,7 @@ def test_a_refused_watcher_stops_measuring_and_logs_rarely(
                     break
                 time.sleep(0.01)
             assert sender.gave_up is not None and "4401" in sender.gave_up
+            assert "pass token=... to watch()" in sender.gave_up  # the script's way, not a URL
             for _ in range(30):
                 optimizer.zero_grad()
                 nn.functional.mse_loss(model(x), y).backward()

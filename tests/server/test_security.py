@@ -469,7 +469,9 @@ def test_websocket_without_token_is_closed_4401(token_server: ThreadServer) -> N
         with token_server.ws(**extra) as ws, pytest.raises(ConnectionClosed) as info:
             ws.recv(timeout=5)
         assert info.value.rcvd is not None and info.value.rcvd.code == WS_CLOSE_UNAUTHORIZED
-        assert "token" in info.value.rcvd.reason
+        # both ways a client presents it: in a page's URL, in a script's header
+        assert "?token=" in info.value.rcvd.reason
+        assert "X-Backprop-Lens-Token" in info.value.rcvd.reason
 
 
 @pytest.mark.parametrize(
