@@ -190,3 +190,51 @@ def test_a_paused_script_resumes_on_its_own_when_the_server_is_gone(
     assert watcher.step == steps
     warned = [r.getMessage() for r in caplog.records if "resuming" in r.getMessage()]
     assert len(warned) == 1 and "the server was unreachable for 0.5 s" in warned[0], warned
+
+
+@pytest.mark.parametrize(
+    ("make", "carries_on"),
+    [
+        # chainable: each step's rate is computed from the group's current one
+        (lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=1, gamma=0.5), True),
+        # closed form: each step's rate is computed afresh from the scheduler's base
+        (lambda o: torch.optim.lr_scheduler.LambdaLR(o, lambda epoch: 0.5**epoch), False),
+    ],
+    ids=["StepLR", "LambdaLR"],
+)
+def test_a_rate_from_the_page_next_to_an_lr_scheduler(
+    server: LiveServer, make: Any, carries_on: bool
+) -> None:
+    """What the README says of a rate set from the page when the script has a scheduler: the
+    group's current rate is set, a chainable scheduler carries on from it, a closed-form one
+    replaces it at its next step."""
+    torch.manual_seed(0)
+    model = nn.Linear(4, 2)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = make(optimizer)
+    x, y = torch.randn(8, 4), torch.randn(8, 2)
+    rates: list[float] = []  # the rate each step trained with
+    changed_at: int | None = None
+    with watch(model, optimizer, url=server.url, every=1) as watcher:
+        while changed_at is None or watcher.step < changed_at + 4:
+            rates.append(optimizer.param_groups[0]["lr"])
+            optimizer.zero_grad()
+            nn.functional.mse_loss(model(x), y).backward()
+            optimizer.step()  # the page's rate is applied here, in the step post-hook
+            scheduler.step()
+            watcher.log(loss=0.0)
+            if watcher.step == 3:
+                sid = wait_for(lambda: watcher.session_id, "the session")
+                control(server, sid, action="learning_rate", learning_rate=NEW_LR)
+            if changed_at is None and watcher.step > 3:
+                applied = [e for e in events(server, sid) if e["action"] == "learning_rate"]
+                changed_at = applied[0]["step"] if applied else None
+            assert watcher.step < 3000, "the page's rate never arrived"
+            time.sleep(0.002)
+    for step in range(1, changed_at + 1):  # step s trained with rates[s - 1]
+        assert rates[step - 1] == pytest.approx(0.1 * 0.5 ** (step - 1))
+    after = [rates[step - 1] for step in range(changed_at + 1, changed_at + 5)]
+    if carries_on:  # halved from the page's rate at each scheduler step
+        assert after == pytest.approx([NEW_LR * 0.5 ** (k + 1) for k in range(4)])
+    else:  # the base's schedule, as if the page had said nothing
+        assert after == pytest.approx([0.1 * 0.5 ** (changed_at + k) for k in range(4)])
