@@ -4,7 +4,8 @@ ingest WebSocket (server/routes/ingest.py) instead of trained here.
 It answers what an engine session (server/session.py) answers where that makes sense, so the
 routes need not tell them apart: its document (with "kind": "external"), /metrics and the
 WebSocket stream from its History (thinned, and written to the store by the persister thread
-about once a second, as an engine session's), rename and delete. What needs a trainer here
+about once a second, as an engine session's, with the latest histograms the script sent), rename
+and delete. What needs a trainer here
 (start, step, reset, weights, traces, predictions, hyperparameters) answers 409 saying so; the
 page's controls of the script go through `control` instead.
 
@@ -78,7 +79,12 @@ class ExternalSession:
     kind = "external"
 
     def __init__(
-        self, record: SessionRecord, history: History, store: Store, hub: Hub | None
+        self,
+        record: SessionRecord,
+        history: History,
+        store: Store,
+        hub: Hub | None,
+        snapshot: dict[str, Any] | None = None,
     ) -> None:
         self.id = record.id
         self._record = record  # guarded by _state
@@ -91,7 +97,8 @@ class ExternalSession:
         self._events: list[dict[str, Any]] = []
         self._dirty = False  # the record changed since it was written
         self._link: Link | None = None  # the script's connection while it is live
-        self._snapshot: dict[str, Any] | None = None  # the latest histograms frame
+        self._snapshot = snapshot  # the latest histograms frame (saved, when loaded from the store)
+        self._snapshot_dirty = False  # _snapshot changed since it was written
         self._deleted = False
         self.last_used = time.monotonic()  # when a request last found it (idle unloading)
 
@@ -231,7 +238,9 @@ class ExternalSession:
     def ingest_snapshot(self, frame: SnapshotFrame) -> None:
         """Keep the latest histograms and send them to the page (latest wins there too)."""
         snapshot = {"type": "snapshot", **frame.model_dump(exclude={"type"})}
-        self._snapshot = snapshot
+        with self._state:
+            self._snapshot = snapshot
+            self._snapshot_dirty = True
         if self._hub is not None:
             self._hub.publish(self.id, "snapshot", snapshot)
 
@@ -314,6 +323,9 @@ class ExternalSession:
                 events, self._events = self._events, []
                 dirty, self._dirty = self._dirty, False
                 fields = self._record.stored_fields()
+                # only the latest histograms are kept: written at most once a persister round
+                snapshot = self._snapshot if self._snapshot_dirty else None
+                self._snapshot_dirty = False
             if self._deleted:
                 return True
             try:
@@ -326,12 +338,16 @@ class ExternalSession:
                 if dirty:
                     self._store.update_session(self.id, **fields)
                     dirty = False
+                if snapshot is not None:
+                    self._store.save_snapshot(self.id, snapshot["step"], snapshot)
+                    snapshot = None
             except StoreError as exc:
                 log.error("session %s: cannot save: %s", self.id, exc)
                 with self._state:
                     self._rows[:0] = rows
                     self._events[:0] = events
                     self._dirty = self._dirty or dirty
+                    self._snapshot_dirty = self._snapshot_dirty or snapshot is not None
                     self._record.save_error = f"cannot save the run's history: {exc}"
                 return False
             with self._state:

@@ -96,7 +96,8 @@ class SessionManager:
         session: AnySession
         if record.kind == "external":
             history = self.store.load_history(session_id)
-            session = ExternalSession(record, history, self.store, self._context.hub)
+            snapshot = self.store.load_snapshot(session_id)
+            session = ExternalSession(record, history, self.store, self._context.hub, snapshot)
         else:
             step = self.store.checkpoint_step(session_id)  # what the session resumes from
             if step is not None:

@@ -89,6 +89,12 @@ CREATE TABLE IF NOT EXISTS checkpoints (
     blob BLOB NOT NULL,
     saved_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS snapshots (
+    session_id TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+    step INTEGER NOT NULL,
+    doc_json TEXT NOT NULL,
+    saved_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS uploads (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -361,9 +367,11 @@ class Store:
         return [((row[10], row[0]), _session_dict(row[1:])) for row in rows]
 
     def delete_session(self, id: str) -> bool:
-        """Delete a session with its history, events and checkpoint. False if it did not exist."""
+        """Delete a session with its history, events, checkpoint and snapshot. False if it did
+        not exist."""
         with self._guard("delete a session"), self._tx() as conn:
-            for table in ("metrics", "events", "checkpoints"):  # also cascaded by foreign keys
+            # also cascaded by foreign keys
+            for table in ("metrics", "events", "checkpoints", "snapshots"):
                 conn.execute(f"DELETE FROM {table} WHERE session_id = ?", (id,))
             cursor = conn.execute("DELETE FROM sessions WHERE id = ?", (id,))
             self._forget(id)
@@ -570,6 +578,29 @@ class Store:
                 "SELECT step, blob FROM checkpoints WHERE session_id = ?", (id,)
             ).fetchone()
         return None if row is None else (int(row[0]), bytes(row[1]))
+
+    # ---- snapshots of external sessions -----------------------------------------------------
+
+    def save_snapshot(self, id: str, step: int, doc: dict[str, Any]) -> bool:
+        """Replace the latest histograms frame an external session's script sent (an engine
+        session's are recomputed from its checkpoint instead). False if no session."""
+        with self._guard("save a snapshot"), self._tx() as conn:
+            if not self._exists(conn, id):
+                return False
+            conn.execute(
+                "INSERT OR REPLACE INTO snapshots (session_id, step, doc_json, saved_at)"
+                " VALUES (?, ?, ?, ?)",
+                (id, int(step), dumps(doc), utc_now()),
+            )
+        return True
+
+    def load_snapshot(self, id: str) -> dict[str, Any] | None:
+        """The session's saved histograms frame, or None."""
+        with self._guard("read a snapshot"):
+            row = self._db.execute(
+                "SELECT doc_json FROM snapshots WHERE session_id = ?", (id,)
+            ).fetchone()
+        return None if row is None else orjson.loads(row[0])
 
     # ---- uploads ----------------------------------------------------------------------------
 

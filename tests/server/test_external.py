@@ -186,9 +186,18 @@ def test_disconnect_resume_and_restart_keep_one_session(tmp_path: Path) -> None:
                 break
             time.sleep(0.05)
         assert [(s["id"], s["status"]) for s in listed(live)] == [(sid, "disconnected")]
+        older = {"edges": [0.0, 1.0], "counts": [5]}
+        latest = {"edges": [-1.0, 0.0, 1.0], "counts": [2, 7]}
         with open_ingest(live, {**TOPOLOGY, "resume": sid}) as (ws, again):
             assert again["session"]["id"] == sid and again["session"]["status"] == "live"
-            ws.send(orjson.dumps(metrics_frame(2)).decode())
+            for step, histogram in ((1, older), (2, latest)):
+                snapshot = {
+                    "type": "snapshot",
+                    "step": step,
+                    "histograms": {"fc1": {"grad": histogram, "weight": older}},
+                }
+                ws.send(orjson.dumps(snapshot).decode())
+            ws.send(orjson.dumps(metrics_frame(2)).decode())  # frames are applied in order
             settle(live, sid, 2)
             live.stop()  # the connection goes with the server
         live.start()
@@ -196,6 +205,14 @@ def test_disconnect_resume_and_restart_keep_one_session(tmp_path: Path) -> None:
             (sid, "disconnected", 2)
         ]
         assert api(live, "GET", f"/api/sessions/{sid}/metrics").json()["step"] == [1, 2]
+        # the latest histograms outlive the restart, as an engine session's (from its weights)
+        kept = api(live, "GET", f"/api/sessions/{sid}/snapshot").json()
+        assert (kept["step"], kept["histograms"]["fc1"]) == (2, {"grad": latest, "weight": older})
+        with connect(live.ws_url + f"/ws/sessions/{sid}", proxy=None) as viewer:
+            first = orjson.loads(viewer.recv(timeout=10))
+            second = orjson.loads(viewer.recv(timeout=10))
+        assert first["type"] == "hello" and first["history"]["step"] == [1, 2]
+        assert second["type"] == "snapshot" and second["histograms"]["fc1"]["grad"] == latest
     finally:
         live.stop()
 

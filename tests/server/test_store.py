@@ -285,6 +285,25 @@ def test_checkpoint_and_upload_round_trip(store: Store) -> None:
     assert store.delete_upload("u2") and not store.delete_upload("u2")
 
 
+def test_an_external_sessions_latest_snapshot_is_kept_replaced_and_deleted(
+    data_dir: Path,
+) -> None:
+    histogram = {"edges": [0.0, 0.5, 1.0], "counts": [3, 4]}
+    with Store(data_dir) as first:
+        assert not first.save_snapshot("nobody", 1, {"step": 1})  # no such session
+        first.create_session("a", None, {"kind": "external"}, CREATED)
+        first.create_session("b", None, {"kind": "external"}, CREATED)
+        assert first.load_snapshot("a") is None
+        first.save_snapshot("a", 3, {"step": 3, "histograms": {}})
+        first.save_snapshot("a", 7, {"step": 7, "histograms": {"fc": {"grad": histogram}}})
+        first.save_snapshot("b", 2, {"step": 2, "histograms": {}})
+    with Store(data_dir) as second:  # a restart reads what was written
+        assert second.load_snapshot("a") == {"step": 7, "histograms": {"fc": {"grad": histogram}}}
+        assert second.delete_session("a")
+        assert second.load_snapshot("a") is None
+        assert second.load_snapshot("b") == {"step": 2, "histograms": {}}  # only a's went
+
+
 def test_restart_keeps_everything(data_dir: Path) -> None:
     with Store(data_dir) as first:
         first.create_session("a", "kept", {"seed": 4}, CREATED)
