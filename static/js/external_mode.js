@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 /** The engine's transport controls, disabled (with the reason as their title) for an external run. */
 const ENGINE_CONTROLS = ["btn-reset", "btn-start", "btn-step1", "btn-step10", "speed", "explain-btn"];
 const LR_MAX = 1e3; // server/schemas.py ControlRequest: 0 < learning_rate <= 1e3
+const UNSEEN = Object.freeze({}); // no event shown yet: differs from every event, and from none
 
 export const NOT_HERE_CONTROLS = "Not available for a PyTorch run: your own script trains it; use the script's controls (pause, stop, learning rate).";
 
@@ -39,7 +40,10 @@ export class ExternalMode {
     this.extView = extView;
     this.active = false;
     this.titles = new Map(); // the engine controls' own titles, restored on leaving
-    this.lastEvents = -1;
+    // The newest event the note has shown. The store keeps a bounded list, so its length stops
+    // changing once full: events are told apart by identity, not by count.
+    this.lastEvent = UNSEEN;
+    this.answers = 0; // the server's answers to controls sent, as #ext-controls[data-answers]
     $("ext-pause").addEventListener("click", () => this.send(scriptPaused(store.events) ? "resume" : "pause"));
     $("ext-stop").addEventListener("click", () => this.send("stop"));
     $("ext-lr-form").addEventListener("submit", (e) => {
@@ -74,7 +78,7 @@ export class ExternalMode {
     const cfg = (session && session.config) || {};
     setText($("ext-model"), `${cfg.model || "model"} · ${cfg.framework || "script"}${cfg.world_size > 1 ? ` · ${cfg.world_size} processes` : ""} · ${(cfg.parameters ?? 0).toLocaleString("en")} parameters`);
     this.note("");
-    this.lastEvents = -1;
+    this.lastEvent = UNSEEN;
     this.render();
   }
 
@@ -93,10 +97,9 @@ export class ExternalMode {
     setAttr($("ext-lr"), "placeholder", typeof rate === "number" ? `now ${fmt(rate, 4)}` : "");
     $("ext-controls").title = why;
     setText($("ext-why"), why);
-    const n = this.store.events.length;
-    if (n !== this.lastEvents) {
-      this.lastEvents = n;
-      const e = this.store.events[n - 1];
+    const e = this.store.events[this.store.events.length - 1];
+    if (e !== this.lastEvent) {
+      this.lastEvent = e;
       if (e && e.type === "control") this.note(`step ${e.step}: ${e.message || `the script applied ${e.action}`}`);
     }
   }
@@ -108,12 +111,25 @@ export class ExternalMode {
   async send(action, learningRate) {
     const s = this.store.session;
     if (!s) return;
+    const mark = this.store.events[this.store.events.length - 1];
     try {
       await api.control(s.id, action, learningRate);
-      this.note(`${action === "learning_rate" ? `learning rate ${fmt(learningRate, 4)}` : action} sent: the script applies it at its next logged step.`);
+      // On a busy machine the script's report that it applied the control can come before this
+      // answer: "sent" would then replace the newer news.
+      if (!this.appliedSince(mark, action)) this.note(`${action === "learning_rate" ? `learning rate ${fmt(learningRate, 4)}` : action} sent: the script applies it at its next logged step.`);
     } catch (err) {
       this.note(`${action} not sent: ${err.message}`);
     }
+    setAttr($("ext-controls"), "data-answers", String(++this.answers));
+  }
+
+  /** Whether the script reported applying `action` after the event `mark` (newest first). */
+  appliedSince(mark, action) {
+    const events = this.store.events;
+    for (let i = events.length - 1; i >= 0 && events[i] !== mark; i--) {
+      if (events[i].type === "control" && events[i].action === action) return true;
+    }
+    return false;
   }
 
   /** A new learning rate from the field, checked here as the server would (no 422 round trip). */

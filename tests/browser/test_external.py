@@ -301,6 +301,53 @@ def test_the_page_controls_reach_the_script(shared_server: LiveServer, page: Any
     assert page.console_errors == []
 
 
+def test_the_note_shows_the_newest_news_whatever_order_it_comes_in(
+    shared_server: LiveServer, page: Any
+) -> None:
+    """On a busy machine the script's report that it applied a control can reach the page
+    before the server's answer to the page's POST; and a long run brings more events than the
+    page keeps (50). The note under the controls shows the newest news either way."""
+    with script(shared_server) as run:
+        run.send(metrics_frame(1, grad_norms(1)))
+        settle(shared_server, run.id, 1)
+        open_run(page, shared_server, run.id)
+        held: list[Any] = []  # the page's POST /control, kept from the server for now
+        page.route("**/control", lambda route: held.append(route))
+        page.wait_for_function("() => !document.querySelector('#ext-pause').disabled")
+        page.click("#ext-pause")
+        for _ in range(1000):
+            if held:
+                break
+            page.wait_for_timeout(10)  # lets Playwright hand the request over
+        assert len(held) == 1
+        run.send({"type": "event", "event": {"type": "control", "action": "pause", "step": 1,
+                                             "message": "paused at step 1"}})  # fmt: skip
+        page.wait_for_function(
+            "() => document.querySelector('#ext-note').textContent === 'step 1: paused at step 1'"
+        )
+        held[0].continue_()  # now the server gets the POST and the page its answer
+        assert run.control() == {"type": "control", "action": "pause"}
+        page.wait_for_function("() => document.querySelector('#ext-controls').dataset.answers")
+        assert page.inner_text("#ext-note") == "step 1: paused at step 1"
+        page.unroute("**/control")
+
+        # the page keeps the newest 50 events: once full, each new one still shows
+        for i in range(2, 57):
+            run.send({"type": "event", "event": {"type": "control", "action": "learning_rate",
+                                                 "step": i, "message": f"rate {i}"}})  # fmt: skip
+        page.wait_for_function(
+            "() => document.querySelector('#ext-note').textContent === 'step 56: rate 56'"
+        )
+        assert page.evaluate("() => window.__bl.store.events.length") == 50
+        run.send({"type": "event", "event": {"type": "control", "action": "resume", "step": 57,
+                                             "message": "resumed at step 57"}})  # fmt: skip
+        page.wait_for_function(
+            "() => document.querySelector('#ext-note').textContent === 'step 57: resumed at step 57'"
+        )
+        assert page.get_attribute("#ext-pause", "data-state") == "running"
+        assert page.console_errors == []
+
+
 def test_an_external_run_compares_with_an_engine_run(shared_server: LiveServer, page: Any) -> None:
     engine = httpx.post(
         f"{shared_server.url}/api/sessions",
