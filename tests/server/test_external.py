@@ -54,6 +54,15 @@ def metrics_frame(step: int, grad_norm: float = 0.5) -> dict[str, Any]:
     }
 
 
+def snapshot_frame(step: int, grad: dict[str, Any], weight: dict[str, Any]) -> dict[str, Any]:
+    """A histograms frame for the layer fc1."""
+    return {
+        "type": "snapshot",
+        "step": step,
+        "histograms": {"fc1": {"grad": grad, "weight": weight}},
+    }
+
+
 @contextlib.contextmanager
 def open_ingest(
     live: LiveServer, first: dict[str, Any] = TOPOLOGY
@@ -191,12 +200,7 @@ def test_disconnect_resume_and_restart_keep_one_session(tmp_path: Path) -> None:
         with open_ingest(live, {**TOPOLOGY, "resume": sid}) as (ws, again):
             assert again["session"]["id"] == sid and again["session"]["status"] == "live"
             for step, histogram in ((1, older), (2, latest)):
-                snapshot = {
-                    "type": "snapshot",
-                    "step": step,
-                    "histograms": {"fc1": {"grad": histogram, "weight": older}},
-                }
-                ws.send(orjson.dumps(snapshot).decode())
+                ws.send(orjson.dumps(snapshot_frame(step, histogram, older)).decode())
             ws.send(orjson.dumps(metrics_frame(2)).decode())  # frames are applied in order
             settle(live, sid, 2)
             live.stop()  # the connection goes with the server
@@ -287,12 +291,7 @@ def test_a_page_opened_later_gets_the_latest_histograms_after_the_hello(
         sid = hello["session"]["id"]
         ws.send(orjson.dumps(metrics_frame(1)).decode())
         for step, histogram in ((1, older), (2, newer)):
-            snapshot = {
-                "type": "snapshot",
-                "step": step,
-                "histograms": {"fc1": {"grad": histogram, "weight": older}},
-            }
-            ws.send(orjson.dumps(snapshot).decode())
+            ws.send(orjson.dumps(snapshot_frame(step, histogram, older)).decode())
         ws.send(orjson.dumps(metrics_frame(2)).decode())
         settle(server, sid, 2)
         ws.send(orjson.dumps({"type": "finish", "step": 2}).decode())
