@@ -27,9 +27,8 @@ from torch import nn
 HISTOGRAM_BINS = 30  # as engine/stats.py (TensorBoard's default)
 _BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 MAX_TOPOLOGY_LAYERS = 2000  # the server refuses more
-KEEP_BUFFERS_BYTES = (
-    256 * 2**20
-)  # the weights-before buffer is kept between logged steps up to this
+# the weights-before buffer is kept between logged steps up to this size
+KEEP_BUFFERS_BYTES = 256 * 2**20
 
 
 @dataclass

@@ -5,9 +5,9 @@ It answers what an engine session (server/session.py) answers where that makes s
 routes need not tell them apart: its document (with "kind": "external"), /metrics and the
 WebSocket stream from its History (thinned, and written to the store by the persister thread
 about once a second, as an engine session's, with the latest histograms the script sent), rename
-and delete. What needs a trainer here
-(start, step, reset, weights, traces, predictions, hyperparameters) answers 409 saying so; the
-page's controls of the script go through `control` instead.
+and delete. What needs a trainer here (start, step, reset, weights, traces, predictions,
+hyperparameters) answers 409 saying so; the page's controls of the script go through `control`
+instead.
 
 Status: "live" while the script is connected, "finished" after it closed its watcher,
 "disconnected" when the connection broke (or the server stopped) without that. A script that
